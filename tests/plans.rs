@@ -1,0 +1,182 @@
+//! Snapshots of the plan of every shipped set on every platform it names.
+//!
+//! Review a changed snapshot by hand against the reference procedure, then
+//! accept it with `UPDATE_EXPECT=1 cargo test --test plans`.
+
+use std::{collections::BTreeMap, path::PathBuf};
+
+use xtask::{
+    plan::{self, Action, Phase, PlanOptions},
+    platform, recipe,
+};
+
+fn snapshot_dir() -> PathBuf {
+    xtask::project_root().join("tests/snapshots")
+}
+
+/// The options every snapshot is taken with: a fixed target, 2 jobs, not root.
+fn snapshot_options(service_user: &str) -> PlanOptions {
+    PlanOptions {
+        target_dir: PathBuf::from("/bdr-dist/target"),
+        jobs: 2,
+        mirrors: Vec::new(),
+        escalate: true,
+        ccache_dir: None,
+        install_prefix: None,
+        formats: None,
+        nodes: 2,
+        run_as: Some(service_user.to_owned()),
+        locked_sha256: BTreeMap::new(),
+    }
+}
+
+fn shipped() -> Vec<(recipe::RecipeSet, platform::Platform)> {
+    let root = xtask::project_root();
+    let platform_names = platform::names(&root.join("platforms")).unwrap();
+    let mut pairs = Vec::new();
+    for set_name in recipe::set_names(&root.join("recipes")).unwrap() {
+        let set = recipe::load(&root.join("recipes"), &set_name, &platform_names).unwrap();
+        for platform_name in &set.platforms {
+            pairs.push((
+                set.clone(),
+                platform::load(&root.join("platforms"), platform_name).unwrap(),
+            ));
+        }
+    }
+    pairs
+}
+
+#[test]
+fn every_set_on_every_platform_matches_its_snapshot() {
+    for (set, platform) in shipped() {
+        let plan = plan::plan(&set, &platform, &snapshot_options(&platform.service_user));
+        let file = expect_test::ExpectFile {
+            path: snapshot_dir().join(format!("{}-{}.plan", set.name, platform.name)),
+            position: file!(),
+        };
+        file.assert_eq(&plan.to_string());
+    }
+}
+
+#[test]
+fn no_snapshot_is_left_unused() {
+    let expected: Vec<String> = shipped()
+        .iter()
+        .map(|(set, platform)| format!("{}-{}.plan", set.name, platform.name))
+        .collect();
+    for entry in std::fs::read_dir(snapshot_dir()).unwrap() {
+        let name = entry.unwrap().file_name().into_string().unwrap();
+        assert!(
+            expected.contains(&name),
+            "tests/snapshots/{name} belongs to no set x platform: delete it"
+        );
+    }
+}
+
+#[test]
+fn only_the_install_step_escalates_and_it_uses_the_platforms_tool() {
+    for (set, platform) in shipped() {
+        let plan = plan::plan(&set, &platform, &snapshot_options(&platform.service_user));
+        let expected_tool = if platform.name == "openbsd" {
+            "doas"
+        } else {
+            "sudo"
+        };
+        let mut install_steps = 0;
+        for step in &plan.steps {
+            let Action::Run(run) = &step.action else {
+                continue;
+            };
+            if step.phase == Phase::Install {
+                install_steps += 1;
+                assert_eq!(run.escalate.as_deref(), Some(expected_tool), "{}", step.id);
+            } else {
+                assert_eq!(
+                    run.escalate, None,
+                    "{} on {} must not escalate",
+                    step.id, platform.name
+                );
+                assert!(
+                    !run.argv.iter().any(|arg| arg == "sudo" || arg == "doas"),
+                    "{}",
+                    step.id
+                );
+            }
+        }
+        assert!(install_steps > 0);
+    }
+}
+
+#[test]
+fn openbsd_uses_gmake_with_jobs_and_gflex_for_configure() {
+    for (set, platform) in shipped().into_iter().filter(|(_, p)| p.name == "openbsd") {
+        let plan = plan::plan(&set, &platform, &snapshot_options(&platform.service_user));
+        for step in &plan.steps {
+            let Action::Run(run) = &step.action else {
+                continue;
+            };
+            if step.phase != Phase::Build {
+                continue;
+            }
+            let line = run.command_line();
+            assert_ne!(
+                line[0], "make",
+                "{}: OpenBSD's make is not GNU make",
+                step.id
+            );
+            if line[0] == "gmake" && !line.contains(&"install".to_owned()) {
+                assert_eq!(line[1], "-j2", "{} in set {}", step.id, set.name);
+            }
+            let has_gflex = run
+                .env
+                .iter()
+                .any(|var| var.name == "FLEX" && var.value == "/usr/local/bin/gflex");
+            assert_eq!(has_gflex, run.verb == "Configuring", "{}", step.id);
+        }
+    }
+}
+
+#[test]
+fn plugin_is_configured_against_the_staged_server() {
+    for (set, platform) in shipped() {
+        let plan = plan::plan(&set, &platform, &snapshot_options(&platform.service_user));
+        let staged_bin = plan::join_prefix(&plan.stage, &plan.prefix).join("bin");
+        let plugin = set
+            .components
+            .iter()
+            .find(|c| c.role == recipe::Role::Plugin)
+            .unwrap();
+        let plugin_runs = plan
+            .steps
+            .iter()
+            .filter(|step| step.id.starts_with(&format!("{}-", plugin.name)));
+        for step in plugin_runs {
+            if let Action::Run(run) = &step.action {
+                let path = run
+                    .env
+                    .iter()
+                    .find(|var| var.name == "PATH")
+                    .expect("plugin steps set PATH");
+                assert!(path.prepend);
+                assert_eq!(path.value, staged_bin.display().to_string());
+            }
+        }
+    }
+}
+
+#[test]
+fn mirrors_come_before_recipe_urls() {
+    let (set, platform) = shipped().into_iter().next().unwrap();
+    let mut options = snapshot_options("postgres");
+    options.mirrors = vec!["http://127.0.0.1:8000/m/".into(), "/srv/mirror".into()];
+    let plan = plan::plan(&set, &platform, &options);
+    let Action::Fetch(fetch) = &plan.steps[0].action else {
+        panic!("first step fetches")
+    };
+    assert_eq!(
+        fetch.urls[0],
+        format!("http://127.0.0.1:8000/m/{}", fetch.file)
+    );
+    assert_eq!(fetch.urls[1], format!("/srv/mirror/{}", fetch.file));
+    assert_eq!(&fetch.urls[2..], set.components[0].source.urls.as_slice());
+}

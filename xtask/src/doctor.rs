@@ -1,0 +1,257 @@
+//! `cargo xtask doctor`: check the host's prerequisites for a set and platform,
+//! one line each, and say (or, with `--fix`, run) what installs the gaps.
+
+use std::path::Path;
+
+use anyhow::bail;
+use xshell::{cmd, Shell};
+
+use crate::{
+    flags,
+    host::{self, Selection},
+    platform::{PackageFormat, PackageManager, Platform},
+};
+
+/// One check's outcome.
+pub struct Check {
+    pub name: String,
+    /// Where it was found, or `None` when missing.
+    pub found: Option<String>,
+    /// Package that provides it with the chosen package manager.
+    pub package: Option<String>,
+}
+
+/// What is needed on this host for `formats`, and whether each is present.
+pub fn check_prerequisites(
+    platform: &Platform,
+    formats: &[PackageFormat],
+    manager: Option<&PackageManager>,
+) -> Vec<Check> {
+    platform
+        .prerequisites
+        .iter()
+        .filter(|prerequisite| {
+            prerequisite
+                .format
+                .is_none_or(|format| formats.contains(&format))
+        })
+        .map(|prerequisite| {
+            let found = match (&prerequisite.program, &prerequisite.header) {
+                (Some(program), _) => find_program(program),
+                (None, Some(header)) => platform
+                    .header_dirs
+                    .iter()
+                    .map(|dir| Path::new(dir).join(header))
+                    .find(|path| path.is_file())
+                    .map(|path| path.display().to_string()),
+                (None, None) => None,
+            };
+            let package =
+                manager.and_then(|manager| prerequisite.packages.get(&manager.name).cloned());
+            Check {
+                name: prerequisite.name.clone(),
+                found,
+                package,
+            }
+        })
+        .collect()
+}
+
+fn find_program(program: &str) -> Option<String> {
+    if program.starts_with('/') {
+        return Path::new(program).is_file().then(|| program.to_owned());
+    }
+    which::which(program)
+        .ok()
+        .map(|path| path.display().to_string())
+}
+
+/// The first of the platform's package managers present on this host.
+pub fn package_manager(platform: &Platform) -> Option<&PackageManager> {
+    platform
+        .package_managers
+        .iter()
+        .find(|manager| find_program(&manager.program).is_some())
+}
+
+pub fn user_exists(sh: &Shell, user: &str) -> bool {
+    cmd!(sh, "id -u {user}")
+        .quiet()
+        .ignore_stdout()
+        .ignore_stderr()
+        .run()
+        .is_ok()
+}
+
+/// The install command for `packages`, escalated when not root.
+pub fn install_command(
+    platform: &Platform,
+    manager: &PackageManager,
+    packages: &[String],
+    is_root: bool,
+) -> Vec<String> {
+    let mut command = Vec::new();
+    if !is_root {
+        command.push(platform.escalate.clone());
+    }
+    command.extend(manager.install.iter().cloned());
+    command.extend(packages.iter().cloned());
+    command
+}
+
+pub fn create_user_command(platform: &Platform, user: &str, is_root: bool) -> Vec<String> {
+    let mut command = Vec::new();
+    if !is_root {
+        command.push(platform.escalate.clone());
+    }
+    command.extend(
+        platform
+            .create_user
+            .iter()
+            .map(|arg| arg.replace("{user}", user)),
+    );
+    command
+}
+
+/// Fail before configure runs when a build prerequisite is missing, naming
+/// the command that installs it.
+pub fn require_build_prerequisites(platform: &Platform) -> anyhow::Result<()> {
+    let manager = package_manager(platform);
+    let missing: Vec<Check> = check_prerequisites(platform, &[], manager)
+        .into_iter()
+        .filter(|check| check.found.is_none())
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let names: Vec<&str> = missing.iter().map(|check| check.name.as_str()).collect();
+    let packages: Vec<String> = missing
+        .iter()
+        .filter_map(|check| check.package.clone())
+        .collect();
+    let hint = match manager {
+        Some(manager) if !packages.is_empty() => {
+            format!(
+                "install with: {}",
+                install_command(platform, manager, &packages, host::is_root()).join(" ")
+            )
+        }
+        _ => "see `cargo xtask doctor`".to_owned(),
+    };
+    bail!(
+        "missing build prerequisites: {}; {hint} (or run `cargo xtask doctor --fix`)",
+        names.join(", ")
+    )
+}
+
+impl flags::Doctor {
+    pub fn run(self, sh: &Shell) -> anyhow::Result<()> {
+        let selection = host::select(&self.set)?;
+        let Selection { platform, set, .. } = &selection;
+        let formats = self
+            .format
+            .clone()
+            .unwrap_or_else(|| platform.package_formats.clone());
+        let is_root = host::is_root();
+        let manager = package_manager(platform);
+        eprintln!(
+            "doctor: set {} on {} (formats {}), package manager {}",
+            set.name,
+            platform.name,
+            formats
+                .iter()
+                .map(|f| f.as_str())
+                .collect::<Vec<_>>()
+                .join(","),
+            manager.map_or("none found", |m| m.name.as_str())
+        );
+
+        let report = |sh: &Shell| -> (Vec<String>, Vec<String>, Option<String>) {
+            let mut missing_packages = Vec::new();
+            let mut unfixable = Vec::new();
+            for check in check_prerequisites(platform, &formats, manager) {
+                match (&check.found, &check.package) {
+                    (Some(found), _) => eprintln!("  ok       {:<18} {found}", check.name),
+                    (None, Some(package)) => {
+                        eprintln!("  missing  {:<18} package {package}", check.name);
+                        missing_packages.push(package.clone());
+                    }
+                    (None, None) => {
+                        eprintln!(
+                            "  missing  {:<18} no package known for this host: install it by hand",
+                            check.name
+                        );
+                        unfixable.push(check.name.clone());
+                    }
+                }
+            }
+            let mut missing_user = None;
+            if is_root {
+                let user = self
+                    .run_as
+                    .clone()
+                    .unwrap_or_else(|| platform.service_user.clone());
+                if user_exists(sh, &user) {
+                    eprintln!(
+                        "  ok       {:<18} {user} (servers never run as root)",
+                        "server user"
+                    );
+                } else {
+                    eprintln!(
+                        "  missing  {:<18} {user}: initdb refuses root, servers run as this user",
+                        "server user"
+                    );
+                    missing_user = Some(user);
+                }
+            }
+            (missing_packages, unfixable, missing_user)
+        };
+
+        let (mut packages, unfixable, user) = report(sh);
+        packages.sort();
+        packages.dedup();
+        let mut fixes: Vec<Vec<String>> = Vec::new();
+        if !packages.is_empty() {
+            let manager = manager.expect("packages are only known with a package manager");
+            if !manager.refresh.is_empty() {
+                let mut refresh = if is_root {
+                    Vec::new()
+                } else {
+                    vec![platform.escalate.clone()]
+                };
+                refresh.extend(manager.refresh.iter().cloned());
+                fixes.push(refresh);
+            }
+            fixes.push(install_command(platform, manager, &packages, is_root));
+        }
+        if let Some(user) = &user {
+            fixes.push(create_user_command(platform, user, is_root));
+        }
+        if fixes.is_empty() && unfixable.is_empty() {
+            eprintln!("doctor: everything is in place");
+            return Ok(());
+        }
+        if !self.fix {
+            for fix in &fixes {
+                eprintln!("  to fix:  {}", fix.join(" "));
+            }
+            bail!(
+                "{} prerequisite(s) missing; run the commands above, or `cargo xtask doctor --fix`",
+                fixes.len() + unfixable.len()
+            );
+        }
+        for fix in &fixes {
+            eprintln!("   Running {}", fix.join(" "));
+            let (program, args) = fix.split_first().expect("commands are not empty");
+            cmd!(sh, "{program} {args...}")
+                .env("DEBIAN_FRONTEND", "noninteractive")
+                .run()?;
+        }
+        let (packages, unfixable, user) = report(sh);
+        if !packages.is_empty() || !unfixable.is_empty() || user.is_some() {
+            bail!("prerequisites still missing after --fix: see the lines above");
+        }
+        eprintln!("doctor: everything is in place");
+        Ok(())
+    }
+}

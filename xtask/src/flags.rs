@@ -1,0 +1,204 @@
+//! The command line, in one place. Each doc comment is the `--help` text.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::platform::PackageFormat;
+
+/// bdr-dist: fetch, build, package and smoke-test multi-master PostgreSQL
+/// (postgres-bdr 9.4 + BDR 1.0, or PostgreSQL 15 + pglogical), on Linux and OpenBSD.
+///
+/// Everything is written under target/ (downloads/, sets/<set>/{src,stage,dist,logs}).
+/// Exit status: 0 success, 1 failure, 2 invalid input (flags, recipes, platforms).
+#[derive(Debug, Parser)]
+#[command(name = "cargo xtask", version, propagate_version = true)]
+pub struct Flags {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Everything for a set: fetch, build, package, smoke (not yet: issue #7).
+    Dist(Dist),
+    /// Download, verify and unpack the set's sources into the cache.
+    Fetch(Fetch),
+    /// Configure, compile and stage-install the server, contrib and plugin.
+    Build(Build),
+    /// Make packages (RPM, tarball, ...) from the stage (not yet: issue #5).
+    Package(Package),
+    /// Bring up a cluster from the stage and prove it replicates (not yet: issue #6).
+    Smoke(Smoke),
+    /// Copy the finished stage into the real prefix; the only step that escalates.
+    Install(Install),
+    /// Print every step a full run would take, and run nothing.
+    Plan(PlanFlags),
+    /// Check host prerequisites and print the command that installs each gap.
+    Doctor(Doctor),
+    /// Remove what the tool wrote under target/.
+    Clean(Clean),
+    /// Prepare this host for the test suite, then run every test (the README's test command).
+    Test(Test),
+}
+
+/// Which recipe set, from which directory, for which platform.
+#[derive(Debug, Args, Clone)]
+pub struct SetArgs {
+    /// Recipe set: a file <SET>.toml in the recipe directory (bdr94, pg15-pglogical).
+    #[arg(long, default_value = "bdr94", env = "BDR_DIST_SET")]
+    pub set: String,
+    /// Directory of recipe sets, to bring your own [default: recipes/ of this repo].
+    #[arg(long, env = "BDR_DIST_RECIPES", value_name = "DIR")]
+    pub recipes: Option<PathBuf>,
+    /// Platform to use: linux or openbsd [default: this host's].
+    #[arg(long)]
+    pub platform: Option<String>,
+}
+
+/// Where sources come from.
+#[derive(Debug, Args, Clone, Default)]
+pub struct MirrorArgs {
+    /// Mirror URL or directory tried before each recipe URL; flat, by the recipe's file
+    /// name. Repeatable; the environment variable takes a comma-separated list.
+    #[arg(
+        long = "mirror",
+        value_name = "URL|DIR",
+        env = "BDR_DIST_MIRROR",
+        value_delimiter = ','
+    )]
+    pub mirrors: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct Dist {
+    #[command(flatten)]
+    pub set: SetArgs,
+    #[command(flatten)]
+    pub mirror: MirrorArgs,
+    /// Package formats, comma-separated [default: the platform's].
+    #[arg(long, value_delimiter = ',')]
+    pub format: Option<Vec<PackageFormat>>,
+    /// Print the report as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct Fetch {
+    #[command(flatten)]
+    pub set: SetArgs,
+    #[command(flatten)]
+    pub mirror: MirrorArgs,
+    /// Refuse any source whose sha256 is not pinned by its recipe or the lock file.
+    #[arg(long)]
+    pub locked: bool,
+    /// Record the sha256 of sources that pin none yet in the set's lock file.
+    #[arg(long, conflicts_with = "locked")]
+    pub pin: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct Build {
+    #[command(flatten)]
+    pub set: SetArgs,
+    #[command(flatten)]
+    pub mirror: MirrorArgs,
+    /// Parallel make jobs [default: this machine's parallelism].
+    #[arg(long, short = 'j')]
+    pub jobs: Option<u32>,
+    /// Do not put ccache in front of the compiler, even when it is installed.
+    #[arg(long)]
+    pub no_ccache: bool,
+    /// Rerun every step, even those whose stamp says they are done.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct Package {
+    #[command(flatten)]
+    pub set: SetArgs,
+    /// Package formats, comma-separated: rpm, tarball, deb, openbsd [default: the platform's].
+    #[arg(long, value_delimiter = ',')]
+    pub format: Option<Vec<PackageFormat>>,
+}
+
+#[derive(Debug, Args)]
+pub struct Smoke {
+    #[command(flatten)]
+    pub set: SetArgs,
+    /// Number of nodes, 2 to 5.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(2..=5))]
+    pub nodes: u32,
+    /// Leave the cluster running and print how to reach and stop it.
+    #[arg(long)]
+    pub keep: bool,
+    /// Unprivileged user that runs the servers when run as root [default: the platform's service user].
+    #[arg(long, value_name = "USER")]
+    pub run_as: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct Install {
+    #[command(flatten)]
+    pub set: SetArgs,
+    /// Where to install [default: the set's prefix on the platform].
+    #[arg(long, value_name = "P")]
+    pub prefix: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanFlags {
+    #[command(flatten)]
+    pub set: SetArgs,
+    #[command(flatten)]
+    pub mirror: MirrorArgs,
+    /// Print the plan as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Parallel make jobs to plan for [default: this machine's parallelism].
+    #[arg(long, short = 'j')]
+    pub jobs: Option<u32>,
+    /// Package formats, comma-separated [default: the platform's].
+    #[arg(long, value_delimiter = ',')]
+    pub format: Option<Vec<PackageFormat>>,
+    /// Install prefix for the install step [default: the set's prefix].
+    #[arg(long, value_name = "P")]
+    pub prefix: Option<String>,
+    /// Smoke cluster size to plan for.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(2..=5))]
+    pub nodes: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct Doctor {
+    #[command(flatten)]
+    pub set: SetArgs,
+    /// Package formats whose tools to check, comma-separated [default: the platform's].
+    #[arg(long, value_delimiter = ',')]
+    pub format: Option<Vec<PackageFormat>>,
+    /// Install what is missing (escalating with sudo/doas only when not root).
+    #[arg(long)]
+    pub fix: bool,
+    /// Unprivileged user for the servers, checked when running as root [default: the platform's].
+    #[arg(long, value_name = "USER")]
+    pub run_as: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct Clean {
+    /// Only this set's work directory [default: every set].
+    #[arg(long)]
+    pub set: Option<String>,
+    /// Also empty the download cache.
+    #[arg(long)]
+    pub downloads: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct Test {
+    /// Arguments passed on to `cargo test` (after `--`).
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub cargo_test_args: Vec<String>,
+}

@@ -1,0 +1,155 @@
+//! The host's facts, and loading the set and platform that the flags name.
+//!
+//! This is the boundary where the world is read, so that `plan` need not be.
+
+use std::{
+    collections::BTreeMap,
+    fs,
+    path::{Path, PathBuf},
+};
+
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    data::{invalid, Source},
+    flags::SetArgs,
+    plan::{self, PlanOptions},
+    platform::{self, Platform},
+    recipe::{self, RecipeSet},
+};
+
+/// The set and platform a command works on, validated.
+pub struct Selection {
+    pub set: RecipeSet,
+    pub platform: Platform,
+    pub recipes_dir: PathBuf,
+    pub lock: LockFile,
+}
+
+/// `<recipes>/<set>.lock`: sha256 of sources first fetched with `--pin`.
+#[derive(Debug, Default, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LockFile {
+    #[serde(default)]
+    pub sha256: BTreeMap<String, String>,
+}
+
+pub fn lock_path(recipes_dir: &Path, set: &str) -> PathBuf {
+    recipes_dir.join(format!("{set}.lock"))
+}
+
+pub fn select(args: &SetArgs) -> anyhow::Result<Selection> {
+    let platforms_dir = platform::platforms_dir();
+    let known = platform::names(&platforms_dir)?;
+    let platform_name = args
+        .platform
+        .clone()
+        .unwrap_or_else(|| platform::host_name().to_owned());
+    if !known.contains(&platform_name) {
+        let hint = if args.platform.is_none() {
+            "; pass --platform to plan for a known one"
+        } else {
+            ""
+        };
+        return Err(invalid(format!(
+            "platform `{platform_name}` does not exist (known: {}){hint}",
+            known.join(", ")
+        )));
+    }
+    let platform = platform::load(&platforms_dir, &platform_name)?;
+    let recipes_dir = recipe::recipes_dir(args.recipes.as_deref());
+    let set = recipe::load(&recipes_dir, &args.set, &known)?;
+    if !set.platforms.contains(&platform.name) {
+        return Err(invalid(format!(
+            "set `{}` is not made for platform `{}` (its platforms: {})",
+            set.name,
+            platform.name,
+            set.platforms.join(", ")
+        )));
+    }
+    let lock = read_lock(&lock_path(&recipes_dir, &set.name))?;
+    Ok(Selection {
+        set,
+        platform,
+        recipes_dir,
+        lock,
+    })
+}
+
+fn read_lock(path: &Path) -> anyhow::Result<LockFile> {
+    if !path.exists() {
+        return Ok(LockFile::default());
+    }
+    let text =
+        fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    Source { path, text: &text }.parse()
+}
+
+/// Facts about this machine that plans depend on.
+#[derive(Debug, Clone)]
+pub struct HostFacts {
+    pub jobs: u32,
+    pub is_root: bool,
+    pub ccache_dir: Option<PathBuf>,
+}
+
+pub fn facts() -> HostFacts {
+    let jobs = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
+    HostFacts {
+        jobs,
+        is_root: is_root(),
+        ccache_dir: ccache_dir(),
+    }
+}
+
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// The directory of compiler-named links to ccache, if ccache is installed.
+fn ccache_dir() -> Option<PathBuf> {
+    which::which("ccache").ok()?;
+    [
+        "/usr/lib/ccache",
+        "/usr/lib64/ccache",
+        "/usr/local/libexec/ccache",
+    ]
+    .iter()
+    .map(PathBuf::from)
+    .find(|dir| dir.join("cc").exists() || dir.join("gcc").exists())
+}
+
+/// Plan options from host facts, with nothing else decided yet.
+pub fn plan_options(selection: &Selection, facts: &HostFacts) -> PlanOptions {
+    PlanOptions {
+        target_dir: target_dir(),
+        jobs: facts.jobs,
+        mirrors: Vec::new(),
+        escalate: !facts.is_root,
+        // Another platform's plan says nothing about this host's ccache.
+        ccache_dir: facts
+            .ccache_dir
+            .clone()
+            .filter(|_| selection.platform.os == platform::host_name()),
+        install_prefix: None,
+        formats: None,
+        nodes: 2,
+        run_as: facts
+            .is_root
+            .then(|| selection.platform.service_user.clone()),
+        locked_sha256: selection.lock.sha256.clone(),
+    }
+}
+
+/// `target/` of this repo, or `BDR_DIST_TARGET` (tests point it at a temp dir).
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("BDR_DIST_TARGET")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| crate::project_root().join("target"))
+}
+
+pub fn layout() -> plan::Layout {
+    plan::Layout::new(target_dir())
+}

@@ -1,0 +1,64 @@
+//! bdr-dist's `cargo xtask`: parse the flags, make one shell, dispatch.
+//!
+//! A library so that integration tests under `tests/` can reach the planner
+//! and the executor; `main.rs` only calls [`main`].
+
+pub mod data;
+pub mod doctor;
+pub mod flags;
+pub mod host;
+pub mod plan;
+pub mod platform;
+pub mod recipe;
+
+use std::{path::PathBuf, process::ExitCode};
+
+use flags::{Command, Flags};
+
+pub fn main() -> ExitCode {
+    let flags = <Flags as clap::Parser>::parse();
+    let sh = match xshell::Shell::new() {
+        Ok(sh) => sh,
+        Err(error) => {
+            eprintln!("error: cannot start a shell: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = match flags.command {
+        Command::Dist(_) => not_yet("dist", 7),
+        Command::Fetch(_) => not_yet("fetch", 3),
+        Command::Build(_) => not_yet("build", 4),
+        Command::Package(_) => not_yet("package", 5),
+        Command::Smoke(_) => not_yet("smoke", 6),
+        Command::Install(_) => not_yet("install", 4),
+        Command::Plan(cmd) => cmd.run(&sh),
+        Command::Doctor(cmd) => cmd.run(&sh),
+        Command::Clean(_) => not_yet("clean", 4),
+        Command::Test(_) => not_yet("test", 2),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            if error.downcast_ref::<data::InvalidInput>().is_some() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+    }
+}
+
+fn not_yet(command: &str, issue: u32) -> anyhow::Result<()> {
+    anyhow::bail!(
+        "`cargo xtask {command}` is not implemented yet (issue #{issue}); nothing was done"
+    )
+}
+
+/// The repository root: recipes/, platforms/ and target/ live here.
+pub fn project_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask/ sits in the repo root")
+        .to_path_buf()
+}

@@ -1,0 +1,5 @@
+//! The `cargo xtask` binary: everything lives in the library.
+
+fn main() -> std::process::ExitCode {
+    xtask::main()
+}

@@ -1,0 +1,203 @@
+//! Platforms: `platforms/<name>.toml`, the facts that differ between Linux and
+//! OpenBSD (make program, flex, escalation, prefix, service user, package
+//! formats, host package managers and prerequisite packages).
+
+use std::{
+    collections::BTreeMap,
+    fs,
+    path::{Path, PathBuf},
+};
+
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+use toml::Spanned;
+
+use crate::data::{invalid, Source};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PackageFormat {
+    Rpm,
+    Tarball,
+    Deb,
+    Openbsd,
+}
+
+impl PackageFormat {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PackageFormat::Rpm => "rpm",
+            PackageFormat::Tarball => "tarball",
+            PackageFormat::Deb => "deb",
+            PackageFormat::Openbsd => "openbsd",
+        }
+    }
+}
+
+impl std::str::FromStr for PackageFormat {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text {
+            "rpm" => Ok(PackageFormat::Rpm),
+            "tarball" => Ok(PackageFormat::Tarball),
+            "deb" => Ok(PackageFormat::Deb),
+            "openbsd" => Ok(PackageFormat::Openbsd),
+            other => Err(format!(
+                "unknown package format `{other}` (known: rpm, tarball, deb, openbsd)"
+            )),
+        }
+    }
+}
+
+/// A validated platform.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Platform {
+    #[serde(skip)]
+    pub name: String,
+    #[serde(skip)]
+    pub path: PathBuf,
+    /// The value of `std::env::consts::OS` on this platform.
+    pub os: String,
+    /// GNU make's name here: `make` on Linux, `gmake` on OpenBSD.
+    pub make: String,
+    /// The C compiler looked for by the doctor.
+    pub cc: String,
+    /// Environment given to every configure step, e.g. `FLEX` on OpenBSD.
+    #[serde(default)]
+    pub configure_env: BTreeMap<String, String>,
+    /// The tool that runs the install step as root: `sudo` or `doas`.
+    pub escalate: String,
+    pub default_prefix: String,
+    /// The unprivileged user that runs servers when the tool runs as root.
+    pub service_user: String,
+    /// Command that creates the service user; `{user}` is replaced.
+    pub create_user: Vec<String>,
+    /// Package formats made when `--format` is not given.
+    pub package_formats: Vec<PackageFormat>,
+    /// Directories searched for prerequisite headers.
+    pub header_dirs: Vec<String>,
+    /// Host package managers, tried in order; the first present is used.
+    #[serde(rename = "package_manager")]
+    pub package_managers: Vec<PackageManager>,
+    #[serde(rename = "prerequisite")]
+    pub prerequisites: Vec<Prerequisite>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PackageManager {
+    pub name: String,
+    /// The program whose presence selects this package manager.
+    pub program: String,
+    /// Install command; package names are appended.
+    pub install: Vec<String>,
+    /// Runs before installing, e.g. `apt-get update`.
+    #[serde(default)]
+    pub refresh: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Prerequisite {
+    /// What the check line shows, e.g. `readline headers`.
+    pub name: String,
+    /// Present when this program is found (a name on `PATH` or an absolute path).
+    pub program: Option<String>,
+    /// Present when this header is found in one of `header_dirs`.
+    pub header: Option<String>,
+    /// Only needed when this package format is asked for.
+    pub format: Option<PackageFormat>,
+    /// Package providing it, per package manager name.
+    pub packages: BTreeMap<String, String>,
+}
+
+#[derive(Deserialize)]
+struct PlatformSpans {
+    #[serde(rename = "prerequisite", default)]
+    prerequisites: Vec<Spanned<toml::Table>>,
+    #[serde(rename = "package_manager", default)]
+    package_managers: Vec<Spanned<toml::Table>>,
+}
+
+pub fn platforms_dir() -> PathBuf {
+    crate::project_root().join("platforms")
+}
+
+/// Names of all platform files, sorted.
+pub fn names(dir: &Path) -> anyhow::Result<Vec<String>> {
+    crate::recipe::set_names(dir)
+}
+
+/// The platform this process runs on, by `std::env::consts::OS`.
+pub fn host_name() -> &'static str {
+    std::env::consts::OS
+}
+
+pub fn load(dir: &Path, name: &str) -> anyhow::Result<Platform> {
+    let path = dir.join(format!("{name}.toml"));
+    if !path.is_file() {
+        let known = names(dir).unwrap_or_default().join(", ");
+        return Err(invalid(format!(
+            "platform `{name}` does not exist: no {} (known: {known})",
+            path.display()
+        )));
+    }
+    let text =
+        fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    parse(&path, &text, name)
+}
+
+pub fn parse(path: &Path, text: &str, name: &str) -> anyhow::Result<Platform> {
+    let source = Source { path, text };
+    let mut platform: Platform = source.parse()?;
+    platform.name = name.to_owned();
+    platform.path = path.to_path_buf();
+
+    let spans: PlatformSpans = source.parse()?;
+    let manager_names: Vec<&str> = platform
+        .package_managers
+        .iter()
+        .map(|m| m.name.as_str())
+        .collect();
+    for (prerequisite, span) in platform.prerequisites.iter().zip(&spans.prerequisites) {
+        if prerequisite.program.is_some() == prerequisite.header.is_some() {
+            return Err(source.error_at(
+                span.span(),
+                "prerequisite",
+                format!(
+                    "`{}` needs exactly one of `program` and `header`",
+                    prerequisite.name
+                ),
+            ));
+        }
+        for manager in prerequisite.packages.keys() {
+            if !manager_names.contains(&manager.as_str()) {
+                return Err(source.error_at(
+                    span.span(),
+                    "prerequisite.packages",
+                    format!(
+                        "package manager `{manager}` is not declared (declared: {})",
+                        manager_names.join(", ")
+                    ),
+                ));
+            }
+        }
+    }
+    for (manager, span) in platform
+        .package_managers
+        .iter()
+        .zip(&spans.package_managers)
+    {
+        if manager.install.is_empty() {
+            return Err(source.error_at(span.span(), "package_manager.install", "needs a command"));
+        }
+    }
+    if platform.create_user.is_empty() {
+        return Err(invalid(format!(
+            "{}: key `create_user`: needs a command",
+            path.display()
+        )));
+    }
+    Ok(platform)
+}

@@ -1,0 +1,510 @@
+//! Recipe sets: `recipes/<set>.toml`, one file per set of sources built together.
+//!
+//! A set names its components (a server and its plugin), where each component's
+//! source comes from and how it is pinned, the build steps as templates, and the
+//! packaging and smoke-cluster metadata. Loading validates everything a plan
+//! relies on, so that nothing runs on an invalid recipe.
+
+use std::{
+    collections::BTreeMap,
+    fs,
+    path::{Path, PathBuf},
+};
+
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+use toml::Spanned;
+
+use crate::data::{invalid, Source};
+
+/// The names a step template may use, each written `{name}`.
+pub const TEMPLATE_VARIABLES: &[&str] = &["prefix", "stage", "make", "server_bindir", "version"];
+
+/// A validated recipe set.
+#[derive(Debug, Clone)]
+pub struct RecipeSet {
+    pub name: String,
+    pub path: PathBuf,
+    pub description: String,
+    /// Platforms this set may be built on, each the name of a platform file.
+    pub platforms: Vec<String>,
+    /// Install prefix per platform, overriding the platform's default.
+    pub prefix: BTreeMap<String, String>,
+    pub package: PackageMeta,
+    pub smoke: SmokeMeta,
+    /// Components in build order: every component comes after what it depends on.
+    pub components: Vec<Component>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PackageMeta {
+    /// Base name of the packages, e.g. `postgresql-bdr94`.
+    pub name: String,
+    /// Package version; the server component's version when absent.
+    pub version: Option<String>,
+    pub release: String,
+    pub summary: String,
+    pub license: String,
+    pub url: String,
+    /// The PGDG base name that the packages also provide, e.g. `postgresql94`.
+    pub provides: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClusterDriver {
+    Bdr,
+    Pglogical,
+}
+
+impl ClusterDriver {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClusterDriver::Bdr => "bdr",
+            ClusterDriver::Pglogical => "pglogical",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmokeMeta {
+    pub driver: ClusterDriver,
+    /// Value of `shared_preload_libraries` on every node.
+    pub preload: String,
+    /// Extensions created in the smoke database, in order.
+    pub extensions: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// The PostgreSQL server: installed with `DESTDIR` into the stage.
+    Server,
+    /// An extension built against the staged server's `pg_config`.
+    Plugin,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+pub enum ArchiveKind {
+    #[serde(rename = "tar.gz")]
+    TarGz,
+    #[serde(rename = "tar.bz2")]
+    TarBz2,
+    #[serde(rename = "tar.xz")]
+    TarXz,
+}
+
+impl ArchiveKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ArchiveKind::TarGz => "tar.gz",
+            ArchiveKind::TarBz2 => "tar.bz2",
+            ArchiveKind::TarXz => "tar.xz",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StepKind {
+    Configure,
+    Compile,
+    Install,
+}
+
+impl StepKind {
+    /// The cargo-style status verb shown while the step runs.
+    pub fn verb(self) -> &'static str {
+        match self {
+            StepKind::Configure => "Configuring",
+            StepKind::Compile => "Compiling",
+            StepKind::Install => "Installing",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Component {
+    pub name: String,
+    pub version: String,
+    pub role: Role,
+    pub depends: Vec<String>,
+    pub source: SourceSpec,
+    /// Extra directories put first on `PATH` for every step (templates).
+    pub path_prepend: Vec<String>,
+    pub env: BTreeMap<String, String>,
+    pub steps: Vec<StepTemplate>,
+    /// RPM subpackage suffix for a plugin, e.g. `bdr` for `postgresql-bdr94-bdr`.
+    pub subpackage: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SourceSpec {
+    /// File name in mirrors and in progress output.
+    pub file: String,
+    pub urls: Vec<String>,
+    pub sha256: Option<String>,
+    /// Commit id that `git archive` wrote into the tarball's pax global header.
+    pub commit: Option<String>,
+    pub archive: ArchiveKind,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct StepTemplate {
+    pub kind: StepKind,
+    /// Shown after the component in status lines, e.g. `contrib`.
+    pub label: Option<String>,
+    /// Working directory relative to the unpacked source.
+    pub dir: Option<String>,
+    pub run: Vec<String>,
+    /// Pass `-jN` right after the program.
+    #[serde(default)]
+    pub parallel: bool,
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// Platforms this step runs on; all when empty.
+    #[serde(default)]
+    pub only: Vec<String>,
+}
+
+// The file's shape, as written. Spanned fields are the ones validated after
+// deserializing, so their errors can point at the line.
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SetFile {
+    set: SetTable,
+    #[serde(rename = "component")]
+    components: Vec<ComponentTable>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SetTable {
+    description: String,
+    platforms: Vec<Spanned<String>>,
+    #[serde(default)]
+    prefix: BTreeMap<String, String>,
+    package: PackageMeta,
+    smoke: SmokeMeta,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ComponentTable {
+    name: Spanned<String>,
+    version: String,
+    role: Role,
+    #[serde(default)]
+    depends: Vec<Spanned<String>>,
+    source: SourceTable,
+    #[serde(default)]
+    path_prepend: Vec<String>,
+    #[serde(default)]
+    env: BTreeMap<String, String>,
+    #[serde(rename = "step")]
+    steps: Vec<Spanned<StepTemplate>>,
+    subpackage: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SourceTable {
+    file: Spanned<String>,
+    urls: Spanned<Vec<String>>,
+    sha256: Option<Spanned<String>>,
+    commit: Option<Spanned<String>>,
+    archive: ArchiveKind,
+}
+
+/// The recipe directory: `--recipes`, else `BDR_DIST_RECIPES`, else the repo's.
+pub fn recipes_dir(flag: Option<&Path>) -> PathBuf {
+    flag.map(Path::to_path_buf)
+        .unwrap_or_else(|| crate::project_root().join("recipes"))
+}
+
+/// Names of the sets in a recipe directory, sorted.
+pub fn set_names(dir: &Path) -> anyhow::Result<Vec<String>> {
+    let entries = fs::read_dir(dir)
+        .with_context(|| format!("cannot read recipe directory {}", dir.display()))?;
+    let mut names = Vec::new();
+    for entry in entries {
+        let path = entry?.path();
+        if path.extension().is_some_and(|ext| ext == "toml") {
+            if let Some(stem) = path.file_stem().and_then(|stem| stem.to_str()) {
+                names.push(stem.to_owned());
+            }
+        }
+    }
+    names.sort();
+    Ok(names)
+}
+
+/// Load and validate `<dir>/<set>.toml` against the known platform names.
+pub fn load(dir: &Path, set: &str, known_platforms: &[String]) -> anyhow::Result<RecipeSet> {
+    let path = dir.join(format!("{set}.toml"));
+    if !path.is_file() {
+        let known = set_names(dir).unwrap_or_default().join(", ");
+        return Err(invalid(format!(
+            "no recipe set `{set}`: {} does not exist (sets in {}: {known})",
+            path.display(),
+            dir.display()
+        )));
+    }
+    let text =
+        fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    parse(&path, &text, set, known_platforms)
+}
+
+/// Validate a recipe set's text; `path` is only used in error messages.
+pub fn parse(
+    path: &Path,
+    text: &str,
+    set: &str,
+    known_platforms: &[String],
+) -> anyhow::Result<RecipeSet> {
+    let source = Source { path, text };
+    let file: SetFile = source.parse()?;
+
+    let mut platforms = Vec::new();
+    for platform in &file.set.platforms {
+        if !known_platforms
+            .iter()
+            .any(|known| known == platform.get_ref())
+        {
+            return Err(source.error_at(
+                platform.span(),
+                "set.platforms",
+                format!(
+                    "platform `{}` does not exist (known: {})",
+                    platform.get_ref(),
+                    known_platforms.join(", ")
+                ),
+            ));
+        }
+        platforms.push(platform.get_ref().clone());
+    }
+    if file.components.is_empty() {
+        return Err(invalid(format!(
+            "{}: key `component`: a set needs at least one component",
+            path.display()
+        )));
+    }
+
+    let names: Vec<&str> = file
+        .components
+        .iter()
+        .map(|c| c.name.get_ref().as_str())
+        .collect();
+    let mut components = Vec::new();
+    for (index, table) in file.components.iter().enumerate() {
+        let name = table.name.get_ref();
+        if names[..index].contains(&name.as_str()) {
+            return Err(source.error_at(
+                table.name.span(),
+                "component.name",
+                format!("component `{name}` is defined twice"),
+            ));
+        }
+        for dependency in &table.depends {
+            let known_earlier = names[..index].contains(&dependency.get_ref().as_str());
+            if !known_earlier {
+                let why = if names.contains(&dependency.get_ref().as_str()) {
+                    "must be defined before the components that depend on it"
+                } else {
+                    "no such component in this set"
+                };
+                return Err(source.error_at(
+                    dependency.span(),
+                    "component.depends",
+                    format!("dependency `{}` of `{name}`: {why}", dependency.get_ref()),
+                ));
+            }
+        }
+        components.push(validate_component(&source, table, &platforms)?);
+    }
+    if components.iter().filter(|c| c.role == Role::Server).count() != 1 {
+        return Err(invalid(format!(
+            "{}: key `component.role`: a set needs exactly one `server` component",
+            path.display()
+        )));
+    }
+
+    Ok(RecipeSet {
+        name: set.to_owned(),
+        path: path.to_path_buf(),
+        description: file.set.description,
+        platforms,
+        prefix: file.set.prefix,
+        package: file.set.package,
+        smoke: file.set.smoke,
+        components,
+    })
+}
+
+fn validate_component(
+    source: &Source<'_>,
+    table: &ComponentTable,
+    platforms: &[String],
+) -> anyhow::Result<Component> {
+    let spec = &table.source;
+    if spec.urls.get_ref().is_empty() {
+        return Err(source.error_at(
+            spec.urls.span(),
+            "component.source.urls",
+            "list at least one URL",
+        ));
+    }
+    let file_name = spec.file.get_ref();
+    if file_name.is_empty() || file_name.contains('/') || file_name.starts_with('.') {
+        return Err(source.error_at(
+            spec.file.span(),
+            "component.source.file",
+            format!("`{file_name}` must be a plain file name"),
+        ));
+    }
+    let sha256 = spec
+        .sha256
+        .as_ref()
+        .map(|sha| check_hex(source, sha, "component.source.sha256", 64))
+        .transpose()?;
+    let commit = spec
+        .commit
+        .as_ref()
+        .map(|commit| check_hex(source, commit, "component.source.commit", 40))
+        .transpose()?;
+    if sha256.is_none() && commit.is_none() {
+        return Err(source.error_at(
+            table.name.span(),
+            "component.source",
+            format!(
+                "source of `{}` pins neither `sha256` nor `commit`",
+                table.name.get_ref()
+            ),
+        ));
+    }
+
+    let mut steps = Vec::new();
+    for step in &table.steps {
+        let template = step.get_ref();
+        if template.run.is_empty() {
+            return Err(source.error_at(
+                step.span(),
+                "component.step.run",
+                "a step needs a command",
+            ));
+        }
+        for platform in &template.only {
+            if !platforms.contains(platform) {
+                return Err(source.error_at(
+                    step.span(),
+                    "component.step.only",
+                    format!(
+                        "platform `{platform}` is not one of this set's platforms ({})",
+                        platforms.join(", ")
+                    ),
+                ));
+            }
+        }
+        let texts = template
+            .run
+            .iter()
+            .chain(template.env.values())
+            .chain(template.dir.iter());
+        for text in texts {
+            check_template(text)
+                .map_err(|message| source.error_at(step.span(), "component.step", message))?;
+        }
+        steps.push(template.clone());
+    }
+    for text in table.path_prepend.iter().chain(table.env.values()) {
+        check_template(text)
+            .map_err(|message| source.error_at(table.name.span(), "component", message))?;
+    }
+
+    Ok(Component {
+        name: table.name.get_ref().clone(),
+        version: table.version.clone(),
+        role: table.role,
+        depends: table.depends.iter().map(|d| d.get_ref().clone()).collect(),
+        source: SourceSpec {
+            file: file_name.clone(),
+            urls: spec.urls.get_ref().clone(),
+            sha256,
+            commit,
+            archive: spec.archive,
+        },
+        path_prepend: table.path_prepend.clone(),
+        env: table.env.clone(),
+        steps,
+        subpackage: table.subpackage.clone(),
+    })
+}
+
+fn check_hex(
+    source: &Source<'_>,
+    value: &Spanned<String>,
+    key: &str,
+    digits: usize,
+) -> anyhow::Result<String> {
+    let text = value.get_ref();
+    let well_formed =
+        text.len() == digits && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    if !well_formed {
+        return Err(source.error_at(
+            value.span(),
+            key,
+            format!("malformed value `{text}`: expected {digits} lowercase hex digits"),
+        ));
+    }
+    Ok(text.clone())
+}
+
+/// Every `{name}` in a template must be a known variable.
+fn check_template(text: &str) -> Result<(), String> {
+    let mut rest = text;
+    while let Some(open) = rest.find('{') {
+        let after = &rest[open + 1..];
+        let close = after
+            .find('}')
+            .ok_or_else(|| format!("unclosed `{{` in `{text}`"))?;
+        let name = &after[..close];
+        if !TEMPLATE_VARIABLES.contains(&name) {
+            return Err(format!(
+                "unknown template variable `{{{name}}}` in `{text}` (known: {})",
+                TEMPLATE_VARIABLES.join(", ")
+            ));
+        }
+        rest = &after[close + 1..];
+    }
+    Ok(())
+}
+
+/// Replace every `{name}` in `text` with its value from `variables`.
+pub fn expand(text: &str, variables: &BTreeMap<&str, String>) -> String {
+    let mut out = text.to_owned();
+    for (name, value) in variables {
+        out = out.replace(&format!("{{{name}}}"), value);
+    }
+    out
+}
+
+impl RecipeSet {
+    pub fn server(&self) -> &Component {
+        self.components
+            .iter()
+            .find(|c| c.role == Role::Server)
+            .expect("validated: one server")
+    }
+
+    /// The version the packages carry.
+    pub fn package_version(&self) -> &str {
+        self.package
+            .version
+            .as_deref()
+            .unwrap_or(&self.server().version)
+    }
+}
