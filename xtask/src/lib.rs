@@ -3,8 +3,12 @@
 //! A library so that integration tests under `tests/` can reach the planner
 //! and the executor; `main.rs` only calls [`main`].
 
+pub mod archive;
+pub mod build;
 pub mod data;
 pub mod doctor;
+pub mod exec;
+pub mod fetch;
 pub mod flags;
 pub mod host;
 pub mod plan;
@@ -26,14 +30,14 @@ pub fn main() -> ExitCode {
     };
     let result = match flags.command {
         Command::Dist(_) => not_yet("dist", 7),
-        Command::Fetch(_) => not_yet("fetch", 3),
-        Command::Build(_) => not_yet("build", 4),
+        Command::Fetch(cmd) => cmd.run(&sh),
+        Command::Build(cmd) => cmd.run(&sh),
         Command::Package(_) => not_yet("package", 5),
         Command::Smoke(_) => not_yet("smoke", 6),
-        Command::Install(_) => not_yet("install", 4),
+        Command::Install(cmd) => cmd.run(&sh),
         Command::Plan(cmd) => cmd.run(&sh),
         Command::Doctor(cmd) => cmd.run(&sh),
-        Command::Clean(_) => not_yet("clean", 4),
+        Command::Clean(cmd) => cmd.run(&sh),
         Command::Test(_) => not_yet("test", 2),
     };
     match result {

@@ -267,7 +267,7 @@ pub fn plan(set: &RecipeSet, platform: &Platform, options: &PlanOptions) -> Plan
         let unpack_id = format!("{}-unpack", component.name);
         steps.push(Step {
             id: unpack_id.clone(),
-            phase: Phase::Build,
+            phase: Phase::Fetch,
             after: vec![format!("{}-fetch", component.name)],
             action: Action::Unpack(Unpack {
                 component: component.name.clone(),

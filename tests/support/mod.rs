@@ -1,0 +1,224 @@
+//! Helpers shared by the integration tests: a loopback HTTP server and a way
+//! to run the `cargo xtask` binary.
+#![allow(dead_code)]
+
+use std::{
+    collections::BTreeMap,
+    io::{BufRead, BufReader, Read, Write},
+    net::{TcpListener, TcpStream},
+    path::{Path, PathBuf},
+    process::{Command, Output},
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc, Mutex,
+    },
+    thread,
+    time::Duration,
+};
+
+/// One request as the server saw it.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub path: String,
+    pub range: Option<String>,
+}
+
+/// What the server does with a path.
+#[derive(Clone)]
+pub enum Route {
+    File(Vec<u8>),
+    /// Serve the file, but close the connection after this many bytes the
+    /// first time it is asked for.
+    CutOnce(Vec<u8>, usize),
+}
+
+/// An HTTP/1.1 server on 127.0.0.1 with a random port, one thread per
+/// connection, serving routes (Range supported); anything else is a 404.
+pub struct HttpServer {
+    pub port: u16,
+    pub requests: Arc<Mutex<Vec<Request>>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+impl HttpServer {
+    pub fn start(routes: BTreeMap<String, Route>) -> HttpServer {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let routes = Arc::new(Mutex::new(routes));
+        let (requests_seen, stopping) = (requests.clone(), stop.clone());
+        let thread = thread::spawn(move || {
+            while !stopping.load(Ordering::SeqCst) {
+                match listener.accept() {
+                    Ok((stream, _)) => {
+                        let (routes, requests) = (routes.clone(), requests_seen.clone());
+                        thread::spawn(move || serve(stream, &routes, &requests));
+                    }
+                    Err(_) => thread::sleep(Duration::from_millis(5)),
+                }
+            }
+        });
+        HttpServer {
+            port,
+            requests,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// Serve every file of a directory under `/`.
+    pub fn serve_dir(dir: &Path) -> HttpServer {
+        let mut routes = BTreeMap::new();
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_file() {
+                let name = path.file_name().unwrap().to_string_lossy().into_owned();
+                routes.insert(
+                    format!("/{name}"),
+                    Route::File(std::fs::read(&path).unwrap()),
+                );
+            }
+        }
+        HttpServer::start(routes)
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    pub fn requests(&self) -> Vec<Request> {
+        self.requests.lock().unwrap().clone()
+    }
+}
+
+impl Drop for HttpServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn serve(
+    stream: TcpStream,
+    routes: &Mutex<BTreeMap<String, Route>>,
+    requests: &Mutex<Vec<Request>>,
+) {
+    stream.set_nonblocking(false).unwrap();
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut request_line = String::new();
+    if reader.read_line(&mut request_line).is_err() {
+        return;
+    }
+    let path = request_line
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or("/")
+        .to_owned();
+    let mut range = None;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+            break;
+        }
+        if let Some((name, value)) = line.split_once(':') {
+            if name.eq_ignore_ascii_case("range") {
+                range = Some(value.trim().to_owned());
+            }
+        }
+    }
+    requests.lock().unwrap().push(Request {
+        path: path.clone(),
+        range: range.clone(),
+    });
+    let route = routes.lock().unwrap().get(&path).cloned();
+    let mut stream = stream;
+    let (body, cut) = match route {
+        None => {
+            let _ = stream.write_all(
+                b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            );
+            return;
+        }
+        Some(Route::File(body)) => (body, None),
+        Some(Route::CutOnce(body, at)) => {
+            routes
+                .lock()
+                .unwrap()
+                .insert(path.clone(), Route::File(body.clone()));
+            (body, Some(at))
+        }
+    };
+    let start = range
+        .as_deref()
+        .and_then(|r| r.strip_prefix("bytes="))
+        .and_then(|r| r.strip_suffix('-'))
+        .and_then(|r| r.parse::<usize>().ok());
+    let header = match start {
+        Some(start) if start < body.len() => format!(
+            "HTTP/1.1 206 Partial Content\r\nContent-Length: {}\r\nContent-Range: bytes {start}-{}/{}\r\nConnection: close\r\n\r\n",
+            body.len() - start,
+            body.len() - 1,
+            body.len()
+        ),
+        Some(_) => {
+            let _ = stream.write_all(b"HTTP/1.1 416 Range Not Satisfiable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+            return;
+        }
+        None => format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len()),
+    };
+    let start = start.unwrap_or(0);
+    let end = cut.map_or(body.len(), |at| at.min(body.len()));
+    let _ = stream.write_all(header.as_bytes());
+    let _ = stream.write_all(&body[start..end.max(start)]);
+    let _ = stream.flush();
+    if cut.is_some() {
+        let _ = stream.shutdown(std::net::Shutdown::Both);
+    }
+    // Drain so the client sees a clean close.
+    let _ = reader
+        .get_mut()
+        .set_read_timeout(Some(Duration::from_millis(50)));
+    let _ = reader.read(&mut [0u8; 16]);
+}
+
+/// Run `cargo xtask ARGS` with `target` as its target directory.
+pub fn xtask(target: &Path, args: &[&str]) -> Output {
+    let output = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(args)
+        .env("BDR_DIST_TARGET", target)
+        .env_remove("BDR_DIST_RECIPES")
+        .env_remove("BDR_DIST_MIRROR")
+        .env_remove("BDR_DIST_SET")
+        .output()
+        .unwrap();
+    eprintln!(
+        "$ cargo xtask {}\n{}",
+        args.join(" "),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+/// The directory of stand-in tarballs prepared by `cargo xtask test`.
+pub fn standin_mirror() -> PathBuf {
+    let dir = std::env::var_os("BDR_DIST_STANDIN_MIRROR").map(PathBuf::from).expect(
+        "BDR_DIST_STANDIN_MIRROR is not set: run the suite with `cargo xtask test`, which prepares the stand-in sources",
+    );
+    for file in ["postgresql-15.18.tar.bz2", "pglogical-2.4.2.tar.gz"] {
+        assert!(
+            dir.join(file).is_file(),
+            "{} is missing from the stand-in mirror",
+            file
+        );
+    }
+    dir
+}
+
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}

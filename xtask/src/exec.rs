@@ -1,0 +1,389 @@
+//! The executor: the only code that runs a plan's steps.
+//!
+//! Each step is stamped with a hash of its inputs (the step as planned, minus
+//! `-jN` and ccache, plus the stamps of the steps it comes after). A step whose
+//! stamp matches, and none of whose inputs ran in this run, is skipped. A stamp
+//! is written only after its step succeeded, so a killed run resumes from the
+//! step that did not finish. Every command's output goes to its own log file.
+
+use std::{
+    collections::{BTreeMap, VecDeque},
+    fs,
+    io::{BufRead, BufReader, IsTerminal},
+    path::{Path, PathBuf},
+    time::{Duration, Instant},
+};
+
+use anyhow::{bail, Context};
+use indicatif::{ProgressBar, ProgressStyle};
+use sha2::{Digest, Sha256};
+
+use crate::{
+    archive,
+    fetch::{self, write_atomically, Cache},
+    plan::{Action, Layout, Phase, Plan, Run, Step},
+    recipe::ArchiveKind,
+};
+
+/// How many lines of a failed command's output are shown.
+const TAIL_LINES: usize = 40;
+
+/// Inherited environment variables that commands keep. Everything else
+/// (`MAKEFLAGS`, `CARGO_*`, `TARGET`, `CFLAGS`, `PG*`, ...) is dropped so that
+/// a build depends only on its plan, which is what its stamp hashes.
+const KEPT_ENVIRONMENT: &[&str] = &[
+    "PATH", "HOME", "USER", "LOGNAME", "TMPDIR", "TERM", "SHELL", "TZ",
+];
+
+pub struct Executor<'a> {
+    pub plan: &'a Plan,
+    pub layout: Layout,
+    /// Rerun steps even when their stamps match.
+    pub force: bool,
+    /// Refuse sources without a pinned sha256.
+    pub locked: bool,
+}
+
+/// What happened to each step, in order.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    pub ran: Vec<String>,
+    pub fresh: Vec<String>,
+    pub fetched: BTreeMap<String, fetch::Fetched>,
+}
+
+impl Executor<'_> {
+    fn set_dir(&self) -> PathBuf {
+        self.layout.set_dir(&self.plan.set)
+    }
+
+    /// Marker present while the stage may be half-written.
+    pub fn stage_incomplete_marker(layout: &Layout, set: &str) -> PathBuf {
+        layout.set_dir(set).join("stage.incomplete")
+    }
+
+    /// Run the steps of `phases` and, with `prerequisites`, the steps they
+    /// come after, in plan order.
+    pub fn run(&self, phases: &[Phase], prerequisites: bool) -> anyhow::Result<Outcome> {
+        let wanted = if prerequisites {
+            self.with_prerequisites(phases)
+        } else {
+            self.plan
+                .steps_in(phases)
+                .map(|step| step.id.clone())
+                .collect()
+        };
+        let steps: Vec<&Step> = self
+            .plan
+            .steps
+            .iter()
+            .filter(|step| wanted.contains(&step.id))
+            .collect();
+        let mut outcome = Outcome::default();
+        // A stamp value per step: the fetched sha256 for fetches, the fingerprint otherwise.
+        let mut values: BTreeMap<String, String> = BTreeMap::new();
+
+        let sources: Vec<fetch::Source<'_>> = steps
+            .iter()
+            .filter_map(|step| match &step.action {
+                Action::Fetch(fetch) => Some(fetch::Source {
+                    fetch,
+                    archive: self.archive_of(&fetch.component),
+                }),
+                _ => None,
+            })
+            .collect();
+        if !sources.is_empty() {
+            for fetched in
+                fetch::fetch_all(&sources, &Cache::new(self.layout.downloads()), self.locked)?
+            {
+                let step = steps
+                    .iter()
+                    .find(|step| matches!(&step.action, Action::Fetch(f) if f.file == fetched.file))
+                    .expect("every fetched file has its step");
+                values.insert(step.id.clone(), fetched.sha256.clone());
+                outcome.fetched.insert(step.id.clone(), fetched);
+            }
+        }
+
+        let stamps = self.layout.stamps(&self.plan.set);
+        let marker = Self::stage_incomplete_marker(&self.layout, &self.plan.set);
+        for step in steps
+            .iter()
+            .filter(|step| !matches!(step.action, Action::Fetch(_)))
+        {
+            let fingerprint = fingerprint(step, &values);
+            values.insert(step.id.clone(), fingerprint.clone());
+            let stamp = stamps.join(&step.id);
+            let inputs_ran = step.after.iter().any(|id| outcome.ran.contains(id));
+            // Installing into the prefix is never skipped: the prefix is not ours to trust.
+            let stamped = step.phase != Phase::Install
+                && fs::read_to_string(&stamp).is_ok_and(|text| text.trim() == fingerprint);
+            if stamped && !inputs_ran && !self.force && self.outputs_present(step) {
+                eprintln!("{:>12} {}", "Fresh", describe(step));
+                outcome.fresh.push(step.id.clone());
+                continue;
+            }
+            // Remove the stamp first: if this run dies, the step is redone.
+            let _ = fs::remove_file(&stamp);
+            if step.phase == Phase::Build {
+                write_atomically(&marker, b"a build is in progress or was interrupted\n")?;
+            }
+            match &step.action {
+                Action::Unpack(unpack) => {
+                    let started = Instant::now();
+                    eprintln!(
+                        "{:>12} {} {}",
+                        "Unpacking", unpack.component, unpack.version
+                    );
+                    let archive = &outcome.fetched[&format!("{}-fetch", unpack.component)].path;
+                    archive::unpack(archive, unpack.archive, &unpack.dest)?;
+                    eprintln!(
+                        "{:>12} unpack {} in {:.1}s",
+                        "Finished",
+                        unpack.component,
+                        started.elapsed().as_secs_f64()
+                    );
+                }
+                Action::Run(run) => self.run_command(step, run)?,
+                Action::Fetch(_) => unreachable!("fetches ran above"),
+                Action::Package(_) | Action::Smoke(_) => {
+                    bail!(
+                        "step `{}` is not run by the executor: use its own command",
+                        step.id
+                    )
+                }
+            }
+            write_atomically(&stamp, fingerprint.as_bytes())?;
+            outcome.ran.push(step.id.clone());
+        }
+        if steps.iter().any(|step| step.phase == Phase::Build) {
+            let _ = fs::remove_file(&marker);
+        }
+        Ok(outcome)
+    }
+
+    /// The ids of the steps in `phases` and, transitively, those they come after.
+    fn with_prerequisites(&self, phases: &[Phase]) -> Vec<String> {
+        let mut wanted: Vec<String> = self
+            .plan
+            .steps_in(phases)
+            .map(|step| step.id.clone())
+            .collect();
+        let mut index = 0;
+        while index < wanted.len() {
+            let step = self
+                .plan
+                .steps
+                .iter()
+                .find(|step| step.id == wanted[index])
+                .expect("ids are unique");
+            for id in &step.after {
+                if !wanted.contains(id) {
+                    wanted.push(id.clone());
+                }
+            }
+            index += 1;
+        }
+        wanted
+    }
+
+    fn archive_of(&self, component: &str) -> ArchiveKind {
+        self.plan
+            .steps
+            .iter()
+            .find_map(|step| match &step.action {
+                Action::Unpack(unpack) if unpack.component == component => Some(unpack.archive),
+                _ => None,
+            })
+            .unwrap_or(ArchiveKind::TarGz)
+    }
+
+    /// A stamped step is only fresh if what it made is still there.
+    fn outputs_present(&self, step: &Step) -> bool {
+        match &step.action {
+            Action::Unpack(unpack) => unpack.dest.is_dir(),
+            Action::Run(run) => {
+                run.cwd.is_dir()
+                    && (step.phase != Phase::Build
+                        || self.plan.stage.is_dir()
+                        || run.fresh_dir.is_none())
+            }
+            _ => true,
+        }
+    }
+
+    fn run_command(&self, step: &Step, run: &Run) -> anyhow::Result<()> {
+        if let Some(dir) = &run.fresh_dir {
+            if dir.exists() {
+                fs::remove_dir_all(dir)
+                    .with_context(|| format!("cannot remove {}", dir.display()))?;
+            }
+        }
+        let logs = self.set_dir().join("logs");
+        fs::create_dir_all(&logs)?;
+        let log_path = logs.join(format!("{}.log", step.id));
+        let line = run.command_line();
+        let (program, args) = line.split_first().context("empty command")?;
+        let environment = environment(run);
+
+        eprintln!("{:>12} {}", run.verb, run.subject);
+        let started = Instant::now();
+        let spinner = spinner(&run.verb, &run.subject);
+        let mut log = fs::File::create(&log_path)
+            .with_context(|| format!("cannot create {}", log_path.display()))?;
+        use std::io::Write;
+        writeln!(log, "$ {}\n# cwd {}\n", quoted(&line), run.cwd.display())?;
+
+        // `./configure` means the one in the step's directory, not in ours.
+        // (duct reads a `PathBuf` as a relative path, so bare names stay strings.)
+        let program = if program.contains('/') {
+            run.cwd.join(program).into_os_string()
+        } else {
+            program.into()
+        };
+        let handle = duct::cmd(&program, args)
+            .dir(&run.cwd)
+            .full_env(&environment)
+            .stderr_to_stdout()
+            .stdin_null()
+            .unchecked()
+            .reader()
+            .with_context(|| {
+                format!("cannot start `{}` in {}", quoted(&line), run.cwd.display())
+            })?;
+        let mut tail: VecDeque<String> = VecDeque::with_capacity(TAIL_LINES);
+        let mut reader = BufReader::new(&handle);
+        let mut buffer = Vec::new();
+        loop {
+            buffer.clear();
+            let read = reader
+                .read_until(b'\n', &mut buffer)
+                .context("cannot read the command's output")?;
+            if read == 0 {
+                break;
+            }
+            log.write_all(&buffer)?;
+            let text = String::from_utf8_lossy(&buffer).trim_end().to_owned();
+            spinner.set_message(format!(
+                "{} | {}",
+                run.subject,
+                text.chars().take(100).collect::<String>()
+            ));
+            if tail.len() == TAIL_LINES {
+                tail.pop_front();
+            }
+            tail.push_back(text);
+        }
+        let output = handle.try_wait()?.context("the command did not finish")?;
+        spinner.finish_and_clear();
+        let status = output.status;
+        writeln!(
+            log,
+            "\n# {status} after {:.1}s",
+            started.elapsed().as_secs_f64()
+        )?;
+        if !status.success() {
+            let tail: Vec<String> = tail.into_iter().collect();
+            bail!(
+                "step `{}` failed: {status}\n  command: {}\n  cwd:     {}\n  last {} lines of output:\n    {}\n  full log: {}",
+                step.id,
+                quoted(&line),
+                run.cwd.display(),
+                tail.len(),
+                tail.join("\n    "),
+                log_path.display()
+            );
+        }
+        eprintln!(
+            "{:>12} {} in {:.1}s",
+            "Finished",
+            step.id,
+            started.elapsed().as_secs_f64()
+        );
+        Ok(())
+    }
+}
+
+/// The environment a command runs with: the kept variables, ccache and the
+/// step's own variables.
+fn environment(run: &Run) -> BTreeMap<String, String> {
+    let mut environment: BTreeMap<String, String> = std::env::vars()
+        .filter(|(name, _)| KEPT_ENVIRONMENT.contains(&name.as_str()))
+        .collect();
+    environment.insert("LC_ALL".into(), "C".into());
+    let path = environment
+        .entry("PATH".into())
+        .or_insert_with(|| "/usr/bin:/bin".into());
+    if let Some(dir) = &run.ccache_dir {
+        *path = format!("{}:{path}", dir.display());
+    }
+    for var in &run.env {
+        let value = match (var.prepend, environment.get(&var.name)) {
+            (true, Some(inherited)) => format!("{}:{inherited}", var.value),
+            _ => var.value.clone(),
+        };
+        environment.insert(var.name.clone(), value);
+    }
+    environment
+}
+
+/// Hash of a step's inputs. `-jN` and ccache do not change what a step makes.
+pub fn fingerprint(step: &Step, values: &BTreeMap<String, String>) -> String {
+    let mut step = step.clone();
+    if let Action::Run(run) = &mut step.action {
+        run.jobs = None;
+        run.ccache_dir = None;
+    }
+    let mut hasher = Sha256::new();
+    hasher.update(serde_json::to_vec(&step).expect("steps serialize"));
+    for id in &step.after {
+        hasher.update(id.as_bytes());
+        hasher.update(values.get(id).map(String::as_str).unwrap_or("-").as_bytes());
+    }
+    hex::encode(hasher.finalize())
+}
+
+fn describe(step: &Step) -> String {
+    match &step.action {
+        Action::Run(run) => format!("{} ({})", run.subject, step.id),
+        Action::Unpack(unpack) => format!("{} {} (unpacked)", unpack.component, unpack.version),
+        _ => step.id.clone(),
+    }
+}
+
+fn quoted(line: &[String]) -> String {
+    line.iter()
+        .map(|arg| crate::plan::shell_quote(arg))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// On a terminal: the step, its elapsed time and its last line of output.
+fn spinner(verb: &str, subject: &str) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new_spinner().with_style(
+        ProgressStyle::with_template("{prefix:>12} [{elapsed}] {wide_msg}")
+            .expect("valid template"),
+    );
+    bar.set_prefix(verb.to_owned());
+    bar.set_message(subject.to_owned());
+    bar.enable_steady_tick(Duration::from_millis(200));
+    bar
+}
+
+/// Whether the stage of `set` is complete (no build is half-way through it).
+pub fn require_complete_stage(layout: &Layout, set: &str, stage: &Path) -> anyhow::Result<()> {
+    if Executor::stage_incomplete_marker(layout, set).exists() {
+        bail!("the stage {} is half-written (a build was interrupted or failed): run `cargo xtask build --set {set}`", stage.display());
+    }
+    if !stage.is_dir() {
+        bail!(
+            "no stage at {}: run `cargo xtask build --set {set}` first",
+            stage.display()
+        );
+    }
+    Ok(())
+}
