@@ -222,3 +222,9 @@ pub fn standin_mirror() -> PathBuf {
 pub fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
+
+/// The target directory the end-to-end tests share: kept between runs, so
+/// stamps make a rerun of the suite cheap, and outside any temp dir.
+pub fn e2e_target() -> PathBuf {
+    xtask::project_root().join("target/e2e")
+}

@@ -251,7 +251,7 @@ fn download(
             File::open(&path).with_context(|| format!("cannot open {}", path.display()))?;
         let mut output = File::create(part)?;
         let mut hasher = Sha256::new();
-        copy_hashing(&mut input, &mut output, &mut hasher, &mut |_| ())?;
+        copy_hashing(&mut input, &mut output, &mut hasher)?;
         output.sync_all()?;
         return Ok(hex::encode(hasher.finalize()));
     }
@@ -260,7 +260,7 @@ fn download(
     let mut hasher = Sha256::new();
     let mut have = 0u64;
     if let Ok(mut existing) = File::open(part) {
-        have = copy_hashing(&mut existing, &mut io::sink(), &mut hasher, &mut |_| ())?;
+        have = copy_hashing(&mut existing, &mut io::sink(), &mut hasher)?;
     }
     let bar = progress.bar(file);
     let mut delay = Duration::from_millis(200);
@@ -394,7 +394,6 @@ fn copy_hashing(
     input: &mut impl Read,
     output: &mut impl Write,
     hasher: &mut Sha256,
-    on_chunk: &mut dyn FnMut(usize),
 ) -> io::Result<u64> {
     let mut buffer = vec![0u8; 1 << 16];
     let mut total = 0u64;
@@ -408,8 +407,15 @@ fn copy_hashing(
         output.write_all(&buffer[..read])?;
         hasher.update(&buffer[..read]);
         total += read as u64;
-        on_chunk(read);
     }
+}
+
+/// The sha256 of a file, as lowercase hex.
+pub fn sha256_file(path: &Path) -> anyhow::Result<String> {
+    let mut file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let mut hasher = Sha256::new();
+    copy_hashing(&mut file, &mut io::sink(), &mut hasher)?;
+    Ok(hex::encode(hasher.finalize()))
 }
 
 /// Write `bytes` to `path` through a temporary file and a rename.

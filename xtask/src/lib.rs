@@ -14,6 +14,7 @@ pub mod host;
 pub mod plan;
 pub mod platform;
 pub mod recipe;
+pub mod test_setup;
 
 use std::{path::PathBuf, process::ExitCode};
 
@@ -38,7 +39,7 @@ pub fn main() -> ExitCode {
         Command::Plan(cmd) => cmd.run(&sh),
         Command::Doctor(cmd) => cmd.run(&sh),
         Command::Clean(cmd) => cmd.run(&sh),
-        Command::Test(_) => not_yet("test", 2),
+        Command::Test(cmd) => cmd.run(&sh),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,431 @@
+//! The executor on tiny fixture projects made here: a configure script and a
+//! Makefile that write files and log each run, built by the real `make`
+//! through `cargo xtask build` with a recipe directory of the test's own.
+
+mod support;
+
+use std::{
+    fs,
+    os::unix::process::CommandExt,
+    path::PathBuf,
+    process::Command,
+    time::{Duration, Instant},
+};
+
+use sha2::{Digest, Sha256};
+
+const CONFIGURE: &str = r#"#!/bin/sh
+echo configure "$@" >> ../../runs.log
+echo "PREFIX=$(echo "$@" | sed 's/.*--prefix=\([^ ]*\).*/\1/')" > config.mk
+echo "configured with $*"
+"#;
+
+const MAKEFILE: &str = r#"include config.mk
+all:
+	@echo compile >> ../../runs.log
+	@if [ -f ../../block-compile ]; then touch ../../compile-started; while [ -f ../../block-compile ]; do sleep 0.05; done; fi
+	@if [ -f ../../fail-compile ]; then for i in $$(seq 1 50); do echo "output line $$i"; done; exit 3; fi
+	echo built > built.txt
+install:
+	@echo install >> ../../runs.log
+	mkdir -p $(DESTDIR)$(PREFIX)/bin
+	cp built.txt $(DESTDIR)$(PREFIX)/bin/tool
+	chmod +x $(DESTDIR)$(PREFIX)/bin/tool
+"#;
+
+const PLUGIN_MAKEFILE: &str = r#"all:
+	@echo plugin-compile >> ../../runs.log
+	echo plugin > plugin.txt
+install:
+	@echo plugin-install >> ../../runs.log
+	cp plugin.txt $$(dirname $$(command -v tool))/plugin.txt
+"#;
+
+/// A workspace: recipes/, mirror/ and target/ of one test.
+struct Fixture {
+    _dir: tempfile::TempDir,
+    root: PathBuf,
+}
+
+fn tarball(name: &str, files: &[(&str, &str, u32)]) -> Vec<u8> {
+    let mut builder = tar::Builder::new(flate2::write::GzEncoder::new(
+        Vec::new(),
+        flate2::Compression::fast(),
+    ));
+    for (path, body, mode) in files {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(body.len() as u64);
+        header.set_mode(*mode);
+        header.set_mtime(1_600_000_000);
+        header.set_cksum();
+        builder
+            .append_data(&mut header, format!("{name}/{path}"), body.as_bytes())
+            .unwrap();
+    }
+    builder.into_inner().unwrap().finish().unwrap()
+}
+
+impl Fixture {
+    fn new() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().to_path_buf();
+        fs::create_dir_all(root.join("mirror")).unwrap();
+        fs::create_dir_all(root.join("recipes")).unwrap();
+        let server = tarball(
+            "fix-1.0",
+            &[
+                ("configure", CONFIGURE, 0o755),
+                ("Makefile", MAKEFILE, 0o644),
+            ],
+        );
+        let plugin = tarball("plug-2.0", &[("Makefile", PLUGIN_MAKEFILE, 0o644)]);
+        fs::write(root.join("mirror/fix-1.0.tar.gz"), &server).unwrap();
+        fs::write(root.join("mirror/plug-2.0.tar.gz"), &plugin).unwrap();
+        let fixture = Fixture { _dir: dir, root };
+        fixture.write_recipe("--enable-thing");
+        fixture
+    }
+
+    fn write_recipe(&self, configure_flag: &str) {
+        let sha = |file: &str| {
+            hex::encode(Sha256::digest(
+                fs::read(self.root.join("mirror").join(file)).unwrap(),
+            ))
+        };
+        let recipe = format!(
+            r#"[set]
+description = "fixture"
+platforms = ["linux"]
+prefix = {{ linux = "/opt/fix" }}
+[set.package]
+name = "fix"
+release = "1"
+summary = "s"
+license = "MIT"
+url = "https://example.invalid/"
+[set.smoke]
+driver = "pglogical"
+preload = "plug"
+extensions = []
+
+[[component]]
+name = "fix"
+version = "1.0"
+role = "server"
+[component.source]
+file = "fix-1.0.tar.gz"
+urls = ["https://example.invalid/fix-1.0.tar.gz"]
+sha256 = "{}"
+archive = "tar.gz"
+[[component.step]]
+kind = "configure"
+run = ["./configure", "--prefix={{prefix}}", "{configure_flag}"]
+[[component.step]]
+kind = "compile"
+run = ["{{make}}"]
+parallel = true
+[[component.step]]
+kind = "install"
+run = ["{{make}}", "install", "DESTDIR={{stage}}"]
+
+[[component]]
+name = "plug"
+version = "2.0"
+role = "plugin"
+depends = ["fix"]
+path_prepend = ["{{server_bindir}}"]
+[component.source]
+file = "plug-2.0.tar.gz"
+urls = ["https://example.invalid/plug-2.0.tar.gz"]
+sha256 = "{}"
+archive = "tar.gz"
+[[component.step]]
+kind = "compile"
+run = ["{{make}}"]
+[[component.step]]
+kind = "install"
+run = ["{{make}}", "install"]
+"#,
+            sha("fix-1.0.tar.gz"),
+            sha("plug-2.0.tar.gz"),
+        );
+        fs::write(self.root.join("recipes/fix.toml"), recipe).unwrap();
+    }
+
+    fn target(&self) -> PathBuf {
+        self.root.join("target")
+    }
+
+    fn args(&self, extra: &[&str]) -> Vec<String> {
+        let mut args: Vec<String> = [
+            "build",
+            "--set",
+            "fix",
+            "--platform",
+            "linux",
+            "--no-ccache",
+        ]
+        .map(String::from)
+        .to_vec();
+        args.extend([
+            "--recipes".into(),
+            self.root.join("recipes").display().to_string(),
+        ]);
+        args.extend([
+            "--mirror".into(),
+            self.root.join("mirror").display().to_string(),
+        ]);
+        args.extend(extra.iter().map(|arg| arg.to_string()));
+        args
+    }
+
+    fn build(&self, extra: &[&str]) -> std::process::Output {
+        let args = self.args(extra);
+        support::xtask(
+            &self.target(),
+            &args.iter().map(String::as_str).collect::<Vec<_>>(),
+        )
+    }
+
+    /// The lines the fixture's configure and make appended, then forget them.
+    fn take_runs(&self) -> Vec<String> {
+        let path = self.target().join("sets/fix/runs.log");
+        let runs = fs::read_to_string(&path)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| l.split_whitespace().next().unwrap().to_owned())
+            .collect();
+        let _ = fs::remove_file(path);
+        runs
+    }
+
+    fn stage_file(&self, name: &str) -> PathBuf {
+        self.target().join("sets/fix/stage/opt/fix/bin").join(name)
+    }
+}
+
+fn succeeded(output: &std::process::Output) {
+    assert!(
+        output.status.success(),
+        "build failed:\n{}",
+        support::stderr(output)
+    );
+}
+
+#[test]
+fn a_rerun_with_nothing_changed_does_nothing_and_jobs_do_not_count() {
+    let fixture = Fixture::new();
+    succeeded(&fixture.build(&["--jobs", "1"]));
+    assert_eq!(
+        fixture.take_runs(),
+        [
+            "configure",
+            "compile",
+            "install",
+            "plugin-compile",
+            "plugin-install"
+        ]
+    );
+    assert_eq!(
+        fs::read_to_string(fixture.stage_file("tool")).unwrap(),
+        "built\n"
+    );
+    assert_eq!(
+        fs::read_to_string(fixture.stage_file("plugin.txt")).unwrap(),
+        "plugin\n"
+    );
+
+    let again = fixture.build(&["--jobs", "2"]);
+    succeeded(&again);
+    assert_eq!(fixture.take_runs(), Vec::<String>::new());
+    assert!(
+        support::stderr(&again).contains("0 step(s) ran"),
+        "{}",
+        support::stderr(&again)
+    );
+
+    let forced = fixture.build(&["--force"]);
+    succeeded(&forced);
+    assert_eq!(
+        fixture.take_runs(),
+        [
+            "configure",
+            "compile",
+            "install",
+            "plugin-compile",
+            "plugin-install"
+        ]
+    );
+}
+
+#[test]
+fn a_changed_input_reruns_exactly_the_steps_it_affects() {
+    let fixture = Fixture::new();
+    succeeded(&fixture.build(&[]));
+    fixture.take_runs();
+
+    // The plugin's steps come after the server's: a server change reruns both.
+    fixture.write_recipe("--enable-other-thing");
+    let output = fixture.build(&[]);
+    succeeded(&output);
+    assert_eq!(
+        fixture.take_runs(),
+        [
+            "configure",
+            "compile",
+            "install",
+            "plugin-compile",
+            "plugin-install"
+        ]
+    );
+    assert!(
+        support::stderr(&output).contains("Fresh fix 1.0 (unpacked)"),
+        "the source is not unpacked again"
+    );
+
+    // Removing the stage reruns the server's install, and what comes after it.
+    fs::remove_dir_all(fixture.target().join("sets/fix/stage")).unwrap();
+    succeeded(&fixture.build(&[]));
+    assert_eq!(
+        fixture.take_runs(),
+        ["install", "plugin-compile", "plugin-install"]
+    );
+    assert!(fixture.stage_file("plugin.txt").is_file());
+}
+
+#[test]
+fn a_failing_step_shows_command_directory_status_tail_and_log() {
+    let fixture = Fixture::new();
+    fs::create_dir_all(fixture.target().join("sets/fix")).unwrap();
+    fs::write(fixture.target().join("sets/fix/fail-compile"), "").unwrap();
+    let output = fixture.build(&["--jobs", "2"]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = support::stderr(&output);
+    let src = fixture.target().join("sets/fix/src/fix-1.0");
+    assert!(
+        stderr.contains("step `fix-compile` failed: exit status: 2"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("command: make -j2"), "{stderr}");
+    assert!(
+        stderr.contains(&format!("cwd:     {}", src.display())),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("output line 50") && stderr.contains("output line 12"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("output line 10\n"),
+        "more than the last 40 lines: {stderr}"
+    );
+    let log = fixture.target().join("sets/fix/logs/fix-compile.log");
+    assert!(
+        stderr.contains(&format!("full log: {}", log.display())),
+        "{stderr}"
+    );
+    let log = fs::read_to_string(log).unwrap();
+    assert!(log.contains("output line 1\n") && log.contains("output line 50\n"));
+    assert!(!fixture
+        .target()
+        .join("sets/fix/stamps/fix-compile")
+        .exists());
+}
+
+#[test]
+fn a_killed_build_resumes_from_the_step_that_did_not_finish() {
+    let fixture = Fixture::new();
+    let set_dir = fixture.target().join("sets/fix");
+    fs::create_dir_all(&set_dir).unwrap();
+    fs::write(set_dir.join("block-compile"), "").unwrap();
+
+    let args = fixture.args(&[]);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(&args)
+        .env("BDR_DIST_TARGET", fixture.target())
+        .stderr(std::process::Stdio::null())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !set_dir.join("compile-started").exists() {
+        assert!(Instant::now() < deadline, "the compile step never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Kill the whole process group: the tool and the make it runs.
+    unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
+    child.wait().unwrap();
+    fs::remove_file(set_dir.join("block-compile")).unwrap();
+    assert_eq!(fixture.take_runs(), ["configure", "compile"]);
+    assert!(
+        set_dir.join("stage.incomplete").exists(),
+        "the interrupted build is marked"
+    );
+    let install = support::xtask(
+        &fixture.target(),
+        &[
+            "install",
+            "--set",
+            "fix",
+            "--platform",
+            "linux",
+            "--recipes",
+            &fixture.root.join("recipes").display().to_string(),
+            "--prefix",
+            &fixture.root.join("installed").display().to_string(),
+        ],
+    );
+    assert_eq!(install.status.code(), Some(1));
+    assert!(
+        support::stderr(&install).contains("half-written"),
+        "{}",
+        support::stderr(&install)
+    );
+
+    let output = fixture.build(&[]);
+    succeeded(&output);
+    assert!(
+        support::stderr(&output).contains("Fresh fix 1.0 (fix-configure)"),
+        "{}",
+        support::stderr(&output)
+    );
+    assert_eq!(
+        fixture.take_runs(),
+        ["compile", "install", "plugin-compile", "plugin-install"]
+    );
+    assert!(!set_dir.join("stage.incomplete").exists());
+    assert_eq!(
+        fs::read_to_string(fixture.stage_file("tool")).unwrap(),
+        "built\n"
+    );
+}
+
+#[test]
+fn install_copies_the_finished_stage_into_the_prefix() {
+    let fixture = Fixture::new();
+    succeeded(&fixture.build(&[]));
+    let prefix = fixture.root.join("installed/opt");
+    let output = support::xtask(
+        &fixture.target(),
+        &[
+            "install",
+            "--set",
+            "fix",
+            "--platform",
+            "linux",
+            "--recipes",
+            &fixture.root.join("recipes").display().to_string(),
+            "--prefix",
+            &prefix.display().to_string(),
+        ],
+    );
+    assert!(output.status.success(), "{}", support::stderr(&output));
+    assert_eq!(
+        fs::read_to_string(prefix.join("bin/tool")).unwrap(),
+        "built\n"
+    );
+    assert_eq!(
+        fs::read_to_string(prefix.join("bin/plugin.txt")).unwrap(),
+        "plugin\n"
+    );
+}

@@ -1,0 +1,185 @@
+//! `cargo xtask test`: make a fresh host ready for the suite, then run it.
+//!
+//! The suite needs host packages (a C toolchain, flex, bison, headers,
+//! rpmbuild), an unprivileged user to run servers when root, and the stand-in
+//! sources (PostgreSQL 15.18 and pglogical 2.4.2), which come from Debian's
+//! source packages because upstream sites cannot be reached from CI.
+
+use std::{
+    fs,
+    path::{Path, PathBuf},
+};
+
+use anyhow::{bail, Context};
+use xshell::{cmd, Shell};
+
+use crate::{
+    fetch,
+    flags::{self, SetArgs},
+    host,
+    platform::{self, PackageFormat},
+    recipe,
+};
+
+/// The stand-in set, and the Debian source packages that carry its tarballs
+/// (`<package>=<version>`, and the `.orig` file each leaves behind).
+const STANDIN_SET: &str = "pg15-pglogical";
+const DEBIAN_SOURCES: &[(&str, &str)] = &[
+    (
+        "postgresql-15=15.18-0+deb12u1",
+        "postgresql-15_15.18.orig.tar.bz2",
+    ),
+    ("pglogical=2.4.2-3", "pglogical_2.4.2.orig.tar.gz"),
+];
+
+/// Where the suite finds the stand-in tarballs, under their recipes' names.
+pub const MIRROR_VARIABLE: &str = "BDR_DIST_STANDIN_MIRROR";
+
+impl flags::Test {
+    pub fn run(self, sh: &Shell) -> anyhow::Result<()> {
+        let standin = SetArgs {
+            set: STANDIN_SET.to_owned(),
+            recipes: None,
+            platform: None,
+        };
+        flags::Doctor {
+            set: standin,
+            format: Some(vec![PackageFormat::Rpm, PackageFormat::Tarball]),
+            fix: true,
+            run_as: None,
+        }
+        .run(sh)?;
+        if which::which("git").is_err() {
+            bail!("`git` is required by the tests (they make `git archive` tarballs): install it");
+        }
+        let mirror = match std::env::var_os(MIRROR_VARIABLE) {
+            Some(dir) => PathBuf::from(dir),
+            None => prepare_standin_mirror(sh)?,
+        };
+        eprintln!("{:>12} stand-in sources from {}", "Using", mirror.display());
+        let args = &self.cargo_test_args;
+        cmd!(sh, "cargo test --workspace {args...}")
+            .env(MIRROR_VARIABLE, &mirror)
+            .run()?;
+        Ok(())
+    }
+}
+
+/// `target/standin-mirror/`, holding the stand-in set's tarballs under the
+/// names its recipe declares, each checked against the recipe's sha256.
+fn prepare_standin_mirror(sh: &Shell) -> anyhow::Result<PathBuf> {
+    let platforms = platform::names(&platform::platforms_dir())?;
+    let set = recipe::load(&recipe::recipes_dir(None), STANDIN_SET, &platforms)?;
+    let mirror = host::target_dir().join("standin-mirror");
+    let download_dir = mirror.join("debian");
+    fs::create_dir_all(&download_dir)?;
+
+    let wanted: Vec<(&str, &str, String)> = set
+        .components
+        .iter()
+        .zip(DEBIAN_SOURCES)
+        .map(|(component, (_, orig))| {
+            (
+                component.source.file.as_str(),
+                *orig,
+                component
+                    .source
+                    .sha256
+                    .clone()
+                    .expect("stand-in sources pin sha256"),
+            )
+        })
+        .collect();
+    if wanted.iter().all(|(file, _, sha)| {
+        fetch::sha256_file(&mirror.join(file)).is_ok_and(|actual| &actual == sha)
+    }) {
+        return Ok(mirror);
+    }
+    if which::which("apt-get").is_err() {
+        bail!(
+            "the stand-in sources come from Debian's source packages, and this host has no apt-get: \
+             put {} in a directory and set {MIRROR_VARIABLE} to it",
+            wanted.iter().map(|(file, ..)| *file).collect::<Vec<_>>().join(" and ")
+        );
+    }
+    let download = |sh: &Shell| {
+        let packages = DEBIAN_SOURCES.iter().map(|(package, _)| *package);
+        let _dir = sh.push_dir(&download_dir);
+        cmd!(sh, "apt-get source --download-only {packages...}").run()
+    };
+    if download(sh).is_err() {
+        eprintln!(
+            "{:>12} deb-src entries, copied from the deb entries, and retrying",
+            "Enabling"
+        );
+        enable_deb_src(sh)?;
+        download(sh).context("cannot download the stand-in source packages with apt-get source")?;
+    }
+    for (file, orig, expected) in &wanted {
+        let source = download_dir.join(orig);
+        let actual = fetch::sha256_file(&source)?;
+        if &actual != expected {
+            bail!(
+                "{} has sha256 {actual}, but the recipe pins {expected}",
+                source.display()
+            );
+        }
+        fs::copy(&source, mirror.join(file))
+            .with_context(|| format!("cannot copy {} into the mirror", source.display()))?;
+    }
+    Ok(mirror)
+}
+
+/// Add deb-src entries mirroring the existing deb entries (same URIs, suites
+/// and components), then refresh the package lists.
+fn enable_deb_src(sh: &Shell) -> anyhow::Result<()> {
+    let mut stanzas = Vec::new();
+    for entry in
+        fs::read_dir("/etc/apt/sources.list.d").context("cannot read /etc/apt/sources.list.d")?
+    {
+        let path = entry?.path();
+        if path.extension().is_some_and(|ext| ext == "sources")
+            && !path.ends_with("bdr-dist-deb-src.sources")
+        {
+            let text = fs::read_to_string(&path)?;
+            for stanza in text.split("\n\n") {
+                if stanza.lines().any(|line| line.trim() == "Types: deb")
+                    && !stanza.contains("Enabled: no")
+                {
+                    stanzas.push(
+                        stanza
+                            .replace("Types: deb", "Types: deb-src")
+                            .trim()
+                            .to_owned(),
+                    );
+                }
+            }
+        }
+    }
+    let list = Path::new("/etc/apt/sources.list");
+    let mut lines = Vec::new();
+    if let Ok(text) = fs::read_to_string(list) {
+        lines.extend(text.lines().filter_map(|line| {
+            line.strip_prefix("deb ")
+                .map(|rest| format!("deb-src {rest}"))
+        }));
+    }
+    if stanzas.is_empty() && lines.is_empty() {
+        bail!("no deb entries found to copy into deb-src entries");
+    }
+    if !stanzas.is_empty() {
+        fs::write(
+            "/etc/apt/sources.list.d/bdr-dist-deb-src.sources",
+            stanzas.join("\n\n") + "\n",
+        )
+        .context("cannot write /etc/apt/sources.list.d/bdr-dist-deb-src.sources (run as root)")?;
+    }
+    if !lines.is_empty() {
+        fs::write(
+            "/etc/apt/sources.list.d/bdr-dist-deb-src.list",
+            lines.join("\n") + "\n",
+        )?;
+    }
+    cmd!(sh, "apt-get update").run()?;
+    Ok(())
+}
