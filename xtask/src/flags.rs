@@ -28,7 +28,7 @@ pub enum Command {
     Build(Build),
     /// Make packages (RPM, tarball, ...) from the stage (not yet: issue #5).
     Package(Package),
-    /// Bring up a cluster from the stage and prove it replicates (not yet: issue #6).
+    /// Bring up a cluster of real nodes from the stage and prove every node replicates to every other.
     Smoke(Smoke),
     /// Copy the finished stage into the real prefix; the only step that escalates.
     Install(Install),

@@ -14,6 +14,8 @@ pub mod host;
 pub mod plan;
 pub mod platform;
 pub mod recipe;
+pub mod smoke;
+pub mod smoke_drivers;
 pub mod test_setup;
 
 use std::{path::PathBuf, process::ExitCode};
@@ -34,7 +36,7 @@ pub fn main() -> ExitCode {
         Command::Fetch(cmd) => cmd.run(&sh),
         Command::Build(cmd) => cmd.run(&sh),
         Command::Package(_) => not_yet("package", 5),
-        Command::Smoke(_) => not_yet("smoke", 6),
+        Command::Smoke(cmd) => cmd.run(&sh),
         Command::Install(cmd) => cmd.run(&sh),
         Command::Plan(cmd) => cmd.run(&sh),
         Command::Doctor(cmd) => cmd.run(&sh),

@@ -1,0 +1,270 @@
+//! The cluster drivers: how nodes join, and the checks that prove every node
+//! replicates to every other. `bdr` follows the reference procedure (BDR 1.0);
+//! `pglogical` builds the same full mesh from bidirectional subscriptions.
+
+use anyhow::bail;
+
+use crate::smoke::{check, CheckResult, Cluster, Node};
+
+const DATABASE: &str = "amstest";
+/// The table the DDL and row checks use, schema-qualified as BDR asks.
+const TABLE: &str = "public.smoke_rows";
+
+/// Quote a value as an SQL string literal.
+fn literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
+/// Ids 1..=n, as `string_agg` prints them.
+fn all_ids(n: usize) -> String {
+    (1..=n).map(|i| i.to_string()).collect::<Vec<_>>().join(",")
+}
+
+/// Poll every node in turn until `sql` answers `expected`.
+fn on_every_node(
+    cluster: &Cluster,
+    nodes: &[Node],
+    sql: &str,
+    expected: &str,
+) -> anyhow::Result<()> {
+    for node in nodes {
+        cluster.poll(node, sql, |answer| answer == expected)?;
+    }
+    Ok(())
+}
+
+fn create_table_and_write_rows(
+    cluster: &Cluster,
+    results: &mut Vec<CheckResult>,
+    create: &str,
+    after_create: &str,
+) -> anyhow::Result<()> {
+    let nodes = &cluster.nodes;
+    check(
+        results,
+        "a table created through DDL replication exists on every node",
+        || {
+            cluster.sql(&nodes[0], DATABASE, create)?;
+            on_every_node(
+                cluster,
+                nodes,
+                &format!("SELECT to_regclass('{TABLE}') IS NOT NULL"),
+                "t",
+            )?;
+            for node in nodes {
+                if !after_create.is_empty() {
+                    cluster.sql(node, DATABASE, after_create)?;
+                }
+            }
+            Ok(format!("{TABLE} on {} nodes", nodes.len()))
+        },
+    )?;
+    check(
+        results,
+        "rows written on every node are visible on every node",
+        || {
+            for (index, node) in nodes.iter().enumerate() {
+                cluster.sql(
+                    node,
+                    DATABASE,
+                    &format!(
+                        "INSERT INTO {TABLE} VALUES ({}, {});",
+                        index + 1,
+                        literal(&node.name)
+                    ),
+                )?;
+            }
+            let sql = format!("SELECT string_agg(id::text, ',' ORDER BY id) FROM {TABLE}");
+            on_every_node(cluster, nodes, &sql, &all_ids(nodes.len()))?;
+            Ok(format!("{0} rows on each of {0} nodes", nodes.len()))
+        },
+    )
+}
+
+/// Unique in the cluster: pglogical names the provider's slot after the
+/// subscription, so two subscribers of one provider need different names.
+fn subscription_name(subscriber: &Node, provider: &Node) -> String {
+    format!("{}_from_{}", subscriber.name, provider.name)
+}
+
+pub fn pglogical(cluster: &Cluster, results: &mut Vec<CheckResult>) -> anyhow::Result<()> {
+    let nodes = &cluster.nodes;
+    let n = nodes.len();
+    check(results, "every node subscribed to every other", || {
+        for node in nodes {
+            let sql = format!(
+                "SELECT pglogical.create_node(node_name := {}, dsn := {});",
+                literal(&node.name),
+                literal(&cluster.dsn(node))
+            );
+            cluster.sql(node, DATABASE, &sql)?;
+        }
+        for subscriber in nodes {
+            for provider in nodes.iter().filter(|p| p.name != subscriber.name) {
+                // forward_origins := '{}': apply only changes made on the provider itself,
+                // so a full mesh never loops a change back.
+                let sql = format!(
+                    "SELECT pglogical.create_subscription(subscription_name := {}, provider_dsn := {}, \
+                     synchronize_structure := false, synchronize_data := false, forward_origins := '{{}}');",
+                    literal(&subscription_name(subscriber, provider)),
+                    literal(&cluster.dsn(provider))
+                );
+                cluster.sql(subscriber, DATABASE, &sql)?;
+            }
+        }
+        let sql = "SELECT count(*) FROM pglogical.show_subscription_status() WHERE status = 'replicating'";
+        on_every_node(cluster, nodes, sql, &(n - 1).to_string())?;
+        Ok(format!("{} subscriptions replicating", n * (n - 1)))
+    })?;
+    check(results, "N-1 active slots per node", || {
+        let sql = format!(
+            "SELECT count(*) FROM pg_replication_slots WHERE active AND database = '{DATABASE}'"
+        );
+        on_every_node(cluster, nodes, &sql, &(n - 1).to_string())?;
+        Ok(format!("{} active slots on each node", n - 1))
+    })?;
+    // pglogical replicates no DDL by itself, and a new table joins the
+    // replication set on every node.
+    let create = format!(
+        "SELECT pglogical.replicate_ddl_command({});",
+        literal(&format!(
+            "CREATE TABLE {TABLE} (id int PRIMARY KEY, origin text NOT NULL)"
+        ))
+    );
+    let add = format!("SELECT pglogical.replication_set_add_table('default', '{TABLE}');");
+    create_table_and_write_rows(cluster, results, &create, &add)?;
+    check(
+        results,
+        "a parted node's slots disappear from the others",
+        || {
+            let (parted, remaining) = nodes.split_last().expect("at least two nodes");
+            // Every node drops its subscriptions to or from the parted node, all at once:
+            // each drop waits for its apply worker to exit.
+            cluster
+                .in_parallel(|node| {
+                    let providers: Vec<&Node> = if node.name == parted.name {
+                        remaining.iter().collect()
+                    } else {
+                        vec![parted]
+                    };
+                    for provider in providers {
+                        let name = literal(&subscription_name(node, provider));
+                        cluster.sql(
+                            node,
+                            DATABASE,
+                            &format!("SELECT pglogical.drop_subscription({name});"),
+                        )?;
+                    }
+                    Ok(())
+                })
+                .into_iter()
+                .collect::<anyhow::Result<Vec<()>>>()?;
+            let sql =
+                format!("SELECT count(*) FROM pg_replication_slots WHERE database = '{DATABASE}'");
+            on_every_node(cluster, remaining, &sql, &(n - 2).to_string())?;
+            Ok(format!(
+                "{} parted; {} slots left on each other node",
+                parted.name,
+                n - 2
+            ))
+        },
+    )
+}
+
+pub fn bdr(cluster: &Cluster, results: &mut Vec<CheckResult>) -> anyhow::Result<()> {
+    let nodes = &cluster.nodes;
+    let n = nodes.len();
+    // bdr_node_join_wait_for_ready() never times out by itself.
+    let wait_ready = "SET statement_timeout = '60s';\nSELECT bdr.bdr_node_join_wait_for_ready();";
+    check(results, "every node joined and ready", || {
+        let first = &nodes[0];
+        let create = format!(
+            "SELECT bdr.bdr_group_create(local_node_name := {}, node_external_dsn := {});",
+            literal(&first.name),
+            literal(&cluster.dsn(first))
+        );
+        cluster.sql(first, DATABASE, &create)?;
+        cluster.sql(first, DATABASE, wait_ready)?;
+        for node in &nodes[1..] {
+            let join = format!(
+                "SELECT bdr.bdr_group_join(local_node_name := {}, node_external_dsn := {}, join_using_dsn := {});",
+                literal(&node.name),
+                literal(&cluster.dsn(node)),
+                literal(&cluster.dsn(first))
+            );
+            cluster.sql(node, DATABASE, &join)?;
+            cluster.sql(node, DATABASE, wait_ready)?;
+        }
+        on_every_node(
+            cluster,
+            nodes,
+            "SELECT count(*) FROM bdr.bdr_nodes WHERE node_status = 'r'",
+            &n.to_string(),
+        )?;
+        Ok(format!("{n} nodes in state 'r'"))
+    })?;
+    check(results, "N-1 active slots per node", || {
+        on_every_node(
+            cluster,
+            nodes,
+            "SELECT count(*) FROM bdr.bdr_node_slots WHERE walsender_active",
+            &(n - 1).to_string(),
+        )?;
+        Ok(format!("{} active slots on each node", n - 1))
+    })?;
+    // Plain DDL is replicated by BDR 1.0 itself, under the global DDL lock.
+    let create = format!("CREATE TABLE {TABLE} (id int PRIMARY KEY, origin text NOT NULL);");
+    create_table_and_write_rows(cluster, results, &create, "")?;
+    check(
+        results,
+        "a global sequence hands out distinct values on every node",
+        || {
+            cluster.sql(
+                &nodes[0],
+                DATABASE,
+                "CREATE SEQUENCE public.smoke_seq USING bdr;",
+            )?;
+            let mut values = Vec::new();
+            for node in nodes {
+                // nextval fails until the nodes have voted the first chunk: retry within the deadline.
+                let answer = cluster.poll(
+                    node,
+                    "SELECT nextval('public.smoke_seq') FROM generate_series(1, 3)",
+                    |_| true,
+                )?;
+                values.extend(answer.lines().map(str::to_owned));
+            }
+            let mut distinct = values.clone();
+            distinct.sort();
+            distinct.dedup();
+            if distinct.len() != values.len() {
+                bail!("values handed out twice: {values:?}");
+            }
+            Ok(format!("{} distinct values", values.len()))
+        },
+    )?;
+    check(
+        results,
+        "a parted node's slots disappear from the others",
+        || {
+            let (parted, remaining) = nodes.split_last().expect("at least two nodes");
+            let name = literal(&parted.name);
+            cluster.sql(
+                &remaining[0],
+                DATABASE,
+                &format!("SELECT bdr.bdr_part_by_node_names(ARRAY[{name}]);"),
+            )?;
+            cluster.poll(
+                &remaining[0],
+                &format!("SELECT node_status FROM bdr.bdr_nodes WHERE node_name = {name}"),
+                |s| s == "k",
+            )?;
+            let sql = format!("SELECT count(*) FROM bdr.bdr_node_slots WHERE node_name = {name}");
+            on_every_node(cluster, remaining, &sql, "0")?;
+            Ok(format!(
+                "{} parted (status 'k'), its slots gone",
+                parted.name
+            ))
+        },
+    )
+}
