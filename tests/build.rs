@@ -21,11 +21,12 @@ echo "configured with $*"
 "#;
 
 const MAKEFILE: &str = r#"include config.mk
-all:
+all: built.txt
+built.txt:
 	@echo compile >> ../../runs.log
 	@if [ -f ../../block-compile ]; then touch ../../compile-started; while [ -f ../../block-compile ]; do sleep 0.05; done; fi
 	@if [ -f ../../fail-compile ]; then for i in $$(seq 1 50); do echo "output line $$i"; done; exit 3; fi
-	echo built > built.txt
+	echo built $(FLAVOR) > built.txt
 install:
 	@echo install >> ../../runs.log
 	mkdir -p $(DESTDIR)$(PREFIX)/bin
@@ -82,11 +83,11 @@ impl Fixture {
         fs::write(root.join("mirror/fix-1.0.tar.gz"), &server).unwrap();
         fs::write(root.join("mirror/plug-2.0.tar.gz"), &plugin).unwrap();
         let fixture = Fixture { _dir: dir, root };
-        fixture.write_recipe("--enable-thing");
+        fixture.write_recipe("--enable-thing", "plain");
         fixture
     }
 
-    fn write_recipe(&self, configure_flag: &str) {
+    fn write_recipe(&self, configure_flag: &str, flavor: &str) {
         let sha = |file: &str| {
             hex::encode(Sha256::digest(
                 fs::read(self.root.join("mirror").join(file)).unwrap(),
@@ -122,7 +123,7 @@ kind = "configure"
 run = ["./configure", "--prefix={{prefix}}", "{configure_flag}"]
 [[component.step]]
 kind = "compile"
-run = ["{{make}}"]
+run = ["{{make}}", "FLAVOR={flavor}"]
 parallel = true
 [[component.step]]
 kind = "install"
@@ -228,7 +229,7 @@ fn a_rerun_with_nothing_changed_does_nothing_and_jobs_do_not_count() {
     );
     assert_eq!(
         fs::read_to_string(fixture.stage_file("tool")).unwrap(),
-        "built\n"
+        "built plain\n"
     );
     assert_eq!(
         fs::read_to_string(fixture.stage_file("plugin.txt")).unwrap(),
@@ -265,7 +266,7 @@ fn a_changed_input_reruns_exactly_the_steps_it_affects() {
     fixture.take_runs();
 
     // The plugin's steps come after the server's: a server change reruns both.
-    fixture.write_recipe("--enable-other-thing");
+    fixture.write_recipe("--enable-other-thing", "plain");
     let output = fixture.build(&[]);
     succeeded(&output);
     assert_eq!(
@@ -278,9 +279,12 @@ fn a_changed_input_reruns_exactly_the_steps_it_affects() {
             "plugin-install"
         ]
     );
+    // Make would take the old objects as up to date: a changed input rebuilds
+    // from a fresh tree, the plugin's too (it was built against the old server).
+    let stderr = support::stderr(&output);
     assert!(
-        support::stderr(&output).contains("Fresh fix 1.0 (unpacked)"),
-        "the source is not unpacked again"
+        stderr.contains("Unpacking fix 1.0") && stderr.contains("Unpacking plug 2.0"),
+        "{stderr}"
     );
 
     // Removing the stage reruns the server's install, and what comes after it.
@@ -291,6 +295,23 @@ fn a_changed_input_reruns_exactly_the_steps_it_affects() {
         ["install", "plugin-compile", "plugin-install"]
     );
     assert!(fixture.stage_file("plugin.txt").is_file());
+}
+
+#[test]
+fn a_changed_make_variable_reaches_what_was_already_built() {
+    let fixture = Fixture::new();
+    succeeded(&fixture.build(&[]));
+    assert_eq!(
+        fs::read_to_string(fixture.stage_file("tool")).unwrap(),
+        "built plain\n"
+    );
+    // built.txt is newer than everything make knows of: only a fresh tree rebuilds it.
+    fixture.write_recipe("--enable-thing", "spicy");
+    succeeded(&fixture.build(&[]));
+    assert_eq!(
+        fs::read_to_string(fixture.stage_file("tool")).unwrap(),
+        "built spicy\n"
+    );
 }
 
 #[test]
@@ -396,7 +417,7 @@ fn a_killed_build_resumes_from_the_step_that_did_not_finish() {
     assert!(!set_dir.join("stage.incomplete").exists());
     assert_eq!(
         fs::read_to_string(fixture.stage_file("tool")).unwrap(),
-        "built\n"
+        "built plain\n"
     );
 }
 
@@ -422,7 +443,7 @@ fn install_copies_the_finished_stage_into_the_prefix() {
     assert!(output.status.success(), "{}", support::stderr(&output));
     assert_eq!(
         fs::read_to_string(prefix.join("bin/tool")).unwrap(),
-        "built\n"
+        "built plain\n"
     );
     assert_eq!(
         fs::read_to_string(prefix.join("bin/plugin.txt")).unwrap(),

@@ -108,14 +108,22 @@ impl Executor<'_> {
 
         let stamps = self.layout.stamps(&self.plan.set);
         let marker = Self::stage_incomplete_marker(&self.layout, &self.plan.set);
-        for step in steps
+        let work: Vec<&Step> = steps
             .iter()
+            .copied()
             .filter(|step| !matches!(step.action, Action::Fetch(_)))
-        {
+            .collect();
+        // Fingerprints depend only on the plan and the sources' hashes: all known up front.
+        for step in &work {
             let fingerprint = fingerprint(step, &values);
-            values.insert(step.id.clone(), fingerprint.clone());
+            values.insert(step.id.clone(), fingerprint);
+        }
+        let fresh_trees = trees_to_unpack_afresh(&work, &values, &stamps);
+        for step in work {
+            let fingerprint = values[&step.id].clone();
             let stamp = stamps.join(&step.id);
-            let inputs_ran = step.after.iter().any(|id| outcome.ran.contains(id));
+            let inputs_ran = step.after.iter().any(|id| outcome.ran.contains(id))
+                || fresh_trees.contains(&step.id);
             // Installing into the prefix is never skipped: the prefix is not ours to trust.
             let stamped = step.phase != Phase::Install
                 && fs::read_to_string(&stamp).is_ok_and(|text| text.trim() == fingerprint);
@@ -144,6 +152,18 @@ impl Executor<'_> {
                         unpack.component,
                         started.elapsed().as_secs_f64()
                     );
+                }
+                Action::Run(run) if run.installs => {
+                    let before = stage_files(&self.plan.stage);
+                    self.run_command(step, run)?;
+                    let added: Vec<String> = stage_files(&self.plan.stage)
+                        .difference(&before)
+                        .cloned()
+                        .collect();
+                    write_atomically(
+                        &installed_files_path(&stamps, &step.id),
+                        (added.join("\n") + "\n").as_bytes(),
+                    )?;
                 }
                 Action::Run(run) => self.run_command(step, run)?,
                 Action::Fetch(_) => unreachable!("fetches ran above"),
@@ -305,6 +325,42 @@ impl Executor<'_> {
     }
 }
 
+/// Unpack steps whose tree must be replaced before anything is built in it:
+/// a step in that tree finished once with other inputs. Make would take the
+/// old objects as up to date (a changed flag is no newer than an object), so
+/// a changed input rebuilds from a fresh tree. A step that never finished (a
+/// killed run) instead resumes in the tree as it is.
+fn trees_to_unpack_afresh(
+    steps: &[&Step],
+    values: &BTreeMap<String, String>,
+    stamps: &Path,
+) -> Vec<String> {
+    let trees: Vec<(&str, &Path)> = steps
+        .iter()
+        .filter_map(|step| match &step.action {
+            Action::Unpack(unpack) => Some((step.id.as_str(), unpack.dest.as_path())),
+            _ => None,
+        })
+        .collect();
+    let mut afresh = Vec::new();
+    for step in steps {
+        let Action::Run(run) = &step.action else {
+            continue;
+        };
+        let changed = fs::read_to_string(stamps.join(&step.id))
+            .is_ok_and(|text| text.trim() != values[&step.id]);
+        if !changed {
+            continue;
+        }
+        if let Some((unpack_id, _)) = trees.iter().find(|(_, tree)| run.cwd.starts_with(tree)) {
+            if !afresh.iter().any(|id| id == unpack_id) {
+                afresh.push(unpack_id.to_string());
+            }
+        }
+    }
+    afresh
+}
+
 /// The environment a command runs with: the kept variables, ccache and the
 /// step's own variables.
 fn environment(run: &Run) -> BTreeMap<String, String> {
@@ -372,6 +428,35 @@ fn spinner(verb: &str, subject: &str) -> ProgressBar {
     bar.set_message(subject.to_owned());
     bar.enable_steady_tick(Duration::from_millis(200));
     bar
+}
+
+/// Where the list of files an install step added to the stage is kept.
+pub fn installed_files_path(stamps: &Path, step: &str) -> PathBuf {
+    stamps.join(format!("{step}.files"))
+}
+
+/// Files and symlinks under the stage, relative to it.
+pub fn stage_files(stage: &Path) -> std::collections::BTreeSet<String> {
+    let mut files = std::collections::BTreeSet::new();
+    let mut pending = vec![stage.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        let Ok(entries) = fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            match entry.file_type() {
+                Ok(kind) if kind.is_dir() => pending.push(path),
+                Ok(_) => {
+                    if let Ok(relative) = path.strip_prefix(stage) {
+                        files.insert(relative.display().to_string());
+                    }
+                }
+                Err(_) => {}
+            }
+        }
+    }
+    files
 }
 
 /// Whether the stage of `set` is complete (no build is half-way through it).

@@ -18,7 +18,15 @@ use toml::Spanned;
 use crate::data::{invalid, Source};
 
 /// The names a step template may use, each written `{name}`.
-pub const TEMPLATE_VARIABLES: &[&str] = &["prefix", "stage", "make", "server_bindir", "version"];
+pub const TEMPLATE_VARIABLES: &[&str] = &[
+    "prefix",
+    "stage",
+    "make",
+    "server_bindir",
+    "name",
+    "version",
+    "src",
+];
 
 /// A validated recipe set.
 #[derive(Debug, Clone)]
