@@ -77,20 +77,23 @@ fn key_of(text: &str, span: Option<Range<usize>>) -> String {
     let Some(span) = span else {
         return "(file)".to_owned();
     };
-    let before = &text[..span.start.min(text.len())];
-    let table = before
+    let line_start = text[..span.start.min(text.len())]
+        .rfind('\n')
+        .map_or(0, |at| at + 1);
+    let line = text[line_start..].lines().next().unwrap_or("").trim();
+    // The innermost header at or above the span's line.
+    let table = text[..line_start]
         .lines()
-        .rev()
+        .chain(std::iter::once(line))
         .map(str::trim)
-        .find(|line| line.starts_with('['))
+        .filter(|candidate| candidate.starts_with('['))
+        .last()
         .map(|header| {
             header
                 .trim_matches(|c| c == '[' || c == ']')
                 .trim()
                 .to_owned()
         });
-    let line_start = before.rfind('\n').map_or(0, |at| at + 1);
-    let line = text[line_start..].lines().next().unwrap_or("").trim();
     let own_key = if line.starts_with('[') {
         None
     } else {

@@ -255,3 +255,73 @@ impl flags::Doctor {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn platform() -> Platform {
+        let text =
+            std::fs::read_to_string(crate::project_root().join("platforms/linux.toml")).unwrap();
+        let mut platform = crate::platform::parse(Path::new("linux.toml"), &text, "linux").unwrap();
+        // A program and a header no host has, next to the real ones.
+        let mut missing_program = platform.prerequisites[0].clone();
+        missing_program.name = "frobnicator".into();
+        missing_program.program = Some("bdr-dist-no-such-program".into());
+        missing_program.packages = [("apt-get".to_owned(), "frob".to_owned())].into();
+        let mut missing_header = platform.prerequisites[0].clone();
+        missing_header.name = "frob headers".into();
+        missing_header.program = None;
+        missing_header.header = Some("bdr-dist/no-such.h".into());
+        missing_header.format = Some(PackageFormat::Deb);
+        platform
+            .prerequisites
+            .extend([missing_program, missing_header]);
+        platform
+    }
+
+    #[test]
+    fn missing_prerequisites_are_found_with_their_packages() {
+        let platform = platform();
+        let manager = &platform.package_managers[0];
+        let checks = check_prerequisites(&platform, &[PackageFormat::Deb], Some(manager));
+        let frob = checks.iter().find(|c| c.name == "frobnicator").unwrap();
+        assert_eq!(
+            (frob.found.as_deref(), frob.package.as_deref()),
+            (None, Some("frob"))
+        );
+        assert!(checks
+            .iter()
+            .any(|c| c.name == "frob headers" && c.found.is_none()));
+        // The header check only applies when its package format is asked for.
+        let checks = check_prerequisites(&platform, &[PackageFormat::Tarball], Some(manager));
+        assert!(!checks.iter().any(|c| c.name == "frob headers"));
+        // `sh` is on every host this runs on.
+        let mut with_sh = platform.clone();
+        with_sh.prerequisites[0].program = Some("sh".into());
+        let checks = check_prerequisites(&with_sh, &[], Some(manager));
+        assert!(checks[0]
+            .found
+            .as_deref()
+            .is_some_and(|path| path.ends_with("/sh")));
+    }
+
+    #[test]
+    fn fix_commands_escalate_only_when_not_root() {
+        let platform = platform();
+        let manager = &platform.package_managers[0];
+        let packages = vec!["bison".to_owned(), "flex".to_owned()];
+        assert_eq!(
+            install_command(&platform, manager, &packages, false).join(" "),
+            "sudo apt-get install --yes --no-install-recommends bison flex"
+        );
+        assert_eq!(
+            install_command(&platform, manager, &packages, true)[0],
+            "apt-get"
+        );
+        assert_eq!(
+            create_user_command(&platform, "postgres", true).join(" "),
+            "useradd --system --user-group --shell /bin/sh postgres"
+        );
+    }
+}

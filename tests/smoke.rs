@@ -1,0 +1,153 @@
+//! The smoke cluster on the stand-in set's stage: real servers on 127.0.0.1.
+//!
+//! Needs the stand-in sources that `cargo xtask test` prepares; the stage is
+//! built (or found fresh) in the shared end-to-end target first.
+
+mod support;
+
+use std::{
+    fs,
+    io::{BufRead, BufReader},
+    path::PathBuf,
+    process::{Command, Stdio},
+};
+
+/// Pids of the servers a smoke run said it started.
+fn started_pids(stderr: &str) -> Vec<i32> {
+    stderr
+        .lines()
+        .filter(|line| line.trim_start().starts_with("Started node"))
+        .filter_map(|line| {
+            line.rsplit_once("(pid ")?
+                .1
+                .trim_end_matches(')')
+                .parse()
+                .ok()
+        })
+        .collect()
+}
+
+fn cluster_dir(stderr: &str) -> PathBuf {
+    let line = stderr
+        .lines()
+        .find(|line| line.trim_start().starts_with("Cluster "))
+        .expect("the run names its cluster directory");
+    PathBuf::from(line.rsplit_once(" in ").unwrap().1.trim())
+}
+
+fn alive(pid: i32) -> bool {
+    unsafe { libc::kill(pid, 0) == 0 }
+}
+
+fn assert_torn_down(stderr: &str, expected_servers: usize) {
+    let pids = started_pids(stderr);
+    assert_eq!(pids.len(), expected_servers, "{stderr}");
+    for pid in pids {
+        assert!(
+            !alive(pid),
+            "server pid {pid} is still running after the smoke run"
+        );
+    }
+    let dir = cluster_dir(stderr);
+    assert!(!dir.exists(), "{} was left behind", dir.display());
+}
+
+fn smoke_passes(nodes: &str) {
+    let target = support::standin_stage(&support::e2e_target());
+    let output = support::xtask(
+        &target,
+        &["smoke", "--set", "pg15-pglogical", "--nodes", nodes],
+    );
+    let stderr = support::stderr(&output);
+    assert!(output.status.success(), "{stderr}");
+    for check in [
+        "every node subscribed to every other",
+        "N-1 active slots per node",
+        "a table created through DDL replication exists on every node",
+        "rows written on every node are visible on every node",
+        "a parted node's slots disappear from the others",
+    ] {
+        assert!(
+            stderr.contains(&format!("pass {check}")),
+            "check `{check}` did not pass:\n{stderr}"
+        );
+    }
+    assert!(stderr.contains("5 of 5 checks passed"), "{stderr}");
+    assert_torn_down(&stderr, nodes.parse().unwrap());
+}
+
+#[test]
+fn two_node_pglogical_cluster_replicates_both_ways() {
+    smoke_passes("2");
+}
+
+#[test]
+fn three_node_pglogical_cluster_replicates_every_way() {
+    smoke_passes("3");
+}
+
+#[test]
+fn sigterm_mid_run_stops_every_server_and_removes_the_directory() {
+    let target = support::standin_stage(&support::e2e_target());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["smoke", "--set", "pg15-pglogical", "--nodes", "3"])
+        .env("BDR_DIST_TARGET", &target)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut seen = String::new();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    // Signal once every node is up and the checks are under way.
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        seen.push_str(&line);
+        seen.push('\n');
+        if line.trim_start().starts_with("Prepared") {
+            unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+            break;
+        }
+    }
+    for line in lines {
+        seen.push_str(&line.unwrap());
+        seen.push('\n');
+    }
+    let status = child.wait().unwrap();
+    eprintln!("{seen}");
+    assert!(!status.success(), "an interrupted smoke run must fail");
+    assert!(seen.contains("interrupted"), "{seen}");
+    assert_torn_down(&seen, 3);
+}
+
+#[test]
+fn a_node_whose_plugin_is_missing_fails_with_its_log_tail_and_still_tears_down() {
+    let target = support::standin_stage(&support::e2e_target());
+    // The same set over the same stage, but preloading a library the stage lacks.
+    let recipes = tempfile::tempdir().unwrap();
+    let recipe =
+        fs::read_to_string(xtask::project_root().join("recipes/pg15-pglogical.toml")).unwrap();
+    let broken = recipe.replace(
+        "preload = \"pglogical\"",
+        "preload = \"pglogical_not_built\"",
+    );
+    assert_ne!(recipe, broken);
+    fs::write(recipes.path().join("pg15-pglogical.toml"), broken).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["smoke", "--set", "pg15-pglogical", "--recipes"])
+        .arg(recipes.path())
+        .env("BDR_DIST_TARGET", &target)
+        .output()
+        .unwrap();
+    let stderr = support::stderr(&output);
+    eprintln!("{stderr}");
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("did not start"), "{stderr}");
+    assert!(
+        stderr.contains("log tail") && stderr.contains("pglogical_not_built"),
+        "the log tail names the missing library: {stderr}"
+    );
+    let dir = cluster_dir(&stderr);
+    assert!(!dir.exists(), "{} was left behind", dir.display());
+    for pid in started_pids(&stderr) {
+        assert!(!alive(pid));
+    }
+}
