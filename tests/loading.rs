@@ -279,10 +279,3 @@ fn a_recipe_directory_from_the_environment_is_used() {
     assert_eq!(plan["set"], "mine");
     assert_eq!(plan["steps"][0]["file"], "server-1.0.tar.gz");
 }
-
-#[test]
-fn unimplemented_subcommands_say_so_and_fail() {
-    let output = xtask(&["dist", "--platform", "linux"]);
-    assert_eq!(output.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&output.stderr).contains("not implemented yet"));
-}

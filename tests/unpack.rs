@@ -171,11 +171,19 @@ fn a_well_formed_archive_unpacks_keeping_times_and_dropping_setuid() {
         fs::metadata(src.join("configure.copy")).unwrap().ino(),
         meta.ino()
     );
-    let leftovers: Vec<_> = fs::read_dir(area.root.join("target"))
+    let mut leftovers: Vec<_> = fs::read_dir(area.root.join("target"))
         .unwrap()
         .map(|e| e.unwrap().file_name())
         .collect();
-    assert_eq!(leftovers, ["src"], "no temporary directory is left");
+    leftovers.sort();
+    assert_eq!(
+        leftovers,
+        ["src", "src.source-date-epoch"],
+        "no temporary directory is left"
+    );
+    // The newest entry time, the default SOURCE_DATE_EPOCH of packages.
+    let epoch = fs::read_to_string(area.root.join("target/src.source-date-epoch")).unwrap();
+    assert_eq!(epoch.trim(), "1600000000");
 }
 
 #[test]

@@ -50,20 +50,34 @@ pub fn unpack(archive: &Path, kind: ArchiveKind, dest: &Path) -> anyhow::Result<
         .with_context(|| format!("cannot open {}", archive.display()))
         .and_then(|file| unpack_entries(decompress(kind, file), &temporary))
         .with_context(|| format!("refused to unpack {}", archive.display()));
-    if let Err(error) = result {
-        let _ = fs::remove_dir_all(&temporary);
-        return Err(error);
-    }
+    let newest = match result {
+        Ok(newest) => newest,
+        Err(error) => {
+            let _ = fs::remove_dir_all(&temporary);
+            return Err(error);
+        }
+    };
     if dest.exists() {
         fs::remove_dir_all(dest)
             .with_context(|| format!("cannot remove the old {}", dest.display()))?;
     }
     fs::rename(&temporary, dest)
-        .with_context(|| format!("cannot move {} to {}", temporary.display(), dest.display()))
+        .with_context(|| format!("cannot move {} to {}", temporary.display(), dest.display()))?;
+    crate::fetch::write_atomically(&epoch_path(dest), format!("{newest}\n").as_bytes())
 }
 
-fn unpack_entries(reader: impl Read, root: &Path) -> anyhow::Result<()> {
+/// Beside an unpacked tree: the newest file time its archive carried, the
+/// default SOURCE_DATE_EPOCH of packages made from it.
+pub fn epoch_path(dest: &Path) -> PathBuf {
+    let mut name = dest.file_name().unwrap_or_default().to_os_string();
+    name.push(".source-date-epoch");
+    dest.with_file_name(name)
+}
+
+/// Unpack every entry under `root`; returns the newest entry time.
+fn unpack_entries(reader: impl Read, root: &Path) -> anyhow::Result<u64> {
     let mut archive = tar::Archive::new(reader);
+    let mut newest = 0u64;
     let mut top_level: Option<String> = None;
     let mut directories: Vec<(PathBuf, FileTime)> = Vec::new();
 
@@ -88,7 +102,9 @@ fn unpack_entries(reader: impl Read, root: &Path) -> anyhow::Result<()> {
             bail!("entry `{shown}`: writes through a symlink");
         }
         let mode = header.mode().unwrap_or(0o644) & 0o777; // no setuid, setgid or sticky bits
-        let mtime = FileTime::from_unix_time(header.mtime().unwrap_or(0) as i64, 0);
+        let seconds = header.mtime().unwrap_or(0);
+        newest = newest.max(seconds);
+        let mtime = FileTime::from_unix_time(seconds as i64, 0);
 
         match kind {
             EntryType::Directory => {
@@ -160,7 +176,7 @@ fn unpack_entries(reader: impl Read, root: &Path) -> anyhow::Result<()> {
     for (directory, mtime) in directories.iter().rev() {
         filetime::set_file_mtime(directory, *mtime)?;
     }
-    Ok(())
+    Ok(newest)
 }
 
 /// The entry's path below the single top-level directory; `None` for that

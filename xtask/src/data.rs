@@ -82,12 +82,10 @@ fn key_of(text: &str, span: Option<Range<usize>>) -> String {
         .map_or(0, |at| at + 1);
     let line = text[line_start..].lines().next().unwrap_or("").trim();
     // The innermost header at or above the span's line.
-    let table = text[..line_start]
-        .lines()
-        .chain(std::iter::once(line))
+    let table = std::iter::once(line)
+        .chain(text[..line_start].lines().rev())
         .map(str::trim)
-        .filter(|candidate| candidate.starts_with('['))
-        .last()
+        .find(|candidate| candidate.starts_with('['))
         .map(|header| {
             header
                 .trim_matches(|c| c == '[' || c == ']')

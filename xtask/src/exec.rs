@@ -50,6 +50,23 @@ pub struct Outcome {
     pub ran: Vec<String>,
     pub fresh: Vec<String>,
     pub fetched: BTreeMap<String, fetch::Fetched>,
+    /// Wall time spent in each phase's steps.
+    pub seconds: BTreeMap<Phase, f64>,
+}
+
+impl Outcome {
+    /// How many steps of `phase` ran, and how many were fresh.
+    pub fn counts(&self, plan: &Plan, phase: Phase) -> (usize, usize) {
+        let in_phase = |id: &&String| {
+            plan.steps
+                .iter()
+                .any(|step| &step.id == *id && step.phase == phase)
+        };
+        (
+            self.ran.iter().filter(in_phase).count(),
+            self.fresh.iter().filter(in_phase).count(),
+        )
+    }
 }
 
 impl Executor<'_> {
@@ -94,9 +111,11 @@ impl Executor<'_> {
             })
             .collect();
         if !sources.is_empty() {
-            for fetched in
-                fetch::fetch_all(&sources, &Cache::new(self.layout.downloads()), self.locked)?
-            {
+            let started = Instant::now();
+            let fetched_all =
+                fetch::fetch_all(&sources, &Cache::new(self.layout.downloads()), self.locked)?;
+            *outcome.seconds.entry(Phase::Fetch).or_default() += started.elapsed().as_secs_f64();
+            for fetched in fetched_all {
                 let step = steps
                     .iter()
                     .find(|step| matches!(&step.action, Action::Fetch(f) if f.file == fetched.file))
@@ -113,8 +132,16 @@ impl Executor<'_> {
             .copied()
             .filter(|step| !matches!(step.action, Action::Fetch(_)))
             .collect();
-        // Fingerprints depend only on the plan and the sources' hashes: all known up front.
+        // Fingerprints depend only on the plan and the sources' hashes: all known up
+        // up front. Steps this run does not include count with their stamps on disk.
         for step in &work {
+            for id in &step.after {
+                if !values.contains_key(id) {
+                    if let Ok(text) = fs::read_to_string(stamps.join(id)) {
+                        values.insert(id.clone(), text.trim().to_owned());
+                    }
+                }
+            }
             let fingerprint = fingerprint(step, &values);
             values.insert(step.id.clone(), fingerprint);
         }
@@ -134,6 +161,7 @@ impl Executor<'_> {
             }
             // Remove the stamp first: if this run dies, the step is redone.
             let _ = fs::remove_file(&stamp);
+            let step_started = Instant::now();
             if step.phase == Phase::Build {
                 write_atomically(&marker, b"a build is in progress or was interrupted\n")?;
             }
@@ -153,6 +181,19 @@ impl Executor<'_> {
                         started.elapsed().as_secs_f64()
                     );
                 }
+                // Before the snapshot below: what the step installs into a
+                // fresh stage is everything in it afterwards.
+                Action::Run(Run {
+                    fresh_dir: Some(dir),
+                    ..
+                }) if dir.exists() => {
+                    fs::remove_dir_all(dir)
+                        .with_context(|| format!("cannot remove {}", dir.display()))?;
+                }
+                _ => {}
+            }
+            match &step.action {
+                Action::Unpack(_) => {}
                 Action::Run(run) if run.installs => {
                     let before = stage_files(&self.plan.stage);
                     self.run_command(step, run)?;
@@ -167,15 +208,25 @@ impl Executor<'_> {
                 }
                 Action::Run(run) => self.run_command(step, run)?,
                 Action::Fetch(_) => unreachable!("fetches ran above"),
-                Action::Package(_) | Action::Smoke(_) => {
-                    bail!(
-                        "step `{}` is not run by the executor: use its own command",
-                        step.id
-                    )
+                Action::Package(package) => {
+                    let artifacts = crate::package::make_packages(self.plan, &[package])?;
+                    let list: Vec<String> = artifacts
+                        .iter()
+                        .map(|path| path.display().to_string())
+                        .collect();
+                    write_atomically(
+                        &artifacts_path(&stamps, &step.id),
+                        (list.join("\n") + "\n").as_bytes(),
+                    )?;
                 }
+                Action::Smoke(_) => bail!(
+                    "step `{}` is not run by the executor: use `cargo xtask smoke`",
+                    step.id
+                ),
             }
             write_atomically(&stamp, fingerprint.as_bytes())?;
             outcome.ran.push(step.id.clone());
+            *outcome.seconds.entry(step.phase).or_default() += step_started.elapsed().as_secs_f64();
         }
         if steps.iter().any(|step| step.phase == Phase::Build) {
             let _ = fs::remove_file(&marker);
@@ -229,24 +280,30 @@ impl Executor<'_> {
                         || self.plan.stage.is_dir()
                         || run.fresh_dir.is_none())
             }
+            Action::Package(_) => {
+                let listed = fs::read_to_string(artifacts_path(
+                    &self.layout.stamps(&self.plan.set),
+                    &step.id,
+                ));
+                listed.is_ok_and(|list| list.lines().all(|artifact| Path::new(artifact).is_file()))
+            }
             _ => true,
         }
     }
 
     fn run_command(&self, step: &Step, run: &Run) -> anyhow::Result<()> {
-        if let Some(dir) = &run.fresh_dir {
-            if dir.exists() {
-                fs::remove_dir_all(dir)
-                    .with_context(|| format!("cannot remove {}", dir.display()))?;
-            }
-        }
         let logs = self.set_dir().join("logs");
         fs::create_dir_all(&logs)?;
         let log_path = logs.join(format!("{}.log", step.id));
         let line = run.command_line();
         let (program, args) = line.split_first().context("empty command")?;
-        let environment = environment(run);
-
+        let mut environment = environment(run);
+        if !run.path_map.is_empty() {
+            let wrappers = self.set_dir().join("compilers").join(&step.id);
+            compiler_wrappers(&wrappers, run)?;
+            let path = environment.get("PATH").cloned().unwrap_or_default();
+            environment.insert("PATH".into(), format!("{}:{path}", wrappers.display()));
+        }
         eprintln!("{:>12} {}", run.verb, run.subject);
         let started = Instant::now();
         let spinner = spinner(&run.verb, &run.subject);
@@ -371,7 +428,8 @@ fn environment(run: &Run) -> BTreeMap<String, String> {
     let path = environment
         .entry("PATH".into())
         .or_insert_with(|| "/usr/bin:/bin".into());
-    if let Some(dir) = &run.ccache_dir {
+    // With path maps, the compiler wrappers call ccache themselves.
+    if let Some(dir) = run.ccache_dir.as_ref().filter(|_| run.path_map.is_empty()) {
         *path = format!("{}:{path}", dir.display());
     }
     for var in &run.env {
@@ -382,6 +440,48 @@ fn environment(run: &Run) -> BTreeMap<String, String> {
         environment.insert(var.name.clone(), value);
     }
     environment
+}
+
+/// Scripts named like the C compilers that run the real compiler with the
+/// step's path maps, through ccache when the step uses it. They call ccache
+/// by name rather than through its masquerade directory, which would find the
+/// wrapper again as "the next cc" on `PATH` and loop.
+fn compiler_wrappers(dir: &Path, run: &Run) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let flags: Vec<String> = run
+        .path_map
+        .iter()
+        .map(|map| crate::plan::shell_quote(&format!("-ffile-prefix-map={}={}", map.from, map.to)))
+        .collect();
+    let ccache = run
+        .ccache_dir
+        .as_ref()
+        .and_then(|_| which::which("ccache").ok());
+    for name in ["cc", "gcc", "clang"] {
+        // The compiler itself, not a ccache masquerade link that may be on PATH.
+        let real = which::which_all(name).ok().and_then(|mut all| {
+            all.find(|path| fs::canonicalize(path).is_ok_and(|target| !target.ends_with("ccache")))
+        });
+        let Some(real) = real else { continue };
+        let mut line = vec!["exec".to_owned()];
+        line.extend(
+            ccache
+                .iter()
+                .map(|ccache| crate::plan::shell_quote(&ccache.display().to_string())),
+        );
+        line.push(crate::plan::shell_quote(&real.display().to_string()));
+        line.extend(flags.iter().cloned());
+        line.push("\"$@\"".to_owned());
+        let script = format!(
+            "#!/bin/sh\n# bdr-dist: keep build paths out of what the compiler writes.\n{}\n",
+            line.join(" ")
+        );
+        let wrapper = dir.join(name);
+        fs::write(&wrapper, script)?;
+        fs::set_permissions(&wrapper, fs::Permissions::from_mode(0o755))?;
+    }
+    Ok(())
 }
 
 /// Hash of a step's inputs. `-jN` and ccache do not change what a step makes.
@@ -428,6 +528,11 @@ fn spinner(verb: &str, subject: &str) -> ProgressBar {
     bar.set_message(subject.to_owned());
     bar.enable_steady_tick(Duration::from_millis(200));
     bar
+}
+
+/// Where the list of artifacts a package step wrote is kept.
+pub fn artifacts_path(stamps: &Path, step: &str) -> PathBuf {
+    stamps.join(format!("{step}.artifacts"))
 }
 
 /// Where the list of files an install step added to the stage is kept.

@@ -20,13 +20,13 @@ pub struct Flags {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Everything for a set: fetch, build, package, smoke (not yet: issue #7).
+    /// Everything for a set: fetch, build, package, smoke; only what is not done yet, then a report.
     Dist(Dist),
     /// Download, verify and unpack the set's sources into the cache.
     Fetch(Fetch),
     /// Configure, compile and stage-install the server, contrib and plugin.
     Build(Build),
-    /// Make packages (RPM, tarball, ...) from the stage (not yet: issue #5).
+    /// Make packages from the stage: RPM + SRPM, binary tarball, .deb, OpenBSD package.
     Package(Package),
     /// Bring up a cluster of real nodes from the stage and prove every node replicates to every other.
     Smoke(Smoke),
@@ -40,6 +40,8 @@ pub enum Command {
     Clean(Clean),
     /// Prepare this host for the test suite, then run every test (the README's test command).
     Test(Test),
+    /// Benchmarks side by side with the commands a person would type; a table of ratios.
+    Bench(Bench),
 }
 
 /// Which recipe set, from which directory, for which platform.
@@ -122,6 +124,9 @@ pub struct Package {
     /// Package formats, comma-separated: rpm, tarball, deb, openbsd [default: the platform's].
     #[arg(long, value_delimiter = ',')]
     pub format: Option<Vec<PackageFormat>>,
+    /// Make the packages again even when the stage has not changed since the last time.
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]
@@ -137,6 +142,15 @@ pub struct Smoke {
     /// Unprivileged user that runs the servers when run as root [default: the platform's service user].
     #[arg(long, value_name = "USER")]
     pub run_as: Option<String>,
+    /// Run the servers from the stage, or from the binary tarball that `package` made.
+    #[arg(long, value_enum, default_value = "stage")]
+    pub from: SmokeFrom,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum SmokeFrom {
+    Stage,
+    Tarball,
 }
 
 #[derive(Debug, Args)]
@@ -201,4 +215,15 @@ pub struct Test {
     /// Arguments passed on to `cargo test` (after `--`).
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub cargo_test_args: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct Bench {
+    #[command(flatten)]
+    pub set: SetArgs,
+    #[command(flatten)]
+    pub mirror: MirrorArgs,
+    /// Skip the three cold builds (by hand, with the tool, serial), which take most of the time.
+    #[arg(long)]
+    pub skip_builds: bool,
 }

@@ -4,13 +4,16 @@
 //! and the executor; `main.rs` only calls [`main`].
 
 pub mod archive;
+pub mod bench;
 pub mod build;
 pub mod data;
+pub mod dist;
 pub mod doctor;
 pub mod exec;
 pub mod fetch;
 pub mod flags;
 pub mod host;
+pub mod package;
 pub mod plan;
 pub mod platform;
 pub mod recipe;
@@ -32,16 +35,17 @@ pub fn main() -> ExitCode {
         }
     };
     let result = match flags.command {
-        Command::Dist(_) => not_yet("dist", 7),
+        Command::Dist(cmd) => cmd.run(&sh),
         Command::Fetch(cmd) => cmd.run(&sh),
         Command::Build(cmd) => cmd.run(&sh),
-        Command::Package(_) => not_yet("package", 5),
+        Command::Package(cmd) => cmd.run(&sh),
         Command::Smoke(cmd) => cmd.run(&sh),
         Command::Install(cmd) => cmd.run(&sh),
         Command::Plan(cmd) => cmd.run(&sh),
         Command::Doctor(cmd) => cmd.run(&sh),
         Command::Clean(cmd) => cmd.run(&sh),
         Command::Test(cmd) => cmd.run(&sh),
+        Command::Bench(cmd) => cmd.run(&sh),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -54,12 +58,6 @@ pub fn main() -> ExitCode {
             }
         }
     }
-}
-
-fn not_yet(command: &str, issue: u32) -> anyhow::Result<()> {
-    anyhow::bail!(
-        "`cargo xtask {command}` is not implemented yet (issue #{issue}); nothing was done"
-    )
 }
 
 /// The repository root: recipes/, platforms/ and target/ live here.

@@ -178,6 +178,32 @@ pub struct Run {
     /// Removed before the command runs: the stage, before the server installs
     /// into it, so that a rebuilt server never lands on a stale stage.
     pub fresh_dir: Option<PathBuf>,
+    /// Installs into the stage: the executor records which files it added,
+    /// which is how packages are split.
+    pub installs: bool,
+    /// Build paths the compiler maps out of what it writes (debug info,
+    /// `__FILE__`), through a wrapper first on `PATH`: flags given to make or
+    /// configure would be recorded by `pg_config`, and leak the path anyway.
+    pub path_map: Vec<PathMap>,
+}
+
+/// `-ffile-prefix-map=from=to`.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct PathMap {
+    pub from: String,
+    pub to: String,
+}
+
+/// Files one install step added to the stage, and the package they go to.
+#[derive(Debug, Clone, Serialize)]
+pub struct PackagePart {
+    /// The install step whose recorded file list this is.
+    pub step: String,
+    pub component: String,
+    /// `None` for the server's own files, split by kind (clients, libs,
+    /// server, devel); `contrib` for the install step labelled so; the
+    /// plugin's subpackage name for a plugin.
+    pub subpackage: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -189,6 +215,13 @@ pub struct Package {
     pub prefix: String,
     pub stage: PathBuf,
     pub dist: PathBuf,
+    pub parts: Vec<PackagePart>,
+    /// The PGDG base name the packages also provide, e.g. `postgresql94`.
+    pub provides: Option<String>,
+    pub summary: String,
+    pub license: String,
+    pub url: String,
+    pub service_user: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -261,12 +294,13 @@ pub fn plan(set: &RecipeSet, platform: &Platform, options: &PlanOptions) -> Plan
     }
 
     let mut last_step_of: BTreeMap<&str, String> = BTreeMap::new();
+    let mut parts = Vec::new();
     let mut server_staged = false;
     for component in &set.components {
         let src = layout.src(&set.name, &component.name, &component.version);
         let unpack_id = format!("{}-unpack", component.name);
         steps.push(Step {
-            id: unpack_id.clone(),
+            id: unpack_id,
             phase: Phase::Fetch,
             after: vec![format!("{}-fetch", component.name)],
             action: Action::Unpack(Unpack {
@@ -277,13 +311,19 @@ pub fn plan(set: &RecipeSet, platform: &Platform, options: &PlanOptions) -> Plan
                 dest: src.clone(),
             }),
         });
+    }
 
+    for component in &set.components {
+        let src = layout.src(&set.name, &component.name, &component.version);
+        let unpack_id = format!("{}-unpack", component.name);
         let variables = BTreeMap::from([
             ("prefix", prefix.clone()),
             ("stage", stage.display().to_string()),
             ("make", platform.make.clone()),
             ("server_bindir", server_bindir.display().to_string()),
+            ("name", component.name.clone()),
             ("version", component.version.clone()),
+            ("src", src.display().to_string()),
         ]);
         let mut env = Vec::new();
         if !component.path_prepend.is_empty() {
@@ -349,6 +389,23 @@ pub fn plan(set: &RecipeSet, platform: &Platform, options: &PlanOptions) -> Plan
                 && !server_staged)
                 .then(|| stage.clone());
             server_staged |= fresh_dir.is_some();
+            if template.kind == StepKind::Install {
+                let subpackage = match (component.role, label) {
+                    (Role::Server, Some("contrib")) => Some("contrib".to_owned()),
+                    (Role::Server, _) => None,
+                    (Role::Plugin, _) => Some(
+                        component
+                            .subpackage
+                            .clone()
+                            .unwrap_or_else(|| component.name.clone()),
+                    ),
+                };
+                parts.push(PackagePart {
+                    step: id.clone(),
+                    component: component.name.clone(),
+                    subpackage,
+                });
+            }
             let mut after = vec![previous.clone()];
             after.append(&mut dependencies);
             steps.push(Step {
@@ -373,6 +430,17 @@ pub fn plan(set: &RecipeSet, platform: &Platform, options: &PlanOptions) -> Plan
                     },
                     escalate: None,
                     fresh_dir,
+                    installs: template.kind == StepKind::Install,
+                    path_map: vec![
+                        PathMap {
+                            from: src.display().to_string(),
+                            to: format!("/usr/src/debug/{}-{}", component.name, component.version),
+                        },
+                        PathMap {
+                            from: stage.display().to_string(),
+                            to: String::new(),
+                        },
+                    ],
                 }),
             });
             previous = id;
@@ -398,6 +466,12 @@ pub fn plan(set: &RecipeSet, platform: &Platform, options: &PlanOptions) -> Plan
                 prefix: prefix.clone(),
                 stage: stage.clone(),
                 dist: layout.dist(&set.name),
+                parts: parts.clone(),
+                provides: set.package.provides.clone(),
+                summary: set.package.summary.clone(),
+                license: set.package.license.clone(),
+                url: set.package.url.clone(),
+                service_user: platform.service_user.clone(),
             }),
         });
     }
@@ -457,6 +531,8 @@ pub fn plan(set: &RecipeSet, platform: &Platform, options: &PlanOptions) -> Plan
                 ccache_dir: None,
                 escalate: escalate.clone(),
                 fresh_dir: None,
+                installs: false,
+                path_map: Vec::new(),
             }),
         });
         previous = vec![id.to_owned()];
@@ -546,6 +622,18 @@ impl fmt::Display for Step {
                 writeln!(f, "    cwd     {}", run.cwd.display())?;
                 if let Some(dir) = &run.ccache_dir {
                     writeln!(f, "    ccache  {} first on PATH", dir.display())?;
+                }
+                for map in &run.path_map {
+                    writeln!(
+                        f,
+                        "    map     {} -> {}",
+                        map.from,
+                        if map.to.is_empty() {
+                            "(nothing)"
+                        } else {
+                            &map.to
+                        }
+                    )?;
                 }
                 for var in &run.env {
                     writeln!(f, "    env     {var}")?;

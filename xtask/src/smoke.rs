@@ -140,8 +140,14 @@ impl flags::Smoke {
                 _ => None,
             })
             .expect("every plan ends with a smoke step");
+        let tarball = match self.from {
+            flags::SmokeFrom::Stage => None,
+            flags::SmokeFrom::Tarball => {
+                Some(crate::package::tarball::find(&host::layout(), &plan)?)
+            }
+        };
         install_interrupt_handler()?;
-        let results = run_smoke(&smoke, &plan.set, self.keep)?;
+        let results = run_smoke_from(&smoke, &plan.set, self.keep, tarball.as_deref())?.results;
         let failed: Vec<&CheckResult> = results.iter().filter(|r| !r.passed).collect();
         if let Some(first) = failed.first() {
             bail!("smoke check `{}` failed: {}", first.name, first.detail);
@@ -150,12 +156,30 @@ impl flags::Smoke {
     }
 }
 
+/// What a smoke run found.
+pub struct SmokeRun {
+    pub results: Vec<CheckResult>,
+    /// From the start until the last check passed (teardown excluded).
+    pub verified_seconds: f64,
+}
+
 /// Bring the cluster up, run every check, tear down. Returns the check lines;
 /// an `Err` is a failure to bring the cluster up.
-pub fn run_smoke(smoke: &Smoke, set: &str, keep: bool) -> anyhow::Result<Vec<CheckResult>> {
+pub fn run_smoke(smoke: &Smoke, set: &str, keep: bool) -> anyhow::Result<SmokeRun> {
+    run_smoke_from(smoke, set, keep, None)
+}
+
+/// `run_smoke`, with the servers taken from a binary tarball when one is given
+/// (unpacked into the cluster directory) instead of the stage.
+pub fn run_smoke_from(
+    smoke: &Smoke,
+    set: &str,
+    keep: bool,
+    tarball: Option<&Path>,
+) -> anyhow::Result<SmokeRun> {
     let started = Instant::now();
     let run_as = smoke.run_as.as_deref().map(RunAs::lookup).transpose()?;
-    let mut cluster = Cluster::create(smoke, set, run_as, keep)?;
+    let mut cluster = Cluster::create(smoke, set, run_as, keep, tarball)?;
     eprintln!(
         "{:>12} {} nodes of set {set} in {}",
         "Cluster",
@@ -178,15 +202,18 @@ pub fn run_smoke(smoke: &Smoke, set: &str, keep: bool) -> anyhow::Result<Vec<Che
     } else if keep {
         cluster.print_keep_instructions();
     }
+    let verified_seconds = started.elapsed().as_secs_f64();
     eprintln!(
-        "{:>12} {} of {} checks passed; cluster up and verified in {:.1}s",
+        "{:>12} {} of {} checks passed; cluster up and verified in {verified_seconds:.1}s",
         "Smoke",
         results.iter().filter(|r| r.passed).count(),
         results.len(),
-        started.elapsed().as_secs_f64()
     );
     drop(cluster);
-    Ok(results)
+    Ok(SmokeRun {
+        results,
+        verified_seconds,
+    })
 }
 
 impl Cluster {
@@ -195,6 +222,7 @@ impl Cluster {
         set: &str,
         run_as: Option<RunAs>,
         keep: bool,
+        tarball: Option<&Path>,
     ) -> anyhow::Result<Cluster> {
         let base = std::env::temp_dir();
         let dir = base.join(format!("bdr-dist-{set}-{}", std::process::id()));
@@ -212,16 +240,25 @@ impl Cluster {
             major: 0,
             keep,
         };
+        if let Some(tarball) = tarball {
+            let install = dir.join("install");
+            crate::archive::unpack(tarball, crate::recipe::ArchiveKind::TarGz, &install)
+                .with_context(|| format!("cannot unpack {}", tarball.display()))?;
+            if let Some(user) = &cluster.run_as {
+                chown_tree(&install, user)?;
+            }
+            cluster.bindir = install.join("bin");
+        }
         if let Some(user) = &cluster.run_as {
             std::os::unix::fs::chown(&dir, Some(user.uid), Some(user.gid))?;
             // The server user may not reach the stage (a checkout under /root):
             // then it runs a copy of the installation inside the cluster directory.
             if !cluster
-                .run(&smoke.bindir.join("postgres"), &["--version"])
+                .run(&cluster.bindir.join("postgres"), &["--version"])
                 .is_ok_and(|o| o.status.success())
             {
                 let install = dir.join("install");
-                let prefix = smoke.bindir.parent().context("bindir has no parent")?;
+                let prefix = cluster.bindir.parent().context("bindir has no parent")?;
                 copy_tree(prefix, &install)?;
                 chown_tree(&install, user)?;
                 cluster.bindir = install.join("bin");

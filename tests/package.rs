@@ -1,0 +1,388 @@
+//! Packages of the stand-in set, checked with the tools of each package world:
+//! `rpm`, `dpkg-deb`, `tar`, `sha256sum`. Needs the stand-in sources that
+//! `cargo xtask test` prepares.
+
+mod support;
+
+use std::{
+    fs,
+    path::{Path, PathBuf},
+    process::Command,
+    sync::Mutex,
+};
+
+const NAME: &str = "postgresql15-pglogical";
+const VERSION: &str = "15.18-1";
+const SUBPACKAGES: &[&str] = &["", "-libs", "-server", "-contrib", "-devel", "-pglogical"];
+
+/// Package runs share each target's dist/ and rpmbuild/: one at a time.
+static PACKAGING: Mutex<()> = Mutex::new(());
+
+fn package(target: &Path) -> PathBuf {
+    support::standin_stage(target);
+    let output = support::xtask(
+        target,
+        &[
+            "package",
+            "--set",
+            "pg15-pglogical",
+            "--format",
+            "rpm,tarball,deb,openbsd",
+        ],
+    );
+    assert!(output.status.success(), "packaging failed");
+    target.join("sets/pg15-pglogical/dist")
+}
+
+fn run(program: &str, args: &[&str], dir: Option<&Path>) -> String {
+    let mut command = Command::new(program);
+    command.args(args);
+    if let Some(dir) = dir {
+        command.current_dir(dir);
+    }
+    let output = command
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
+    assert!(
+        output.status.success(),
+        "{program} {args:?} failed: {}",
+        support::stderr(&output)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn rpm_path(dist: &Path, suffix: &str) -> String {
+    dist.join(format!("{NAME}{suffix}-{VERSION}.x86_64.rpm"))
+        .display()
+        .to_string()
+}
+
+fn rpm_query(dist: &Path, suffix: &str, what: &str) -> String {
+    run("rpm", &["-qp", what, &rpm_path(dist, suffix)], None)
+}
+
+#[test]
+fn rpm_set_has_the_pgdg_shape_and_installs_into_a_root() {
+    let _one_at_a_time = PACKAGING.lock().unwrap_or_else(|p| p.into_inner());
+    let dist = package(&support::e2e_target());
+    for suffix in SUBPACKAGES {
+        let info = rpm_query(&dist, suffix, "--info");
+        assert!(
+            info.contains(&format!("Name        : {NAME}{suffix}\n")),
+            "{info}"
+        );
+        assert!(
+            info.contains("Version     : 15.18") && info.contains("Release     : 1"),
+            "{info}"
+        );
+        let compressor = rpm_query(&dist, suffix, "--queryformat=%{PAYLOADCOMPRESSOR}");
+        assert_eq!(compressor, "gzip", "EL7 cannot read other payloads");
+    }
+
+    let server = rpm_query(&dist, "-server", "--list");
+    for file in [
+        "/usr/pgsql-15/bin/postgres",
+        "/usr/pgsql-15/bin/initdb",
+        "/usr/lib/systemd/system/postgresql15-pglogical.service",
+    ] {
+        assert!(
+            server.lines().any(|line| line == file),
+            "{file} not in -server:\n{server}"
+        );
+    }
+    assert!(
+        !server.contains("/bin/psql\n"),
+        "psql belongs to the main package"
+    );
+    assert!(rpm_query(&dist, "", "--list")
+        .lines()
+        .any(|l| l == "/usr/pgsql-15/bin/psql"));
+    assert!(rpm_query(&dist, "-libs", "--list")
+        .lines()
+        .any(|l| l.starts_with("/usr/pgsql-15/lib/libpq.so.5")));
+    assert!(rpm_query(&dist, "-devel", "--list")
+        .lines()
+        .any(|l| l == "/usr/pgsql-15/bin/pg_config"));
+    assert!(rpm_query(&dist, "-contrib", "--list")
+        .lines()
+        .any(|l| l == "/usr/pgsql-15/lib/btree_gist.so"));
+    let plugin = rpm_query(&dist, "-pglogical", "--list");
+    assert!(
+        plugin
+            .lines()
+            .any(|l| l == "/usr/pgsql-15/lib/pglogical.so"),
+        "{plugin}"
+    );
+    assert!(
+        plugin
+            .lines()
+            .any(|l| l == "/usr/pgsql-15/share/extension/pglogical.control"),
+        "{plugin}"
+    );
+
+    let requires = rpm_query(&dist, "-server", "--requires");
+    for sibling in ["", "-libs"] {
+        let wanted = format!("{NAME}{sibling}");
+        assert!(
+            requires.lines().any(|line| line.starts_with(&wanted)
+                && line.ends_with(&format!("= {VERSION}"))
+                && !line[wanted.len()..].starts_with('-')),
+            "-server must require {wanted} = {VERSION} exactly:\n{requires}"
+        );
+    }
+    let plugin_requires = rpm_query(&dist, "-pglogical", "--requires");
+    assert!(
+        plugin_requires.contains(&format!("{NAME}-server"))
+            && plugin_requires.contains(&format!("{NAME}-contrib")),
+        "{plugin_requires}"
+    );
+    assert!(rpm_query(&dist, "-server", "--provides")
+        .lines()
+        .any(|l| l == "postgresql15-server = 15.18-1"));
+    assert!(rpm_query(&dist, "", "--provides")
+        .lines()
+        .any(|l| l == "postgresql15 = 15.18-1"));
+    let scripts = rpm_query(&dist, "-server", "--scripts");
+    assert!(
+        scripts.contains("preinstall scriptlet")
+            && scripts.contains("useradd")
+            && scripts.contains("groupadd"),
+        "{scripts}"
+    );
+    assert!(
+        scripts.contains("postinstall scriptlet") && scripts.contains("ldconfig"),
+        "{scripts}"
+    );
+    assert!(rpm_query(&dist, "-libs", "--scripts").contains("ldconfig"));
+    let config = rpm_query(&dist, "-server", "--configfiles");
+    assert_eq!(config.trim(), "/etc/sysconfig/postgresql15-pglogical");
+    let noreplace = rpm_query(
+        &dist,
+        "-server",
+        "--queryformat=[%{FILENAMES} %{FILEFLAGS:fflags}\n]",
+    );
+    assert!(
+        noreplace.contains("/etc/sysconfig/postgresql15-pglogical cn"),
+        "%config(noreplace): {noreplace}"
+    );
+
+    // The whole set installs into a fresh root; base-system dependencies and
+    // the scriptlets (which need a full system inside the root) are waived.
+    let root = tempfile::tempdir().unwrap();
+    let root_arg = root.path().display().to_string();
+    run("rpm", &["--root", &root_arg, "--initdb"], None);
+    let rpms: Vec<String> = SUBPACKAGES
+        .iter()
+        .map(|suffix| rpm_path(&dist, suffix))
+        .collect();
+    let mut install = vec!["--root", &root_arg, "-i", "--nodeps", "--noscripts"];
+    install.extend(rpms.iter().map(String::as_str));
+    run("rpm", &install, None);
+    let version = run(
+        &format!("{root_arg}/usr/pgsql-15/bin/postgres"),
+        &["--version"],
+        None,
+    );
+    assert_eq!(version.trim(), "postgres (PostgreSQL) 15.18");
+    assert!(root.path().join("usr/pgsql-15/lib/pglogical.so").is_file());
+
+    // The SRPM carries the spec that rebuilds the set, and both source tarballs.
+    let srpm = dist
+        .join(format!("{NAME}-{VERSION}.src.rpm"))
+        .display()
+        .to_string();
+    let listed = run("rpm", &["-qpl", &srpm], None);
+    for file in [
+        format!("{NAME}.spec"),
+        "postgresql-15.18.tar.bz2".into(),
+        "pglogical-2.4.2.tar.gz".into(),
+    ] {
+        assert!(
+            listed.lines().any(|l| l == file),
+            "{file} not in the SRPM:\n{listed}"
+        );
+    }
+}
+
+#[test]
+fn tarball_unpacks_anywhere_runs_and_its_checksums_verify() {
+    let _one_at_a_time = PACKAGING.lock().unwrap_or_else(|p| p.into_inner());
+    let dist = package(&support::e2e_target());
+    let stem = format!("{NAME}-{VERSION}.linux-x86_64");
+    let anywhere = tempfile::tempdir().unwrap();
+    run(
+        "tar",
+        &[
+            "-xzf",
+            &dist.join(format!("{stem}.tar.gz")).display().to_string(),
+        ],
+        Some(anywhere.path()),
+    );
+    let postgres = anywhere.path().join(&stem).join("bin/postgres");
+    assert_eq!(
+        run(&postgres.display().to_string(), &["--version"], None).trim(),
+        "postgres (PostgreSQL) 15.18"
+    );
+    let listing = run(
+        "tar",
+        &[
+            "-tvzf",
+            &dist.join(format!("{stem}.tar.gz")).display().to_string(),
+        ],
+        None,
+    );
+    assert!(
+        listing.lines().all(|line| line.contains(" 0/0 ")),
+        "owner is 0/0 without names:\n{}",
+        &listing[..500]
+    );
+    run("sha256sum", &["-c", "SHA256SUMS"], Some(&dist));
+    let sums = fs::read_to_string(dist.join("SHA256SUMS")).unwrap();
+    for artifact in [
+        format!("{stem}.tar.gz"),
+        format!("{stem}.manifest.json"),
+        format!("{NAME}-server-{VERSION}.x86_64.rpm"),
+    ] {
+        assert!(
+            sums.contains(&format!("  {artifact}\n")),
+            "{artifact} not in SHA256SUMS"
+        );
+    }
+    let manifest: serde_json::Value = serde_json::from_str(
+        &fs::read_to_string(dist.join(format!("{stem}.manifest.json"))).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(manifest["set"], "pg15-pglogical");
+    assert_eq!(
+        manifest["sources"][0]["sha256"],
+        "11df0df97fe3ea4ba9a791faaf39cee1d2fe571e78885b5b55d8517d27c323b4"
+    );
+    assert_eq!(manifest["sources"][1]["file"], "pglogical-2.4.2.tar.gz");
+    assert!(manifest["tools"]["cc"].as_str().unwrap().contains("gcc"));
+
+    // What ships works: a cluster from the tarball, not the stage, replicates.
+    let smoke = support::xtask(
+        &support::e2e_target(),
+        &["smoke", "--set", "pg15-pglogical", "--from", "tarball"],
+    );
+    let stderr = support::stderr(&smoke);
+    assert!(smoke.status.success(), "{stderr}");
+    assert!(stderr.contains("5 of 5 checks passed"), "{stderr}");
+}
+
+#[test]
+fn deb_and_openbsd_packages_pass_their_tools() {
+    let _one_at_a_time = PACKAGING.lock().unwrap_or_else(|p| p.into_inner());
+    let dist = package(&support::e2e_target());
+    let deb = dist
+        .join(format!("{NAME}-server_{VERSION}_amd64.deb"))
+        .display()
+        .to_string();
+    let info = run("dpkg-deb", &["--info", &deb], None);
+    assert!(
+        info.contains(&format!("Package: {NAME}-server"))
+            && info.contains(&format!("Version: {VERSION}")),
+        "{info}"
+    );
+    assert!(
+        info.contains(&format!(
+            "Depends: {NAME} (= {VERSION}), {NAME}-libs (= {VERSION})"
+        )),
+        "{info}"
+    );
+    assert!(
+        info.contains("preinst") && info.contains("conffiles"),
+        "{info}"
+    );
+    let contents = run("dpkg-deb", &["--contents", &deb], None);
+    assert!(
+        contents.contains("usr/pgsql-15/bin/postgres\n"),
+        "{contents}"
+    );
+
+    let openbsd = dist.join(format!("{NAME}-15.18.tgz")).display().to_string();
+    let members = run("tar", &["-tzf", &openbsd], None);
+    let members: Vec<&str> = members.lines().collect();
+    assert_eq!(members[0], "+CONTENTS", "the packing list comes first");
+    let extract = tempfile::tempdir().unwrap();
+    run(
+        "tar",
+        &["-xzf", &openbsd, "+CONTENTS"],
+        Some(extract.path()),
+    );
+    let plist = fs::read_to_string(extract.path().join("+CONTENTS")).unwrap();
+    for keyword in [
+        "@name postgresql15-pglogical-15.18",
+        "@cwd /usr/pgsql-15",
+        "@owner root",
+        "@mode 0755",
+        "@newuser _postgresql:",
+    ] {
+        assert!(
+            plist.contains(keyword),
+            "`{keyword}` missing from +CONTENTS"
+        );
+    }
+    let listed: Vec<&str> = plist
+        .lines()
+        .filter(|l| !l.starts_with('@') && !l.starts_with('+'))
+        .map(|l| l.trim_end_matches('/'))
+        .collect();
+    for member in members.iter().filter(|m| !m.starts_with('+')) {
+        assert!(
+            listed.contains(&member.trim_end_matches('/')),
+            "{member} is in the package but not in +CONTENTS"
+        );
+    }
+    assert!(listed.contains(&"bin/postgres") && listed.contains(&"lib/pglogical.so"));
+}
+
+/// Every artifact's bytes, by file name.
+fn artifacts(dist: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut all: Vec<(String, Vec<u8>)> = fs::read_dir(dist)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_file())
+        .map(|p| {
+            (
+                p.file_name().unwrap().to_string_lossy().into_owned(),
+                fs::read(&p).unwrap(),
+            )
+        })
+        .collect();
+    all.sort();
+    all
+}
+
+#[test]
+fn two_builds_in_two_directories_give_byte_identical_packages() {
+    let _one_at_a_time = PACKAGING.lock().unwrap_or_else(|p| p.into_inner());
+    let first = artifacts(&package(&support::e2e_target()));
+    // A second, independent build in another directory: other source and
+    // stage paths, the way another checkout would build.
+    let second_target = xtask::project_root().join("target/e2e-second-checkout");
+    let second = artifacts(&package(&second_target));
+    let names: Vec<&String> = first.iter().map(|(name, _)| name).collect();
+    assert_eq!(
+        names,
+        second.iter().map(|(name, _)| name).collect::<Vec<_>>()
+    );
+    for ((name, one), (_, two)) in first.iter().zip(&second) {
+        if name.ends_with(".rpm") {
+            // rpm signs its header with the build's own digests; the payload is what must match.
+            let payload = |bytes: &[u8]| {
+                let file = tempfile::NamedTempFile::new().unwrap();
+                fs::write(file.path(), bytes).unwrap();
+                let output = Command::new("rpm2cpio").arg(file.path()).output().unwrap();
+                assert!(output.status.success());
+                output.stdout
+            };
+            assert!(
+                payload(one) == payload(two),
+                "the payload of {name} differs between the two builds"
+            );
+        } else {
+            assert!(one == two, "{name} differs between the two builds");
+        }
+    }
+}

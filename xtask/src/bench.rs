@@ -1,0 +1,514 @@
+//! `cargo xtask bench`: every benchmark is a side-by-side comparison in one
+//! run (ours against the command a release engineer would type), reported as
+//! a ratio with its goal. Results are kept as JSON under `target/bench/`, and
+//! the previous run's ratios are shown beside the new ones.
+
+use std::{
+    fs,
+    io::{BufRead, BufReader, Read, Write},
+    net::TcpListener,
+    path::{Path, PathBuf},
+    process::Command,
+    time::{Duration, Instant},
+};
+
+use anyhow::{bail, Context};
+use serde::{Deserialize, Serialize};
+use xshell::Shell;
+
+use crate::{
+    exec::Executor,
+    fetch, flags, host,
+    package::tarball,
+    plan::{self, Action, Phase, Plan},
+    smoke,
+};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Measurement {
+    pub name: String,
+    /// What "theirs" is, as the command line a person would type.
+    pub against: String,
+    pub ours_seconds: f64,
+    pub theirs_seconds: Option<f64>,
+    /// ours / theirs, or ours alone against an absolute goal.
+    pub ratio: Option<f64>,
+    pub goal: String,
+    pub met: bool,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Results {
+    pub set: String,
+    pub unix_time: u64,
+    pub cores: u32,
+    pub measurements: Vec<Measurement>,
+}
+
+impl flags::Bench {
+    pub fn run(self, _sh: &Shell) -> anyhow::Result<()> {
+        let selection = host::select(&self.set)?;
+        let facts = host::facts();
+        let mut options = host::plan_options(&selection, &facts);
+        options.mirrors = self.mirror.mirrors.clone();
+        let plan = plan::plan(&selection.set, &selection.platform, &options);
+        let bench_dir = host::target_dir().join("bench");
+        fs::create_dir_all(&bench_dir)?;
+        smoke::install_interrupt_handler()?;
+
+        // Everything measured below starts from a built, packaged set.
+        let executor = Executor {
+            plan: &plan,
+            layout: host::layout(),
+            force: false,
+            locked: false,
+        };
+        executor.run(&[Phase::Package], true)?;
+
+        let mut measurements = vec![bench_fetch(&bench_dir)?];
+        if !self.skip_builds {
+            measurements.extend(bench_builds(&plan, &bench_dir, facts.jobs)?);
+        }
+        measurements.push(bench_noop_build(&plan.set)?);
+        measurements.push(bench_tarball(&plan, &bench_dir)?);
+        measurements.push(bench_smoke(&plan)?);
+        measurements.push(bench_noop_dist(&plan.set, &self.mirror.mirrors)?);
+
+        let previous = latest_results(&bench_dir, &plan.set);
+        let results = Results {
+            set: plan.set.clone(),
+            unix_time: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)?
+                .as_secs(),
+            cores: facts.jobs,
+            measurements,
+        };
+        let path = bench_dir.join(format!("{}-{}.json", results.set, results.unix_time));
+        fetch::write_atomically(
+            &path,
+            (serde_json::to_string_pretty(&results)? + "\n").as_bytes(),
+        )?;
+        print_table(&results, previous.as_ref());
+        eprintln!("results kept in {}", path.display());
+        Ok(())
+    }
+}
+
+fn print_table(results: &Results, previous: Option<&Results>) {
+    println!(
+        "| benchmark | ours (s) | theirs (s) | ratio | goal | met | previous ratio | against |"
+    );
+    println!("|---|---:|---:|---:|---|---|---:|---|");
+    for m in &results.measurements {
+        let before = previous
+            .and_then(|p| p.measurements.iter().find(|old| old.name == m.name))
+            .and_then(|old| old.ratio)
+            .map_or("-".to_owned(), |r| format!("{r:.2}"));
+        println!(
+            "| {} | {:.2} | {} | {} | {} | {} | {before} | `{}` |",
+            m.name,
+            m.ours_seconds,
+            m.theirs_seconds
+                .map_or("-".to_owned(), |t| format!("{t:.2}")),
+            m.ratio.map_or("-".to_owned(), |r| format!("{r:.2}")),
+            m.goal,
+            if m.met { "yes" } else { "NO" },
+            m.against
+        );
+    }
+}
+
+fn latest_results(dir: &Path, set: &str) -> Option<Results> {
+    let mut files: Vec<PathBuf> = fs::read_dir(dir)
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with(&format!("{set}-")))
+        })
+        .collect();
+    files.sort();
+    serde_json::from_str(&fs::read_to_string(files.last()?).ok()?).ok()
+}
+
+fn median(mut samples: Vec<f64>) -> f64 {
+    samples.sort_by(|a, b| a.partial_cmp(b).expect("no NaN"));
+    samples[samples.len() / 2]
+}
+
+fn time(work: impl FnOnce() -> anyhow::Result<()>) -> anyhow::Result<f64> {
+    let started = Instant::now();
+    work()?;
+    Ok(started.elapsed().as_secs_f64())
+}
+
+fn run_checked(command: &mut Command) -> anyhow::Result<()> {
+    let output = command
+        .output()
+        .with_context(|| format!("cannot run {command:?}"))?;
+    if !output.status.success() {
+        bail!(
+            "{command:?} failed: {}\n{}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    Ok(())
+}
+
+fn ratio_measurement(name: &str, against: &str, ours: f64, theirs: f64, goal: f64) -> Measurement {
+    let ratio = ours / theirs;
+    eprintln!(
+        "{:>12} {name}: ours {ours:.2}s, theirs {theirs:.2}s, ratio {ratio:.2} (goal <= {goal})",
+        "Measured"
+    );
+    Measurement {
+        name: name.into(),
+        against: against.into(),
+        ours_seconds: ours,
+        theirs_seconds: Some(theirs),
+        ratio: Some(ratio),
+        goal: format!("<= {goal}"),
+        met: ratio <= goal,
+    }
+}
+
+fn absolute_measurement(name: &str, against: &str, ours: f64, goal_seconds: f64) -> Measurement {
+    eprintln!(
+        "{:>12} {name}: {ours:.2}s (goal < {goal_seconds}s)",
+        "Measured"
+    );
+    Measurement {
+        name: name.into(),
+        against: against.into(),
+        ours_seconds: ours,
+        theirs_seconds: None,
+        ratio: None,
+        goal: format!("< {goal_seconds} s"),
+        met: ours < goal_seconds,
+    }
+}
+
+/// Serve one file over HTTP/1.1 on 127.0.0.1 until the process ends.
+fn serve_file(path: PathBuf) -> anyhow::Result<u16> {
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let port = listener.local_addr()?.port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let path = path.clone();
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(&stream);
+                let mut line = String::new();
+                while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                    line.clear();
+                }
+                let Ok(mut file) = fs::File::open(&path) else {
+                    return;
+                };
+                let length = file.metadata().map(|m| m.len()).unwrap_or(0);
+                let mut stream = &stream;
+                let header = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Length: {length}\r\nConnection: close\r\n\r\n"
+                );
+                if stream.write_all(header.as_bytes()).is_ok() {
+                    let _ = std::io::copy(&mut file, &mut stream);
+                }
+            });
+        }
+    });
+    Ok(port)
+}
+
+/// Download and verify 64 MiB from loopback vs `curl -o FILE URL && sha256sum FILE`.
+fn bench_fetch(dir: &Path) -> anyhow::Result<Measurement> {
+    let file = dir.join("fetch-64MiB.bin");
+    let mut bytes = vec![0u8; 64 << 20];
+    fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
+    fs::write(&file, &bytes)?;
+    let sha256 = fetch::sha256_file(&file)?;
+    drop(bytes);
+    let port = serve_file(file)?;
+    let url = format!("http://127.0.0.1:{port}/fetch-64MiB.bin");
+    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+    for round in 0..5 {
+        let cache_dir = dir.join(format!("fetch-cache-{round}"));
+        let _ = fs::remove_dir_all(&cache_dir);
+        let source = plan::Fetch {
+            component: "bench".into(),
+            version: "1".into(),
+            file: "fetch-64MiB.bin".into(),
+            urls: vec![url.clone()],
+            sha256: Some(sha256.clone()),
+            commit: None,
+        };
+        let sources = [fetch::Source {
+            fetch: &source,
+            archive: crate::recipe::ArchiveKind::TarGz,
+        }];
+        ours.push(time(|| {
+            fetch::fetch_all(&sources, &fetch::Cache::new(&cache_dir), false).map(drop)
+        })?);
+        let _ = fs::remove_dir_all(&cache_dir);
+        let out = dir.join("fetch-curl.bin");
+        theirs.push(time(|| {
+            run_checked(Command::new("curl").args(["-s", "-o"]).arg(&out).arg(&url))?;
+            run_checked(Command::new("sha256sum").arg(&out))
+        })?);
+        let _ = fs::remove_file(out);
+    }
+    Ok(ratio_measurement(
+        "fetch 64 MiB + verify",
+        "curl -o FILE URL && sha256sum FILE",
+        median(ours),
+        median(theirs),
+        1.0,
+    ))
+}
+
+/// The build steps of the plan, typed by hand: same commands, same `-j`, in a
+/// fresh tree, no stamps, no logs, no ccache. `serial` drops `-jN`, and runs
+/// only what the reference procedure runs (`make install` builds as it installs).
+fn by_hand(plan: &Plan, work: &Path, serial: bool) -> anyhow::Result<f64> {
+    let _ = fs::remove_dir_all(work);
+    fs::create_dir_all(work)?;
+    let layout = host::layout();
+    let src_root = layout.set_dir(&plan.set).join("src");
+    let stage = layout.stage(&plan.set);
+    let hand_stage = work.join("stage");
+    let relocate = |text: &str| {
+        text.replace(
+            &src_root.display().to_string(),
+            &work.join("src").display().to_string(),
+        )
+        .replace(
+            &stage.display().to_string(),
+            &hand_stage.display().to_string(),
+        )
+    };
+    let cache = fetch::Cache::new(layout.downloads());
+    time(|| {
+        for step in plan.steps_in(&[Phase::Fetch, Phase::Build]) {
+            match &step.action {
+                Action::Unpack(unpack) => {
+                    let fetch_step = plan
+                        .steps
+                        .iter()
+                        .find(|s| s.id == format!("{}-fetch", unpack.component))
+                        .expect("fetch step");
+                    let Action::Fetch(fetch) = &fetch_step.action else {
+                        unreachable!()
+                    };
+                    let hit = fetch::cached(
+                        &fetch::Source {
+                            fetch,
+                            archive: unpack.archive,
+                        },
+                        &cache,
+                    )?
+                    .context("source not cached")?;
+                    let dest = PathBuf::from(relocate(&unpack.dest.display().to_string()));
+                    fs::create_dir_all(&dest)?;
+                    run_checked(
+                        Command::new("tar")
+                            .arg("-xf")
+                            .arg(&hit.path)
+                            .arg("-C")
+                            .arg(&dest)
+                            .arg("--strip-components=1"),
+                    )?;
+                }
+                Action::Run(run) => {
+                    if serial && run.verb == "Compiling" {
+                        continue; // the reference runs `make install` straight away
+                    }
+                    let mut line = run.command_line();
+                    if serial {
+                        line.retain(|arg| !arg.starts_with("-j"));
+                    }
+                    let cwd = PathBuf::from(relocate(&run.cwd.display().to_string()));
+                    let program = if line[0].contains('/') {
+                        cwd.join(&line[0])
+                    } else {
+                        PathBuf::from(&line[0])
+                    };
+                    let mut command = Command::new(program);
+                    command
+                        .args(line[1..].iter().map(|arg| relocate(arg)))
+                        .current_dir(&cwd);
+                    for var in &run.env {
+                        let value = relocate(&var.value);
+                        let value = if var.prepend {
+                            format!("{value}:{}", std::env::var("PATH").unwrap_or_default())
+                        } else {
+                            value
+                        };
+                        command.env(&var.name, value);
+                    }
+                    command.env_remove("MAKEFLAGS").env("CCACHE_DISABLE", "1");
+                    run_checked(&mut command)?;
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    })
+}
+
+fn bench_builds(plan: &Plan, dir: &Path, jobs: u32) -> anyhow::Result<Vec<Measurement>> {
+    let set = plan.set.as_str();
+    eprintln!("{:>12} cold builds of {set}: by hand at -j{jobs}, with the tool, and the reference's serial procedure", "Benchmark");
+    let hand = by_hand(plan, &dir.join("hand"), false)?;
+    let ours = time(|| {
+        let status = Command::new(std::env::current_exe()?)
+            .args(["build", "--set", set, "--force", "--no-ccache"])
+            .status()?;
+        if !status.success() {
+            bail!("cargo xtask build failed");
+        }
+        Ok(())
+    })?;
+    let serial = by_hand(plan, &dir.join("serial"), true)?;
+    let _ = fs::remove_dir_all(dir.join("hand"));
+    let _ = fs::remove_dir_all(dir.join("serial"));
+    Ok(vec![
+        ratio_measurement(
+            "cold build vs the same commands by hand",
+            &format!(
+                "tar -xf; ./configure ...; make -j{jobs}; make install ... (each step of the plan)"
+            ),
+            ours,
+            hand,
+            1.03,
+        ),
+        ratio_measurement(
+            "default build vs the reference's serial procedure",
+            "./configure ...; make install; cd contrib; make install; plugin: make install",
+            ours,
+            serial,
+            0.55,
+        ),
+    ])
+}
+
+fn xtask(args: &[&str]) -> anyhow::Result<()> {
+    let output = Command::new(std::env::current_exe()?).args(args).output()?;
+    if !output.status.success() {
+        bail!(
+            "cargo xtask {} failed:\n{}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    Ok(())
+}
+
+fn bench_noop_build(set: &str) -> anyhow::Result<Measurement> {
+    let seconds = median(
+        (0..3)
+            .map(|_| time(|| xtask(&["build", "--set", set])))
+            .collect::<anyhow::Result<Vec<_>>>()?,
+    );
+    Ok(absolute_measurement(
+        "no-op build",
+        "(nothing to compare: a re-run must do nothing)",
+        seconds,
+        1.0,
+    ))
+}
+
+fn bench_noop_dist(set: &str, mirrors: &[String]) -> anyhow::Result<Measurement> {
+    let mut args = vec!["dist", "--set", set];
+    for mirror in mirrors {
+        args.extend(["--mirror", mirror.as_str()]);
+    }
+    let seconds = time(|| xtask(&args))?;
+    Ok(absolute_measurement(
+        "no-op dist (includes the smoke cluster)",
+        "(a re-run only re-proves the cluster)",
+        seconds,
+        10.0,
+    ))
+}
+
+fn bench_tarball(plan: &Plan, dir: &Path) -> anyhow::Result<Measurement> {
+    let package = plan
+        .steps
+        .iter()
+        .find_map(|step| match &step.action {
+            Action::Package(package) => Some(package),
+            _ => None,
+        })
+        .context("the plan makes no package")?;
+    let stage_prefix = plan::join_prefix(&package.stage, &package.prefix);
+    let epoch = crate::package::source_date_epoch(plan)?;
+    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+    for _ in 0..3 {
+        ours.push(time(|| {
+            let entries = tarball::tree_entries(&stage_prefix, "pkg")?;
+            let compressed = tarball::gzip_parallel(&tarball::tar_bytes(&entries, epoch)?);
+            fs::write(dir.join("ours.tar.gz"), compressed)?;
+            Ok(())
+        })?);
+        theirs.push(time(|| {
+            let mtime = format!("--mtime=@{epoch}");
+            let parent = stage_prefix.parent().context("prefix has a parent")?;
+            let name = stage_prefix.file_name().context("prefix has a name")?;
+            let tar = duct::cmd!(
+                "tar",
+                "--sort=name",
+                mtime,
+                "--owner=0",
+                "--group=0",
+                "--numeric-owner",
+                "-C",
+                parent,
+                "-c",
+                name
+            );
+            tar.pipe(duct::cmd!("gzip", "-6", "-n"))
+                .stdout_path(dir.join("theirs.tar.gz"))
+                .run()?;
+            Ok(())
+        })?);
+    }
+    Ok(ratio_measurement(
+        "tarball creation",
+        "tar --sort=name --mtime=@EPOCH --owner=0 --group=0 --numeric-owner -c STAGE | gzip -6 -n",
+        median(ours),
+        median(theirs),
+        1.0,
+    ))
+}
+
+fn bench_smoke(plan: &Plan) -> anyhow::Result<Measurement> {
+    let smoke_step = plan
+        .steps
+        .iter()
+        .find_map(|step| match &step.action {
+            Action::Smoke(smoke) => Some(smoke.clone()),
+            _ => None,
+        })
+        .context("the plan has no smoke step")?;
+    let mut samples = Vec::new();
+    for _ in 0..3 {
+        let run = smoke::run_smoke(&smoke_step, &plan.set, false)?;
+        if run.results.iter().any(|r| !r.passed) {
+            bail!("a smoke check failed during the benchmark");
+        }
+        samples.push(run.verified_seconds);
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let (goal, against) = match smoke_step.driver {
+        crate::recipe::ClusterDriver::Bdr => (
+            8.0,
+            "the reference's steps typed by hand: 12.6 s for two BDR nodes",
+        ),
+        crate::recipe::ClusterDriver::Pglogical => (3.0, "(goal from the issue: under 3 s)"),
+    };
+    Ok(absolute_measurement(
+        "2-node smoke cluster up and verified",
+        against,
+        median(samples),
+        goal,
+    ))
+}
