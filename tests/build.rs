@@ -188,6 +188,23 @@ run = ["{{make}}", "install"]
         )
     }
 
+    fn install(&self, prefix: &std::path::Path) -> std::process::Output {
+        let recipes = self.root.join("recipes").display().to_string();
+        let prefix = prefix.display().to_string();
+        let args = [
+            "install",
+            "--set",
+            "fix",
+            "--platform",
+            "linux",
+            "--recipes",
+            &recipes,
+            "--prefix",
+            &prefix,
+        ];
+        support::xtask(&self.target(), &args)
+    }
+
     /// The lines the fixture's configure and make appended, then forget them.
     fn take_runs(&self) -> Vec<String> {
         let path = self.target().join("sets/fix/runs.log");
@@ -382,20 +399,7 @@ fn a_killed_build_resumes_from_the_step_that_did_not_finish() {
         set_dir.join("stage.incomplete").exists(),
         "the interrupted build is marked"
     );
-    let install = support::xtask(
-        &fixture.target(),
-        &[
-            "install",
-            "--set",
-            "fix",
-            "--platform",
-            "linux",
-            "--recipes",
-            &fixture.root.join("recipes").display().to_string(),
-            "--prefix",
-            &fixture.root.join("installed").display().to_string(),
-        ],
-    );
+    let install = fixture.install(&fixture.root.join("installed"));
     assert_eq!(install.status.code(), Some(1));
     assert!(
         support::stderr(&install).contains("half-written"),
@@ -426,20 +430,7 @@ fn install_copies_the_finished_stage_into_the_prefix() {
     let fixture = Fixture::new();
     succeeded(&fixture.build(&[]));
     let prefix = fixture.root.join("installed/opt");
-    let output = support::xtask(
-        &fixture.target(),
-        &[
-            "install",
-            "--set",
-            "fix",
-            "--platform",
-            "linux",
-            "--recipes",
-            &fixture.root.join("recipes").display().to_string(),
-            "--prefix",
-            &prefix.display().to_string(),
-        ],
-    );
+    let output = fixture.install(&prefix);
     assert!(output.status.success(), "{}", support::stderr(&output));
     assert_eq!(
         fs::read_to_string(prefix.join("bin/tool")).unwrap(),

@@ -257,3 +257,15 @@ pub fn standin_stage(target: &Path) -> PathBuf {
     }
     target.to_path_buf()
 }
+
+/// Assert that a smoke run's output reports each check as passed, and all of them.
+pub fn assert_checks_passed(stderr: &str, checks: &[&str]) {
+    for check in checks {
+        assert!(
+            stderr.contains(&format!("pass {check}")),
+            "check `{check}` did not pass:\n{stderr}"
+        );
+    }
+    let total = format!("{0} of {0} checks passed", checks.len());
+    assert!(stderr.contains(&total), "{stderr}");
+}

@@ -102,18 +102,36 @@ fn prepare_standin_mirror(sh: &Shell) -> anyhow::Result<PathBuf> {
             wanted.iter().map(|(file, ..)| *file).collect::<Vec<_>>().join(" and ")
         );
     }
-    let download = |sh: &Shell| {
-        let packages = DEBIAN_SOURCES.iter().map(|(package, _)| *package);
+    // apt-get's exit status is not the test: it fails when any part of a source
+    // package is missing (pglogical's .debian.tar.xz is gone from the archive),
+    // while only the .orig tarballs are needed, and they are checked by sha256.
+    let download = |sh: &Shell| -> anyhow::Result<String> {
         let _dir = sh.push_dir(&download_dir);
-        cmd!(sh, "apt-get source --download-only {packages...}").run()
+        let packages = DEBIAN_SOURCES.iter().map(|(package, _)| *package);
+        let output = cmd!(sh, "apt-get source --download-only {packages...}")
+            .ignore_status()
+            .output()?;
+        Ok(String::from_utf8_lossy(&output.stderr).into_owned())
     };
-    if download(sh).is_err() {
+    let have_all = || {
+        DEBIAN_SOURCES
+            .iter()
+            .all(|(_, orig)| download_dir.join(orig).is_file())
+    };
+    let mut complaints = download(sh)?;
+    if !have_all() && complaints.contains("deb-src") {
         eprintln!(
             "{:>12} deb-src entries, copied from the deb entries, and retrying",
             "Enabling"
         );
         enable_deb_src(sh)?;
-        download(sh).context("cannot download the stand-in source packages with apt-get source")?;
+        complaints = download(sh)?;
+    }
+    if !have_all() {
+        bail!(
+            "cannot download the stand-in source packages with apt-get source:\n{}",
+            complaints.trim()
+        );
     }
     for (file, orig, expected) in &wanted {
         let source = download_dir.join(orig);
