@@ -82,6 +82,7 @@ impl Executor<'_> {
     /// Run the steps of `phases` and, with `prerequisites`, the steps they
     /// come after, in plan order.
     pub fn run(&self, phases: &[Phase], prerequisites: bool) -> anyhow::Result<Outcome> {
+        let _lock = lock_set(&self.layout, &self.plan.set, true)?;
         let wanted = if prerequisites {
             self.with_prerequisites(phases)
         } else {
@@ -528,6 +529,46 @@ fn spinner(verb: &str, subject: &str) -> ProgressBar {
     bar.set_message(subject.to_owned());
     bar.enable_steady_tick(Duration::from_millis(200));
     bar
+}
+
+/// A lock on one set's work directory, held while a run uses it: exclusive
+/// for runs that write (fetch, build, package, install), shared for smoke
+/// clusters, which only read the stage. Released when dropped.
+pub struct SetLock {
+    _file: fs::File,
+}
+
+pub fn lock_set(layout: &Layout, set: &str, exclusive: bool) -> anyhow::Result<SetLock> {
+    use std::os::unix::io::AsRawFd;
+    let dir = layout.set_dir(set);
+    fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let path = dir.join(".lock");
+    let file = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    let operation = if exclusive {
+        libc::LOCK_EX
+    } else {
+        libc::LOCK_SH
+    };
+    // SAFETY: flock on a descriptor this function owns.
+    let locked = unsafe { libc::flock(file.as_raw_fd(), operation | libc::LOCK_NB) } == 0;
+    if !locked {
+        eprintln!(
+            "{:>12} waiting for another bdr-dist run on set {set} ({})",
+            "Blocking",
+            path.display()
+        );
+        // SAFETY: as above; this call waits.
+        if unsafe { libc::flock(file.as_raw_fd(), operation) } != 0 {
+            return Err(std::io::Error::last_os_error())
+                .with_context(|| format!("cannot lock {}", path.display()));
+        }
+    }
+    Ok(SetLock { _file: file })
 }
 
 /// Where the list of artifacts a package step wrote is kept.

@@ -177,6 +177,7 @@ pub fn run_smoke_from(
     keep: bool,
     tarball: Option<&Path>,
 ) -> anyhow::Result<SmokeRun> {
+    let _lock = exec::lock_set(&host::layout(), set, false)?;
     let started = Instant::now();
     let run_as = smoke.run_as.as_deref().map(RunAs::lookup).transpose()?;
     let mut cluster = Cluster::create(smoke, set, run_as, keep, tarball)?;

@@ -58,7 +58,7 @@ impl flags::Test {
         };
         eprintln!("{:>12} stand-in sources from {}", "Using", mirror.display());
         let args = &self.cargo_test_args;
-        cmd!(sh, "cargo test --workspace {args...}")
+        cmd!(sh, "cargo test --workspace --no-fail-fast {args...}")
             .env(MIRROR_VARIABLE, &mirror)
             .run()?;
         Ok(())
