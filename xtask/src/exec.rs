@@ -147,7 +147,15 @@ impl Executor<'_> {
             values.insert(step.id.clone(), fingerprint);
         }
         let fresh_trees = trees_to_unpack_afresh(&work, &values, &stamps);
+        let mut building = false;
         for step in work {
+            if building && step.phase != Phase::Build {
+                // Every build step is done, in this run or an earlier one: the
+                // stage is whole again before anything packages it.
+                let _ = fs::remove_file(&marker);
+                building = false;
+            }
+            building |= step.phase == Phase::Build;
             let fingerprint = values[&step.id].clone();
             let stamp = stamps.join(&step.id);
             let inputs_ran = step.after.iter().any(|id| outcome.ran.contains(id))
@@ -229,7 +237,7 @@ impl Executor<'_> {
             outcome.ran.push(step.id.clone());
             *outcome.seconds.entry(step.phase).or_default() += step_started.elapsed().as_secs_f64();
         }
-        if steps.iter().any(|step| step.phase == Phase::Build) {
+        if building {
             let _ = fs::remove_file(&marker);
         }
         Ok(outcome)

@@ -18,7 +18,7 @@ use xshell::{cmd, Shell};
 use super::{extra_files, Contents, Kind};
 use crate::{
     fetch,
-    plan::{Action, Layout, Phase, Plan},
+    plan::{shell_quote, Action, Layout, Phase, Plan},
 };
 
 /// Where the files of a spec's buildroot come from.
@@ -315,7 +315,19 @@ fn write_source_build(spec: &mut String, plan: &Plan) {
             trees.push((unpack.dest.clone(), unpack.component.clone()));
         }
     }
+    // This machine's paths, as they are inside rpmbuild: the stage is the
+    // buildroot, each tree is a directory of the build directory.
     let stage = plan.stage.display().to_string();
+    let relocate = |text: &str| {
+        let mut text = text.replace(&stage, "%{buildroot}");
+        for (tree, component) in &trees {
+            text = text.replace(
+                &tree.display().to_string(),
+                &format!("%{{_builddir}}/%{{name}}-%{{version}}/{component}"),
+            );
+        }
+        text
+    };
     let mut section = "%build";
     let _ = writeln!(spec, "\n{section}");
     for step in plan.steps_in(&[Phase::Build]) {
@@ -342,7 +354,7 @@ fn write_source_build(spec: &mut String, plan: &Plan) {
             .env
             .iter()
             .map(|var| {
-                let value = var.value.replace(&stage, "%{buildroot}");
+                let value = relocate(&var.value);
                 if var.prepend {
                     format!("{}=\"{value}:${}\"", var.name, var.name)
                 } else {
@@ -350,13 +362,14 @@ fn write_source_build(spec: &mut String, plan: &Plan) {
                 }
             })
             .collect();
+        // The lines are shell: quote every argument (rpm expands macros first).
         let mut line: Vec<String> = Vec::new();
         let mut args = run.argv.iter();
-        line.extend(args.next().cloned());
+        line.extend(args.next().map(|program| shell_quote(program)));
         if run.jobs.is_some() {
             line.push("%{?_smp_mflags}".into());
         }
-        line.extend(args.map(|arg| arg.replace(&stage, "%{buildroot}")));
+        line.extend(args.map(|arg| shell_quote(&relocate(arg))));
         let env = if env.is_empty() {
             String::new()
         } else {
