@@ -107,9 +107,20 @@ pub fn make(
             log.display()
         );
     }
+    // The SRPM's header records its scripts with every macro expanded: build
+    // it as mock does, under /builddir/build, with sources found relative to
+    // the working directory and a fixed -j, so it names nothing of this machine.
+    let sources_dir = topdir.join("SOURCES");
+    let _cwd = sh.push_dir(&sources_dir);
+    let neutral = [
+        "_topdir /builddir/build",
+        "_sourcedir .",
+        "_smp_build_ncpus 1",
+    ];
+    let [neutral_topdir, neutral_sources, neutral_jobs] = neutral;
     let output = cmd!(
         sh,
-        "rpmbuild -bs --define {topdir_define} --define {srcrpmdir_define} {source_spec}"
+        "rpmbuild -bs --define {neutral_topdir} --define {neutral_sources} --define {neutral_jobs} --define {srcrpmdir_define} {source_spec}"
     )
     .ignore_status()
     .output()?;
