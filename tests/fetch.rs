@@ -284,3 +284,94 @@ fn the_commit_pin_accepts_a_git_archive_of_that_commit_and_refuses_another() {
     );
     assert_eq!(cache_files(cache_dir.path()), Vec::<String>::new());
 }
+
+/// A set of one source pinned by commit only, in a recipe directory of its own.
+fn commit_pinned_set(dir: &Path, commit: &str) {
+    let recipe = format!(
+        r#"[set]
+description = "commit-pinned"
+platforms = ["linux"]
+[set.package]
+name = "src"
+release = "1"
+summary = "s"
+license = "MIT"
+url = "https://example.invalid/"
+[set.smoke]
+driver = "pglogical"
+preload = "x"
+extensions = []
+[[component]]
+name = "src"
+version = "1"
+role = "server"
+[component.source]
+file = "src-1.tar.gz"
+urls = ["https://example.invalid/src-1.tar.gz"]
+commit = "{commit}"
+archive = "tar.gz"
+[[component.step]]
+kind = "configure"
+run = ["./configure"]
+"#
+    );
+    fs::write(dir.join("pinned.toml"), recipe).unwrap();
+}
+
+#[test]
+fn pin_records_the_sha256_in_the_lock_file_and_locked_then_accepts_it() {
+    let work = tempfile::tempdir().unwrap();
+    let repo = work.path().join("repo");
+    let (recipes, mirror, target) = (
+        work.path().join("recipes"),
+        work.path().join("mirror"),
+        work.path().join("target"),
+    );
+    for dir in [&repo, &recipes, &mirror] {
+        fs::create_dir_all(dir).unwrap();
+    }
+    let (archive, commit) = git_archive(&repo, "pinned");
+    fs::write(mirror.join("src-1.tar.gz"), &archive).unwrap();
+    commit_pinned_set(&recipes, &commit);
+    let args = |extra: &[&'static str]| -> Vec<String> {
+        let mut args: Vec<String> = ["fetch", "--set", "pinned", "--platform", "linux"]
+            .map(String::from)
+            .to_vec();
+        args.extend([
+            "--recipes".into(),
+            recipes.display().to_string(),
+            "--mirror".into(),
+            mirror.display().to_string(),
+        ]);
+        args.extend(extra.iter().map(|arg| arg.to_string()));
+        args
+    };
+    let run = |extra: &[&'static str]| {
+        let args = args(extra);
+        support::xtask(
+            &target,
+            &args.iter().map(String::as_str).collect::<Vec<_>>(),
+        )
+    };
+
+    let refused = run(&["--locked"]);
+    assert_eq!(
+        refused.status.code(),
+        Some(2),
+        "--locked accepted a source pinned by commit only"
+    );
+    assert!(support::stderr(&refused).contains("src-1.tar.gz"));
+
+    assert!(run(&["--pin"]).status.success());
+    let lock = fs::read_to_string(recipes.join("pinned.lock")).unwrap();
+    assert!(
+        lock.contains(&format!("\"src-1.tar.gz\" = \"{}\"", sha256(&archive))),
+        "{lock}"
+    );
+
+    let locked = run(&["--locked"]);
+    assert!(
+        locked.status.success(),
+        "--locked refused a source pinned in the lock file"
+    );
+}

@@ -133,7 +133,7 @@ impl Executor<'_> {
             .copied()
             .filter(|step| !matches!(step.action, Action::Fetch(_)))
             .collect();
-        // Fingerprints depend only on the plan and the sources' hashes: all known up
+        // Fingerprints depend only on the plan and the sources' hashes: all known
         // up front. Steps this run does not include count with their stamps on disk.
         for step in &work {
             for id in &step.after {
@@ -176,46 +176,49 @@ impl Executor<'_> {
             }
             match &step.action {
                 Action::Unpack(unpack) => {
-                    let started = Instant::now();
+                    let fetched = outcome
+                        .fetched
+                        .get(&format!("{}-fetch", unpack.component))
+                        .with_context(|| {
+                            format!(
+                                "unpacking {} needs its fetch step in the same run",
+                                unpack.component
+                            )
+                        })?;
                     eprintln!(
                         "{:>12} {} {}",
                         "Unpacking", unpack.component, unpack.version
                     );
-                    let archive = &outcome.fetched[&format!("{}-fetch", unpack.component)].path;
-                    archive::unpack(archive, unpack.archive, &unpack.dest)?;
+                    archive::unpack(&fetched.path, unpack.archive, &unpack.dest)?;
                     eprintln!(
                         "{:>12} unpack {} in {:.1}s",
                         "Finished",
                         unpack.component,
-                        started.elapsed().as_secs_f64()
+                        step_started.elapsed().as_secs_f64()
                     );
                 }
-                // Before the snapshot below: what the step installs into a
-                // fresh stage is everything in it afterwards.
-                Action::Run(Run {
-                    fresh_dir: Some(dir),
-                    ..
-                }) if dir.exists() => {
-                    fs::remove_dir_all(dir)
-                        .with_context(|| format!("cannot remove {}", dir.display()))?;
+                Action::Run(run) => {
+                    if let Some(dir) = run.fresh_dir.as_ref().filter(|dir| dir.exists()) {
+                        fs::remove_dir_all(dir)
+                            .with_context(|| format!("cannot remove {}", dir.display()))?;
+                    }
+                    if run.installs {
+                        // Taken after the stage was emptied: what the step installs
+                        // into a fresh stage is everything in it afterwards.
+                        let before = stage_files(&self.plan.stage);
+                        self.run_command(step, run)?;
+                        let added: Vec<String> = stage_files(&self.plan.stage)
+                            .difference(&before)
+                            .cloned()
+                            .collect();
+                        write_atomically(
+                            &installed_files_path(&stamps, &step.id),
+                            (added.join("\n") + "\n").as_bytes(),
+                        )?;
+                    } else {
+                        self.run_command(step, run)?;
+                    }
                 }
-                _ => {}
-            }
-            match &step.action {
-                Action::Unpack(_) => {}
-                Action::Run(run) if run.installs => {
-                    let before = stage_files(&self.plan.stage);
-                    self.run_command(step, run)?;
-                    let added: Vec<String> = stage_files(&self.plan.stage)
-                        .difference(&before)
-                        .cloned()
-                        .collect();
-                    write_atomically(
-                        &installed_files_path(&stamps, &step.id),
-                        (added.join("\n") + "\n").as_bytes(),
-                    )?;
-                }
-                Action::Run(run) => self.run_command(step, run)?,
                 Action::Fetch(_) => unreachable!("fetches ran above"),
                 Action::Package(package) => {
                     let artifacts = crate::package::make_packages(self.plan, &[package])?;

@@ -34,7 +34,7 @@ use crate::{
 /// How long any one wait may take before the check fails.
 const DEADLINE: Duration = Duration::from_secs(60);
 /// The database and its owner, named as in the reference procedure.
-const DATABASE: &str = "amstest";
+pub const DATABASE: &str = "amstest";
 const OWNER: &str = "amsv2";
 const REPLICATION_USER: &str = "bdrsync";
 
@@ -357,7 +357,7 @@ impl Cluster {
                  unix_socket_directories = '{socket}'\nshared_preload_libraries = '{preload}'\n\
                  wal_level = logical\ntrack_commit_timestamp = on\nmax_connections = {connections}\n\
                  max_wal_senders = {senders}\nmax_replication_slots = {slots}\nmax_worker_processes = {workers}\n\
-                 password_encryption = {encryption}\nfsync = off\nsynchronous_commit = off\nfull_page_writes = off\n\
+                 password_encryption = {encryption}\nfsync = off\nfull_page_writes = off\nwal_writer_delay = 10ms\n\
                  log_line_prefix = '%m [%p] '\nlog_min_messages = warning\n",
                 port = node.port,
                 socket = self.dir.display(),
@@ -538,31 +538,39 @@ impl Cluster {
     }
 
     fn print_keep_instructions(&self) {
+        // pg_ctl must run as the servers' owner; su is on every platform, sudo is not.
+        let as_owner = |command: String| match &self.run_as {
+            Some(user) => format!(
+                "su -s /bin/sh {} -c {}",
+                user.name,
+                crate::plan::shell_quote(&command)
+            ),
+            None => command,
+        };
         let mut text = String::from("The cluster keeps running (--keep):\n");
-        let sudo = self
-            .run_as
-            .as_ref()
-            .map(|u| format!("sudo -u {} ", u.name))
-            .unwrap_or_default();
         for node in &self.nodes {
-            let _ = writeln!(
-                text,
-                "  {}: {sudo}{} -h {} -p {} -U postgres {DATABASE}   (replication user: {})",
-                node.name,
+            let psql = format!(
+                "{} -h {} -p {} -U postgres {DATABASE}",
                 self.bindir.join("psql").display(),
                 self.dir.display(),
-                node.port,
+                node.port
+            );
+            let _ = writeln!(
+                text,
+                "  {}: {}\n      replication user: {}",
+                node.name,
+                as_owner(psql),
                 self.dsn(node)
             );
         }
         let _ = writeln!(text, "Stop it and remove its directory with:");
         for node in &self.nodes {
-            let _ = writeln!(
-                text,
-                "  {sudo}{} -D {} -m fast stop",
+            let stop = format!(
+                "{} -D {} -m fast stop",
                 self.bindir.join("pg_ctl").display(),
                 node.data.display()
             );
+            let _ = writeln!(text, "  {}", as_owner(stop));
         }
         let _ = write!(text, "  rm -rf {}", self.dir.display());
         eprintln!("{text}");

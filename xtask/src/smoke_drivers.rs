@@ -4,9 +4,7 @@
 
 use anyhow::bail;
 
-use crate::smoke::{check, CheckResult, Cluster, Node};
-
-const DATABASE: &str = "amstest";
+use crate::smoke::{check, CheckResult, Cluster, Node, DATABASE};
 /// The table the DDL and row checks use, schema-qualified as BDR asks.
 const TABLE: &str = "public.smoke_rows";
 
@@ -138,27 +136,38 @@ pub fn pglogical(cluster: &Cluster, results: &mut Vec<CheckResult>) -> anyhow::R
         "a parted node's slots disappear from the others",
         || {
             let (parted, remaining) = nodes.split_last().expect("at least two nodes");
-            // Every node drops its subscriptions to or from the parted node, all at once:
-            // each drop waits for its apply worker to exit.
-            cluster
-                .in_parallel(|node| {
-                    let providers: Vec<&Node> = if node.name == parted.name {
-                        remaining.iter().collect()
-                    } else {
-                        vec![parted]
-                    };
-                    for provider in providers {
-                        let name = literal(&subscription_name(node, provider));
-                        cluster.sql(
-                            node,
-                            DATABASE,
-                            &format!("SELECT pglogical.drop_subscription({name});"),
-                        )?;
-                    }
-                    Ok(())
-                })
-                .into_iter()
-                .collect::<anyhow::Result<Vec<()>>>()?;
+            // The subscriptions to or from the parted node, by the node that holds them.
+            let parting = |node: &Node| -> Vec<String> {
+                let providers: Vec<&Node> = if node.name == parted.name {
+                    remaining.iter().collect()
+                } else {
+                    vec![parted]
+                };
+                providers
+                    .into_iter()
+                    .map(|provider| literal(&subscription_name(node, provider)))
+                    .collect()
+            };
+            let on_each_subscription = |statement: &str| {
+                cluster
+                    .in_parallel(|node| {
+                        let sql: String = parting(node)
+                            .iter()
+                            .map(|name| format!("SELECT pglogical.{statement}({name});\n"))
+                            .collect();
+                        cluster.sql(node, DATABASE, &sql).map(drop)
+                    })
+                    .into_iter()
+                    .collect::<anyhow::Result<Vec<()>>>()
+            };
+            // Stop the apply workers first and wait for their walsenders to go:
+            // drop_subscription cannot drop an active slot, and retries after a
+            // second when it meets one.
+            on_each_subscription("alter_subscription_disable")?;
+            let active = format!("SELECT count(*) FROM pg_replication_slots WHERE database = '{DATABASE}' AND active");
+            on_every_node(cluster, remaining, &active, &(n - 2).to_string())?;
+            on_every_node(cluster, std::slice::from_ref(parted), &active, "0")?;
+            on_each_subscription("drop_subscription")?;
             let sql =
                 format!("SELECT count(*) FROM pg_replication_slots WHERE database = '{DATABASE}'");
             on_every_node(cluster, remaining, &sql, &(n - 2).to_string())?;
@@ -195,12 +204,19 @@ pub fn bdr(cluster: &Cluster, results: &mut Vec<CheckResult>) -> anyhow::Result<
             cluster.sql(node, DATABASE, &join)?;
             cluster.sql(node, DATABASE, wait_ready)?;
         }
-        on_every_node(
-            cluster,
-            nodes,
-            "SELECT count(*) FROM bdr.bdr_nodes WHERE node_status = 'r'",
-            &n.to_string(),
-        )?;
+        let ready = "SELECT count(*) FROM bdr.bdr_nodes WHERE node_status = 'r'";
+        on_every_node(cluster, nodes, ready, &n.to_string()).map_err(|error| {
+            // Say what each node believes, to tell a slow join from a stuck one.
+            let states: Vec<String> = nodes
+                .iter()
+                .map(|node| {
+                    let sql = "SELECT string_agg(node_name || '=' || node_status, ' ' ORDER BY node_name) FROM bdr.bdr_nodes";
+                    let answer = cluster.sql(node, DATABASE, sql).unwrap_or_else(|e| format!("({e:#})"));
+                    format!("{}: {answer}", node.name)
+                })
+                .collect();
+            error.context(format!("bdr.bdr_nodes as each node sees it: {}", states.join("; ")))
+        })?;
         Ok(format!("{n} nodes in state 'r'"))
     })?;
     check(results, "N-1 active slots per node", || {
