@@ -7,7 +7,7 @@ use std::{collections::BTreeMap, fs, path::Path, process::Command};
 use sha2::{Digest, Sha256};
 use support::{HttpServer, Route};
 use xtask::{
-    fetch::{self, Cache, Source},
+    fetch::{self, Cache},
     plan::Fetch,
     recipe::ArchiveKind,
 };
@@ -37,14 +37,12 @@ fn source_for(urls: Vec<String>, sha256: Option<String>, commit: Option<String>)
         urls,
         sha256,
         commit,
+        archive: ArchiveKind::TarGz,
     }
 }
 
 fn fetch_one(fetch: &Fetch, cache: &Cache) -> anyhow::Result<fetch::Fetched> {
-    let sources = [Source {
-        fetch,
-        archive: ArchiveKind::TarGz,
-    }];
+    let sources = [fetch];
     fetch::fetch_all(&sources, cache, false).map(|mut all| all.remove(0))
 }
 
@@ -207,10 +205,7 @@ fn locked_refuses_a_source_without_a_pinned_sha256() {
         Some("7e8d53388b86b3363ac3a28e0778bdb24dfc4c9d".into()),
     );
     let cache_dir = tempfile::tempdir().unwrap();
-    let sources = [Source {
-        fetch: &fetch,
-        archive: ArchiveKind::TarGz,
-    }];
+    let sources = [&fetch];
     let error = fetch::fetch_all(&sources, &Cache::new(cache_dir.path()), true).unwrap_err();
     assert!(
         error.to_string().contains("--locked") && error.to_string().contains("src-1.tar.gz"),

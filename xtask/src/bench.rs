@@ -240,11 +240,9 @@ fn bench_fetch(dir: &Path) -> anyhow::Result<Measurement> {
             urls: vec![url.clone()],
             sha256: Some(sha256.clone()),
             commit: None,
-        };
-        let sources = [fetch::Source {
-            fetch: &source,
             archive: crate::recipe::ArchiveKind::TarGz,
-        }];
+        };
+        let sources = [&source];
         ours.push(time(|| {
             fetch::fetch_all(&sources, &fetch::Cache::new(&cache_dir), false).map(drop)
         })?);
@@ -298,14 +296,7 @@ fn by_hand(plan: &Plan, work: &Path, serial: bool) -> anyhow::Result<f64> {
                     let Action::Fetch(fetch) = &fetch_step.action else {
                         unreachable!()
                     };
-                    let hit = fetch::cached(
-                        &fetch::Source {
-                            fetch,
-                            archive: unpack.archive,
-                        },
-                        &cache,
-                    )?
-                    .context("source not cached")?;
+                    let hit = fetch::cached(fetch, &cache)?.context("source not cached")?;
                     let dest = PathBuf::from(relocate(&unpack.dest.display().to_string()));
                     fs::create_dir_all(&dest)?;
                     run_checked(

@@ -22,7 +22,6 @@ use crate::{
     archive,
     fetch::{self, write_atomically, Cache},
     plan::{Action, Layout, Phase, Plan, Run, Step},
-    recipe::ArchiveKind,
 };
 
 /// How many lines of a failed command's output are shown.
@@ -101,13 +100,10 @@ impl Executor<'_> {
         // A stamp value per step: the fetched sha256 for fetches, the fingerprint otherwise.
         let mut values: BTreeMap<String, String> = BTreeMap::new();
 
-        let sources: Vec<fetch::Source<'_>> = steps
+        let sources: Vec<&crate::plan::Fetch> = steps
             .iter()
             .filter_map(|step| match &step.action {
-                Action::Fetch(fetch) => Some(fetch::Source {
-                    fetch,
-                    archive: self.archive_of(&fetch.component),
-                }),
+                Action::Fetch(fetch) => Some(fetch),
                 _ => None,
             })
             .collect();
@@ -269,17 +265,6 @@ impl Executor<'_> {
             index += 1;
         }
         wanted
-    }
-
-    fn archive_of(&self, component: &str) -> ArchiveKind {
-        self.plan
-            .steps
-            .iter()
-            .find_map(|step| match &step.action {
-                Action::Unpack(unpack) if unpack.component == component => Some(unpack.archive),
-                _ => None,
-            })
-            .unwrap_or(ArchiveKind::TarGz)
     }
 
     /// A stamped step is only fresh if what it made is still there.

@@ -19,7 +19,7 @@ use anyhow::{bail, Context};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use sha2::{Digest, Sha256};
 
-use crate::{archive, data::invalid, plan, recipe::ArchiveKind};
+use crate::{archive, data::invalid, plan};
 
 /// How many times one URL is tried before moving on to the next.
 const ATTEMPTS_PER_URL: u32 = 4;
@@ -58,25 +58,18 @@ pub struct Fetched {
     pub from_cache: bool,
 }
 
-/// What the sources' pins demand of the fetched bytes.
-#[derive(Debug, Clone)]
-pub struct Source<'a> {
-    pub fetch: &'a plan::Fetch,
-    pub archive: ArchiveKind,
-}
-
 /// Fetch all sources concurrently; the first error is returned once every
 /// transfer has finished.
 pub fn fetch_all(
-    sources: &[Source<'_>],
+    sources: &[&plan::Fetch],
     cache: &Cache,
     locked: bool,
 ) -> anyhow::Result<Vec<Fetched>> {
     if locked {
         let unpinned: Vec<&str> = sources
             .iter()
-            .filter(|s| s.fetch.sha256.is_none())
-            .map(|s| s.fetch.file.as_str())
+            .filter(|s| s.sha256.is_none())
+            .map(|s| s.file.as_str())
             .collect();
         if !unpinned.is_empty() {
             return Err(invalid(format!(
@@ -114,8 +107,7 @@ fn client() -> anyhow::Result<reqwest::blocking::Client> {
 }
 
 /// The verified cache entry for a source, if there is one.
-pub fn cached(source: &Source<'_>, cache: &Cache) -> anyhow::Result<Option<Fetched>> {
-    let fetch = source.fetch;
+pub fn cached(fetch: &plan::Fetch, cache: &Cache) -> anyhow::Result<Option<Fetched>> {
     let sha256 = match &fetch.sha256 {
         Some(sha256) => Some(sha256.clone()),
         None => read_receipt(&cache.receipt(&fetch.file)),
@@ -128,7 +120,7 @@ pub fn cached(source: &Source<'_>, cache: &Cache) -> anyhow::Result<Option<Fetch
         return Ok(None);
     }
     // The commit pin may be newer than the cache entry: check it again (1 KiB read).
-    verify_commit(source, &path, &path.display().to_string())?;
+    verify_commit(fetch, &path, &path.display().to_string())?;
     Ok(Some(Fetched {
         file: fetch.file.clone(),
         path,
@@ -146,12 +138,11 @@ fn read_receipt(path: &Path) -> Option<String> {
 
 fn fetch_one(
     client: &reqwest::blocking::Client,
-    source: &Source<'_>,
+    fetch: &plan::Fetch,
     cache: &Cache,
     progress: &Progress,
 ) -> anyhow::Result<Fetched> {
-    let fetch = source.fetch;
-    if let Some(hit) = cached(source, cache)? {
+    if let Some(hit) = cached(fetch, cache)? {
         progress.line(
             "Fresh",
             &format!("{} (cached, sha256 {})", fetch.file, &hit.sha256[..16]),
@@ -172,7 +163,7 @@ fn fetch_one(
                 continue;
             }
         };
-        if let Err(error) = verify(source, &part, &sha256, url) {
+        if let Err(error) = verify(fetch, &part, &sha256, url) {
             let _ = fs::remove_file(&part);
             return Err(error);
         }
@@ -210,20 +201,20 @@ fn fetch_one(
     )
 }
 
-fn verify(source: &Source<'_>, part: &Path, actual: &str, url: &str) -> anyhow::Result<()> {
-    if let Some(expected) = &source.fetch.sha256 {
+fn verify(fetch: &plan::Fetch, part: &Path, actual: &str, url: &str) -> anyhow::Result<()> {
+    if let Some(expected) = &fetch.sha256 {
         if expected != actual {
             bail!("sha256 mismatch for {url}: expected {expected}, got {actual}; the download was discarded");
         }
     }
-    verify_commit(source, part, url)
+    verify_commit(fetch, part, url)
 }
 
-fn verify_commit(source: &Source<'_>, path: &Path, origin: &str) -> anyhow::Result<()> {
-    let Some(expected) = &source.fetch.commit else {
+fn verify_commit(fetch: &plan::Fetch, path: &Path, origin: &str) -> anyhow::Result<()> {
+    let Some(expected) = &fetch.commit else {
         return Ok(());
     };
-    let actual = archive::pax_commit(path, source.archive)
+    let actual = archive::pax_commit(path, fetch.archive)
         .with_context(|| format!("cannot read {origin}"))?;
     match actual {
         Some(actual) if &actual == expected => Ok(()),

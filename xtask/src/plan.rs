@@ -140,6 +140,8 @@ pub struct Fetch {
     pub urls: Vec<String>,
     pub sha256: Option<String>,
     pub commit: Option<String>,
+    /// How the archive is compressed (the commit pin is read from inside it).
+    pub archive: ArchiveKind,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -289,6 +291,7 @@ pub fn plan(set: &RecipeSet, platform: &Platform, options: &PlanOptions) -> Plan
                 urls,
                 sha256,
                 commit: component.source.commit.clone(),
+                archive: component.source.archive,
             }),
         });
     }

@@ -349,13 +349,9 @@ fn manifest(
         let Action::Fetch(fetch) = &step.action else {
             continue;
         };
-        let source = fetch::Source {
-            fetch,
-            archive: crate::recipe::ArchiveKind::TarGz,
-        };
         let sha256 = match &fetch.sha256 {
             Some(sha256) => sha256.clone(),
-            None => fetch::cached(&source, &cache)
+            None => fetch::cached(fetch, &cache)
                 .ok()
                 .flatten()
                 .map(|hit| hit.sha256)
