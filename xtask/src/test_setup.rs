@@ -58,9 +58,21 @@ impl flags::Test {
         };
         eprintln!("{:>12} stand-in sources from {}", "Using", mirror.display());
         let args = &self.cargo_test_args;
-        cmd!(sh, "cargo test --workspace --no-fail-fast {args...}")
+        let result = cmd!(sh, "cargo test --workspace --no-fail-fast {args...}")
             .env(MIRROR_VARIABLE, &mirror)
-            .run()?;
+            .run();
+        // cargo shows no output of a passing test: say here what did not run.
+        let bdr94_target = std::env::var_os("BDR_DIST_BDR94_TARGET")
+            .map(PathBuf::from)
+            .unwrap_or_else(host::target_dir);
+        if !bdr94_target.join("sets/bdr94/stage").is_dir() {
+            eprintln!(
+                "note: the BDR driver tests (tests/smoke_bdr.rs) did not run: no bdr94 stage in {}; \
+                 build one with `cargo xtask build --set bdr94 --mirror DIR`",
+                bdr94_target.display()
+            );
+        }
+        result?;
         Ok(())
     }
 }
