@@ -39,12 +39,25 @@ fn alive(pid: i32) -> bool {
     unsafe { libc::kill(pid, 0) == 0 }
 }
 
+/// Whether the process is gone within a few seconds: a postmaster that has
+/// exited stays visible to kill(0) until init reaps it.
+fn gone(pid: i32) -> bool {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while alive(pid) {
+        if std::time::Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    true
+}
+
 fn assert_torn_down(stderr: &str, expected_servers: usize) {
     let pids = started_pids(stderr);
     assert_eq!(pids.len(), expected_servers, "{stderr}");
     for pid in pids {
         assert!(
-            !alive(pid),
+            gone(pid),
             "server pid {pid} is still running after the smoke run"
         );
     }
@@ -145,6 +158,59 @@ fn a_node_whose_plugin_is_missing_fails_with_its_log_tail_and_still_tears_down()
     let dir = cluster_dir(&stderr);
     assert!(!dir.exists(), "{} was left behind", dir.display());
     for pid in started_pids(&stderr) {
-        assert!(!alive(pid));
+        assert!(gone(pid));
     }
+}
+
+#[test]
+fn keep_leaves_a_whole_cluster_running_and_prints_how_to_stop_it() {
+    let target = support::standin_stage(&support::e2e_target());
+    let output = support::xtask(&target, &["smoke", "--set", "pg15-pglogical", "--keep"]);
+    let stderr = support::stderr(&output);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("Skipped parting a node") && stderr.contains("4 of 4 checks passed"),
+        "{stderr}"
+    );
+    let pids = started_pids(&stderr);
+    assert_eq!(pids.len(), 2);
+    assert!(
+        pids.iter().all(|pid| alive(*pid)),
+        "--keep stopped a server"
+    );
+    let dir = cluster_dir(&stderr);
+    assert!(
+        stderr.contains("node1: ") && stderr.contains("replication user: host=127.0.0.1"),
+        "{stderr}"
+    );
+    // The printed commands stop it: run them as a person would paste them.
+    let stop_lines: Vec<&str> = stderr
+        .lines()
+        .skip_while(|line| !line.starts_with("Stop it and remove its directory with:"))
+        .skip(1)
+        .take(3)
+        .collect();
+    assert!(
+        stop_lines[..2]
+            .iter()
+            .all(|line| line.contains("pg_ctl -D ") && line.contains(" -m fast stop")),
+        "{stderr}"
+    );
+    assert!(stop_lines[2].trim().starts_with("rm -rf "), "{stderr}");
+    assert_eq!(stop_lines.len(), 3, "{stderr}");
+    for line in stop_lines {
+        let status = Command::new("sh")
+            .arg("-c")
+            .arg(line.trim())
+            .status()
+            .unwrap();
+        assert!(status.success(), "`{}` failed", line.trim());
+    }
+    for pid in pids {
+        assert!(
+            gone(pid),
+            "server pid {pid} still runs after the printed stop commands"
+        );
+    }
+    assert!(!dir.exists());
 }
