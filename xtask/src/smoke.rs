@@ -32,7 +32,7 @@ use crate::{
 };
 
 /// How long any one wait may take before the check fails.
-const DEADLINE: Duration = Duration::from_secs(60);
+pub const DEADLINE: Duration = Duration::from_secs(60);
 /// The database and its owner, named as in the reference procedure.
 pub const DATABASE: &str = "amstest";
 const OWNER: &str = "amsv2";
@@ -493,7 +493,18 @@ impl Cluster {
         sql: &str,
         done: impl Fn(&str) -> bool,
     ) -> anyhow::Result<String> {
-        let deadline = Instant::now() + DEADLINE;
+        self.poll_within(node, sql, done, DEADLINE)
+    }
+
+    /// `poll` with a deadline of its own.
+    pub fn poll_within(
+        &self,
+        node: &Node,
+        sql: &str,
+        done: impl Fn(&str) -> bool,
+        within: Duration,
+    ) -> anyhow::Result<String> {
+        let deadline = Instant::now() + within;
         let mut delay = Duration::from_millis(20);
         loop {
             if interrupted() {
@@ -507,7 +518,11 @@ impl Cluster {
                         Ok(output) => format!("last answer `{output}`"),
                         Err(error) => format!("last error: {error:#}"),
                     };
-                    bail!("on {}: `{}` did not reach the expected answer within {DEADLINE:?} ({seen})", node.name, sql.trim());
+                    bail!(
+                        "on {}: `{}` did not reach the expected answer within {within:?} ({seen})",
+                        node.name,
+                        sql.trim()
+                    );
                 }
                 _ => {}
             }

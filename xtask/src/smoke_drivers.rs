@@ -79,6 +79,49 @@ fn create_table_and_write_rows(
     )
 }
 
+/// Disable and enable every subscription that is not replicating; returns
+/// `node:subscription` for each one restarted.
+fn restart_stuck_subscriptions(cluster: &Cluster) -> anyhow::Result<Vec<String>> {
+    let mut restarted = Vec::new();
+    for node in &cluster.nodes {
+        let stuck = cluster.sql(
+            node,
+            DATABASE,
+            "SELECT subscription_name || ' ' || status FROM pglogical.show_subscription_status() WHERE status <> 'replicating'",
+        )?;
+        for line in stuck.lines().filter(|line| !line.is_empty()) {
+            let (name, status) = line.split_once(' ').unwrap_or((line, "?"));
+            eprintln!(
+                "{:>12} subscription {name} on {} (status {status} after 15 s)",
+                "Restarting", node.name
+            );
+            let name = literal(name);
+            let sql = format!(
+                "SELECT pglogical.alter_subscription_disable({name}, immediate := true);\n\
+                 SELECT pglogical.alter_subscription_enable({name}, immediate := true);"
+            );
+            cluster.sql(node, DATABASE, &sql)?;
+            restarted.push(format!("{}:{}", node.name, line));
+        }
+    }
+    Ok(restarted)
+}
+
+/// One query's answer from every node, for an error message.
+fn each_node_says(cluster: &Cluster, sql: &str) -> String {
+    let answers: Vec<String> = cluster
+        .nodes
+        .iter()
+        .map(|node| {
+            let answer = cluster
+                .sql(node, DATABASE, sql)
+                .unwrap_or_else(|error| format!("({error:#})"));
+            format!("{}: {answer}", node.name)
+        })
+        .collect();
+    answers.join("; ")
+}
+
 /// A kept cluster is handed over whole: parting a node is not checked then.
 fn keeps_whole(cluster: &Cluster) -> bool {
     if cluster.keep {
@@ -122,8 +165,33 @@ pub fn pglogical(cluster: &Cluster, results: &mut Vec<CheckResult>) -> anyhow::R
             }
         }
         let sql = "SELECT count(*) FROM pglogical.show_subscription_status() WHERE status = 'replicating'";
-        on_every_node(cluster, nodes, sql, &(n - 1).to_string())?;
-        Ok(format!("{} subscriptions replicating", n * (n - 1)))
+        let expected = (n - 1).to_string();
+        let all_replicating = |within| {
+            nodes.iter().try_for_each(|node| {
+                cluster
+                    .poll_within(node, sql, |answer| answer == expected, within)
+                    .map(drop)
+            })
+        };
+        // Now and then pglogical 2.4.2 starts an apply worker, among several
+        // subscriptions made at once, that never reaches `replicating` (seen
+        // here about once in twenty 3-node runs). Restarting that subscription
+        // heals it; it is reported, and everything after still has to replicate.
+        let mut restarted = Vec::new();
+        if all_replicating(std::time::Duration::from_secs(15)).is_err() {
+            restarted = restart_stuck_subscriptions(cluster)?;
+        }
+        all_replicating(crate::smoke::DEADLINE).map_err(|error| {
+            let statuses = "SELECT string_agg(subscription_name || '=' || status, ' ' ORDER BY subscription_name) \
+                            FROM pglogical.show_subscription_status()";
+            error.context(format!("subscriptions as each node sees them: {}", each_node_says(cluster, statuses)))
+        })?;
+        let note = if restarted.is_empty() {
+            String::new()
+        } else {
+            format!(" (restarted stuck: {})", restarted.join(", "))
+        };
+        Ok(format!("{} subscriptions replicating{note}", n * (n - 1)))
     })?;
     check(results, "N-1 active slots per node", || {
         let sql = format!(
@@ -221,15 +289,8 @@ pub fn bdr(cluster: &Cluster, results: &mut Vec<CheckResult>) -> anyhow::Result<
         let ready = "SELECT count(*) FROM bdr.bdr_nodes WHERE node_status = 'r'";
         on_every_node(cluster, nodes, ready, &n.to_string()).map_err(|error| {
             // Say what each node believes, to tell a slow join from a stuck one.
-            let states: Vec<String> = nodes
-                .iter()
-                .map(|node| {
-                    let sql = "SELECT string_agg(node_name || '=' || node_status, ' ' ORDER BY node_name) FROM bdr.bdr_nodes";
-                    let answer = cluster.sql(node, DATABASE, sql).unwrap_or_else(|e| format!("({e:#})"));
-                    format!("{}: {answer}", node.name)
-                })
-                .collect();
-            error.context(format!("bdr.bdr_nodes as each node sees it: {}", states.join("; ")))
+            let sql = "SELECT string_agg(node_name || '=' || node_status, ' ' ORDER BY node_name) FROM bdr.bdr_nodes";
+            error.context(format!("bdr.bdr_nodes as each node sees it: {}", each_node_says(cluster, sql)))
         })?;
         Ok(format!("{n} nodes in state 'r'"))
     })?;
