@@ -122,15 +122,25 @@ fn each_node_says(cluster: &Cluster, sql: &str) -> String {
     answers.join("; ")
 }
 
-/// A kept cluster is handed over whole: parting a node is not checked then.
-fn keeps_whole(cluster: &Cluster) -> bool {
+/// The last check, parting a node; skipped for a kept cluster, which is
+/// handed over whole.
+fn check_parting(
+    cluster: &Cluster,
+    results: &mut Vec<CheckResult>,
+    part: impl FnOnce() -> anyhow::Result<String>,
+) -> anyhow::Result<()> {
     if cluster.keep {
         eprintln!(
             "{:>12} parting a node: the cluster is kept (--keep) with every node in it",
             "Skipped"
         );
+        return Ok(());
     }
-    cluster.keep
+    check(
+        results,
+        "a parted node's slots disappear from the others",
+        part,
+    )
 }
 
 /// Unique in the cluster: pglogical names the provider's slot after the
@@ -210,56 +220,51 @@ pub fn pglogical(cluster: &Cluster, results: &mut Vec<CheckResult>) -> anyhow::R
     );
     let add = format!("SELECT pglogical.replication_set_add_table('default', '{TABLE}');");
     create_table_and_write_rows(cluster, results, &create, &add)?;
-    if keeps_whole(cluster) {
-        return Ok(());
-    }
-    check(
-        results,
-        "a parted node's slots disappear from the others",
-        || {
-            let (parted, remaining) = nodes.split_last().expect("at least two nodes");
-            // The subscriptions to or from the parted node, by the node that holds them.
-            let parting = |node: &Node| -> Vec<String> {
-                let providers: Vec<&Node> = if node.name == parted.name {
-                    remaining.iter().collect()
-                } else {
-                    vec![parted]
-                };
-                providers
-                    .into_iter()
-                    .map(|provider| literal(&subscription_name(node, provider)))
-                    .collect()
+    check_parting(cluster, results, || {
+        let (parted, remaining) = nodes.split_last().expect("at least two nodes");
+        // The subscriptions to or from the parted node, by the node that holds them.
+        let parting = |node: &Node| -> Vec<String> {
+            let providers: Vec<&Node> = if node.name == parted.name {
+                remaining.iter().collect()
+            } else {
+                vec![parted]
             };
-            let on_each_subscription = |statement: &str| {
-                cluster
-                    .in_parallel(|node| {
-                        let sql: String = parting(node)
-                            .iter()
-                            .map(|name| format!("SELECT pglogical.{statement}({name});\n"))
-                            .collect();
-                        cluster.sql(node, DATABASE, &sql).map(drop)
-                    })
-                    .into_iter()
-                    .collect::<anyhow::Result<Vec<()>>>()
-            };
-            // Stop the apply workers first and wait for their walsenders to go:
-            // drop_subscription cannot drop an active slot, and retries after a
-            // second when it meets one.
-            on_each_subscription("alter_subscription_disable")?;
-            let active = format!("SELECT count(*) FROM pg_replication_slots WHERE database = '{DATABASE}' AND active");
-            on_every_node(cluster, remaining, &active, &(n - 2).to_string())?;
-            on_every_node(cluster, std::slice::from_ref(parted), &active, "0")?;
-            on_each_subscription("drop_subscription")?;
-            let sql =
-                format!("SELECT count(*) FROM pg_replication_slots WHERE database = '{DATABASE}'");
-            on_every_node(cluster, remaining, &sql, &(n - 2).to_string())?;
-            Ok(format!(
-                "{} parted; {} slots left on each other node",
-                parted.name,
-                n - 2
-            ))
-        },
-    )
+            providers
+                .into_iter()
+                .map(|provider| literal(&subscription_name(node, provider)))
+                .collect()
+        };
+        let on_each_subscription = |statement: &str| {
+            cluster
+                .in_parallel(|node| {
+                    let sql: String = parting(node)
+                        .iter()
+                        .map(|name| format!("SELECT pglogical.{statement}({name});\n"))
+                        .collect();
+                    cluster.sql(node, DATABASE, &sql).map(drop)
+                })
+                .into_iter()
+                .collect::<anyhow::Result<Vec<()>>>()
+        };
+        // Stop the apply workers first and wait for their walsenders to go:
+        // drop_subscription cannot drop an active slot, and retries after a
+        // second when it meets one.
+        on_each_subscription("alter_subscription_disable")?;
+        let active = format!(
+            "SELECT count(*) FROM pg_replication_slots WHERE database = '{DATABASE}' AND active"
+        );
+        on_every_node(cluster, remaining, &active, &(n - 2).to_string())?;
+        on_every_node(cluster, std::slice::from_ref(parted), &active, "0")?;
+        on_each_subscription("drop_subscription")?;
+        let sql =
+            format!("SELECT count(*) FROM pg_replication_slots WHERE database = '{DATABASE}'");
+        on_every_node(cluster, remaining, &sql, &(n - 2).to_string())?;
+        Ok(format!(
+            "{} parted; {} slots left on each other node",
+            parted.name,
+            n - 2
+        ))
+    })
 }
 
 pub fn bdr(cluster: &Cluster, results: &mut Vec<CheckResult>) -> anyhow::Result<()> {
@@ -334,31 +339,24 @@ pub fn bdr(cluster: &Cluster, results: &mut Vec<CheckResult>) -> anyhow::Result<
             Ok(format!("{} distinct values", values.len()))
         },
     )?;
-    if keeps_whole(cluster) {
-        return Ok(());
-    }
-    check(
-        results,
-        "a parted node's slots disappear from the others",
-        || {
-            let (parted, remaining) = nodes.split_last().expect("at least two nodes");
-            let name = literal(&parted.name);
-            cluster.sql(
-                &remaining[0],
-                DATABASE,
-                &format!("SELECT bdr.bdr_part_by_node_names(ARRAY[{name}]);"),
-            )?;
-            cluster.poll(
-                &remaining[0],
-                &format!("SELECT node_status FROM bdr.bdr_nodes WHERE node_name = {name}"),
-                |s| s == "k",
-            )?;
-            let sql = format!("SELECT count(*) FROM bdr.bdr_node_slots WHERE node_name = {name}");
-            on_every_node(cluster, remaining, &sql, "0")?;
-            Ok(format!(
-                "{} parted (status 'k'), its slots gone",
-                parted.name
-            ))
-        },
-    )
+    check_parting(cluster, results, || {
+        let (parted, remaining) = nodes.split_last().expect("at least two nodes");
+        let name = literal(&parted.name);
+        cluster.sql(
+            &remaining[0],
+            DATABASE,
+            &format!("SELECT bdr.bdr_part_by_node_names(ARRAY[{name}]);"),
+        )?;
+        cluster.poll(
+            &remaining[0],
+            &format!("SELECT node_status FROM bdr.bdr_nodes WHERE node_name = {name}"),
+            |s| s == "k",
+        )?;
+        let sql = format!("SELECT count(*) FROM bdr.bdr_node_slots WHERE node_name = {name}");
+        on_every_node(cluster, remaining, &sql, "0")?;
+        Ok(format!(
+            "{} parted (status 'k'), its slots gone",
+            parted.name
+        ))
+    })
 }
