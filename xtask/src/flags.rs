@@ -12,7 +12,12 @@ use crate::platform::PackageFormat;
 /// Everything is written under target/ (downloads/, sets/<set>/{src,stage,dist,logs}).
 /// Exit status: 0 success, 1 failure, 2 invalid input (flags, recipes, platforms).
 #[derive(Debug, Parser)]
-#[command(name = "cargo xtask", bin_name = "cargo xtask", version, propagate_version = true)]
+#[command(
+    name = "cargo xtask",
+    bin_name = "cargo xtask",
+    version,
+    propagate_version = true
+)]
 pub struct Flags {
     #[command(subcommand)]
     pub command: Command,
