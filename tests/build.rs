@@ -217,6 +217,11 @@ run = ["{{make}}", "install"]
         runs
     }
 
+    /// What the fixture's install put in the stage as its program.
+    fn staged_tool(&self) -> String {
+        fs::read_to_string(self.stage_file("tool")).unwrap()
+    }
+
     fn stage_file(&self, name: &str) -> PathBuf {
         self.target().join("sets/fix/stage/opt/fix/bin").join(name)
     }
@@ -244,10 +249,7 @@ fn a_rerun_with_nothing_changed_does_nothing_and_jobs_do_not_count() {
             "plugin-install"
         ]
     );
-    assert_eq!(
-        fs::read_to_string(fixture.stage_file("tool")).unwrap(),
-        "built plain\n"
-    );
+    assert_eq!(fixture.staged_tool(), "built plain\n");
     assert_eq!(
         fs::read_to_string(fixture.stage_file("plugin.txt")).unwrap(),
         "plugin\n"
@@ -318,17 +320,11 @@ fn a_changed_input_reruns_exactly_the_steps_it_affects() {
 fn a_changed_make_variable_reaches_what_was_already_built() {
     let fixture = Fixture::new();
     succeeded(&fixture.build(&[]));
-    assert_eq!(
-        fs::read_to_string(fixture.stage_file("tool")).unwrap(),
-        "built plain\n"
-    );
+    assert_eq!(fixture.staged_tool(), "built plain\n");
     // built.txt is newer than everything make knows of: only a fresh tree rebuilds it.
     fixture.write_recipe("--enable-thing", "spicy");
     succeeded(&fixture.build(&[]));
-    assert_eq!(
-        fs::read_to_string(fixture.stage_file("tool")).unwrap(),
-        "built spicy\n"
-    );
+    assert_eq!(fixture.staged_tool(), "built spicy\n");
 }
 
 #[test]
@@ -419,10 +415,7 @@ fn a_killed_build_resumes_from_the_step_that_did_not_finish() {
         ["compile", "install", "plugin-compile", "plugin-install"]
     );
     assert!(!set_dir.join("stage.incomplete").exists());
-    assert_eq!(
-        fs::read_to_string(fixture.stage_file("tool")).unwrap(),
-        "built plain\n"
-    );
+    assert_eq!(fixture.staged_tool(), "built plain\n");
 }
 
 #[test]
