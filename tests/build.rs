@@ -42,6 +42,15 @@ install:
 	cp plugin.txt $$(dirname $$(command -v tool))/plugin.txt
 "#;
 
+/// What the fixture's configure and make log when every step runs.
+const EVERY_STEP: [&str; 5] = [
+    "configure",
+    "compile",
+    "install",
+    "plugin-compile",
+    "plugin-install",
+];
+
 /// A workspace: recipes/, mirror/ and target/ of one test.
 struct Fixture {
     _dir: tempfile::TempDir,
@@ -239,16 +248,7 @@ fn succeeded(output: &std::process::Output) {
 fn a_rerun_with_nothing_changed_does_nothing_and_jobs_do_not_count() {
     let fixture = Fixture::new();
     succeeded(&fixture.build(&["--jobs", "1"]));
-    assert_eq!(
-        fixture.take_runs(),
-        [
-            "configure",
-            "compile",
-            "install",
-            "plugin-compile",
-            "plugin-install"
-        ]
-    );
+    assert_eq!(fixture.take_runs(), EVERY_STEP);
     assert_eq!(fixture.staged_tool(), "built plain\n");
     assert_eq!(
         fs::read_to_string(fixture.stage_file("plugin.txt")).unwrap(),
@@ -266,16 +266,7 @@ fn a_rerun_with_nothing_changed_does_nothing_and_jobs_do_not_count() {
 
     let forced = fixture.build(&["--force"]);
     succeeded(&forced);
-    assert_eq!(
-        fixture.take_runs(),
-        [
-            "configure",
-            "compile",
-            "install",
-            "plugin-compile",
-            "plugin-install"
-        ]
-    );
+    assert_eq!(fixture.take_runs(), EVERY_STEP);
 }
 
 #[test]
@@ -288,16 +279,7 @@ fn a_changed_input_reruns_exactly_the_steps_it_affects() {
     fixture.write_recipe("--enable-other-thing", "plain");
     let output = fixture.build(&[]);
     succeeded(&output);
-    assert_eq!(
-        fixture.take_runs(),
-        [
-            "configure",
-            "compile",
-            "install",
-            "plugin-compile",
-            "plugin-install"
-        ]
-    );
+    assert_eq!(fixture.take_runs(), EVERY_STEP);
     // Make would take the old objects as up to date: a changed input rebuilds
     // from a fresh tree, the plugin's too (it was built against the old server).
     let stderr = support::stderr(&output);

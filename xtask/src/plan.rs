@@ -104,6 +104,8 @@ impl Phase {
 #[derive(Debug, Clone, Serialize)]
 pub struct Plan {
     pub set: String,
+    /// The set's own one-line description, from its recipe.
+    pub description: String,
     pub platform: String,
     pub prefix: String,
     pub stage: PathBuf,
@@ -543,6 +545,7 @@ pub fn plan(set: &RecipeSet, platform: &Platform, options: &PlanOptions) -> Plan
 
     Plan {
         set: set.name.clone(),
+        description: set.description.clone(),
         platform: platform.name.clone(),
         prefix,
         stage,
@@ -695,8 +698,8 @@ impl fmt::Display for Plan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "plan for set {} on {}, prefix {}",
-            self.set, self.platform, self.prefix
+            "plan for set {} on {}, prefix {}\n  {}",
+            self.set, self.platform, self.prefix, self.description
         )?;
         let mut phase = None;
         for (number, step) in self.steps.iter().enumerate() {

@@ -32,7 +32,6 @@ pub const TEMPLATE_VARIABLES: &[&str] = &[
 #[derive(Debug, Clone)]
 pub struct RecipeSet {
     pub name: String,
-    pub path: PathBuf,
     pub description: String,
     /// Platforms this set may be built on, each the name of a platform file.
     pub platforms: Vec<String>,
@@ -343,7 +342,6 @@ pub fn parse(
 
     Ok(RecipeSet {
         name: set.to_owned(),
-        path: path.to_path_buf(),
         description: file.set.description,
         platforms,
         prefix: file.set.prefix,
