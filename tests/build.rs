@@ -6,8 +6,11 @@ mod support;
 
 use std::{
     fs,
-    os::unix::process::CommandExt,
-    path::PathBuf,
+    os::unix::{
+        fs::{MetadataExt, PermissionsExt},
+        process::CommandExt,
+    },
+    path::{Path, PathBuf},
     process::Command,
     time::{Duration, Instant},
 };
@@ -24,7 +27,7 @@ const MAKEFILE: &str = r#"include config.mk
 all: built.txt
 built.txt:
 	@echo compile >> ../../runs.log
-	@if [ -f ../../block-compile ]; then touch ../../compile-started; while [ -f ../../block-compile ]; do sleep 0.05; done; fi
+	@if [ -f ../../block-compile ]; then echo $$$$ > ../../compile.pid; touch ../../compile-started; while [ -f ../../block-compile ]; do sleep 0.05; done; fi
 	@if [ -f ../../fail-compile ]; then for i in $$(seq 1 50); do echo "output line $$i"; done; exit 3; fi
 	echo built $(FLAVOR) > built.txt
 install:
@@ -415,4 +418,303 @@ fn install_copies_the_finished_stage_into_the_prefix() {
         fs::read_to_string(prefix.join("bin/plugin.txt")).unwrap(),
         "plugin\n"
     );
+}
+
+/// Whether a process is gone (or a zombie waiting to be reaped) within `within`.
+fn gone_within(pid: i32, within: Duration) -> bool {
+    let deadline = Instant::now() + within;
+    loop {
+        let state = fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|stat| stat.rsplit_once(") ").map(|(_, rest)| rest.chars().next()));
+        match state {
+            None | Some(Some('Z')) => return true,
+            _ if Instant::now() >= deadline => return false,
+            _ => std::thread::sleep(Duration::from_millis(20)),
+        }
+    }
+}
+
+#[test]
+fn sigterm_during_a_long_build_step_stops_it_within_5_s_and_a_rerun_resumes() {
+    let fixture = Fixture::new();
+    let set_dir = fixture.target().join("sets/fix");
+    fs::create_dir_all(&set_dir).unwrap();
+    fs::write(set_dir.join("block-compile"), "").unwrap();
+    let args = fixture.args(&[]);
+    let child = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(&args)
+        .env("BDR_DIST_TARGET", fixture.target())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !set_dir.join("compile-started").exists() {
+        assert!(Instant::now() < deadline, "the compile step never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let compile_pid: i32 = fs::read_to_string(set_dir.join("compile.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    // `kill <pid>` of the tool alone, as a user or a CI runner sends it.
+    let signalled = Instant::now();
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    assert!(
+        gone_within(compile_pid, Duration::from_secs(5)),
+        "the build step (pid {compile_pid}) still runs 5 s after SIGTERM"
+    );
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        signalled.elapsed() < Duration::from_secs(5),
+        "the tool took {:?} to stop",
+        signalled.elapsed()
+    );
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("interrupted by a signal"), "{stderr}");
+    assert!(
+        !set_dir.join("stamps/fix-compile").exists(),
+        "the stopped step was stamped"
+    );
+    assert!(set_dir.join("stamps/fix-configure").exists());
+    assert!(set_dir.join("stage.incomplete").exists());
+
+    fs::remove_file(set_dir.join("block-compile")).unwrap();
+    fixture.take_runs();
+    let again = fixture.build(&[]);
+    succeeded(&again);
+    assert!(
+        support::stderr(&again).contains("Fresh fix 1.0 (fix-configure)"),
+        "{}",
+        support::stderr(&again)
+    );
+    assert_eq!(
+        fixture.take_runs(),
+        ["compile", "install", "plugin-compile", "plugin-install"]
+    );
+    assert_eq!(fixture.staged_tool(), "built plain\n");
+}
+
+#[test]
+fn clean_refuses_a_set_name_that_climbs_out_of_target() {
+    let target = tempfile::tempdir().unwrap();
+    fs::create_dir_all(target.path().join("sets/keep")).unwrap();
+    fs::create_dir_all(target.path().join("downloads")).unwrap();
+    for set in ["..", "/", "../..", "keep/.."] {
+        let output = support::xtask(target.path(), &["clean", "--set", set]);
+        assert_eq!(output.status.code(), Some(2), "clean --set {set}");
+        assert!(support::stderr(&output).contains("is not a set name"));
+    }
+    assert!(target.path().join("sets/keep").is_dir());
+    assert!(target.path().join("downloads").is_dir());
+    let output = support::xtask(target.path(), &["clean", "--set", "keep"]);
+    assert!(output.status.success());
+    assert!(!target.path().join("sets/keep").exists());
+    assert!(target.path().join("downloads").is_dir());
+}
+
+#[test]
+fn a_set_lock_file_that_is_a_symlink_is_refused() {
+    let fixture = Fixture::new();
+    let set_dir = fixture.target().join("sets/fix");
+    fs::create_dir_all(&set_dir).unwrap();
+    let planted = fixture.root.join("planted");
+    std::os::unix::fs::symlink(&planted, set_dir.join(".lock")).unwrap();
+    let output = fixture.build(&[]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        support::stderr(&output).contains("a symlink is refused"),
+        "{}",
+        support::stderr(&output)
+    );
+    assert!(!planted.exists(), "the lock was opened through the symlink");
+    assert_eq!(fixture.take_runs(), Vec::<String>::new());
+}
+
+/// The uid and gid of `nobody`, the unprivileged builder of these tests.
+fn nobody() -> (u32, u32) {
+    let id = |flag: &str| -> u32 {
+        let output = Command::new("id").args([flag, "nobody"]).output().unwrap();
+        String::from_utf8_lossy(&output.stdout)
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    (id("-u"), id("-g"))
+}
+
+/// Build the fixture as `nobody` with umask 002, the way a builder whose
+/// files come out group-writable would: the tool, its platform files, the
+/// recipes and mirror are copied where that user can read them.
+fn build_as_nobody(fixture: &Fixture) {
+    let (uid, gid) = nobody();
+    fs::set_permissions(&fixture.root, fs::Permissions::from_mode(0o755)).unwrap();
+    let tool = fixture.root.join("tool/xtask");
+    fs::create_dir_all(tool.parent().unwrap()).unwrap();
+    fs::copy(env!("CARGO_BIN_EXE_xtask"), &tool).unwrap();
+    let platforms = fixture.root.join("tool/platforms");
+    fs::create_dir_all(&platforms).unwrap();
+    for name in ["linux.toml", "openbsd.toml"] {
+        fs::copy(
+            xtask::project_root().join("platforms").join(name),
+            platforms.join(name),
+        )
+        .unwrap();
+    }
+    fs::create_dir_all(fixture.target()).unwrap();
+    std::os::unix::fs::chown(fixture.target(), Some(uid), Some(gid)).unwrap();
+    let output = Command::new(&tool)
+        .args(fixture.args(&[]))
+        .env("BDR_DIST_TARGET", fixture.target())
+        .env("BDR_DIST_PLATFORMS", &platforms)
+        .env("HOME", "/nonexistent")
+        .uid(uid)
+        .gid(gid)
+        .process_group(0)
+        .pre_exec_umask(0o002)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "build as nobody: {}",
+        support::stderr(&output)
+    );
+    let staged = fixture.stage_file("tool");
+    assert_eq!(
+        fs::metadata(&staged).unwrap().uid(),
+        uid,
+        "the stage is the builder's"
+    );
+    assert_eq!(
+        fs::metadata(fixture.stage_file("plugin.txt"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777,
+        0o664,
+        "umask 002 made the stage group-writable"
+    );
+}
+
+trait Umask {
+    fn pre_exec_umask(&mut self, mask: libc::mode_t) -> &mut Self;
+}
+
+impl Umask for Command {
+    fn pre_exec_umask(&mut self, mask: libc::mode_t) -> &mut Self {
+        // SAFETY: umask is async-signal-safe and touches nothing but this child.
+        unsafe {
+            self.pre_exec(move || {
+                libc::umask(mask);
+                Ok(())
+            })
+        }
+    }
+}
+
+#[test]
+fn install_of_a_stage_built_by_an_unprivileged_user_is_roots_and_leaves_existing_directories_alone()
+{
+    let fixture = Fixture::new();
+    build_as_nobody(&fixture);
+    let (uid, gid) = nobody();
+    // The builder slipped a setuid program into the stage.
+    let planted = fixture.stage_file("suid");
+    fs::write(&planted, "#!/bin/sh\n").unwrap();
+    std::os::unix::fs::chown(&planted, Some(uid), Some(gid)).unwrap();
+    fs::set_permissions(&planted, fs::Permissions::from_mode(0o4775)).unwrap();
+    // An existing prefix and an existing bin/ with modes of the administrator's choosing.
+    let prefix = fixture.root.join("installed/opt");
+    fs::create_dir_all(prefix.join("bin")).unwrap();
+    fs::set_permissions(&prefix, fs::Permissions::from_mode(0o751)).unwrap();
+    fs::set_permissions(prefix.join("bin"), fs::Permissions::from_mode(0o711)).unwrap();
+    let outside_mode = |path: &Path| fs::metadata(path).unwrap().permissions().mode();
+    let root_mode = outside_mode(&fixture.root);
+    let tmp_mode = outside_mode(Path::new("/tmp"));
+
+    let output = fixture.install(&prefix);
+    assert!(output.status.success(), "{}", support::stderr(&output));
+
+    let mode = |path: &Path| fs::symlink_metadata(path).unwrap().permissions().mode() & 0o7777;
+    assert_eq!(mode(&prefix), 0o751, "the existing prefix's mode changed");
+    assert_eq!(
+        mode(&prefix.join("bin")),
+        0o711,
+        "an existing directory's mode changed"
+    );
+    assert_eq!(outside_mode(&fixture.root), root_mode);
+    assert_eq!(outside_mode(Path::new("/tmp")), tmp_mode);
+    let mut checked = 0;
+    let mut pending = vec![prefix.clone()];
+    while let Some(dir) = pending.pop() {
+        for entry in fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let meta = fs::symlink_metadata(&path).unwrap();
+            assert_eq!(
+                (meta.uid(), meta.gid()),
+                (0, 0),
+                "{} is not root's",
+                path.display()
+            );
+            if meta.is_dir() {
+                pending.push(path.clone());
+            } else {
+                assert!(
+                    [0o755, 0o644].contains(&mode(&path)),
+                    "{} has mode {:o}",
+                    path.display(),
+                    mode(&path)
+                );
+            }
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 4, "bin/tool, bin/plugin.txt, bin/suid and bin/");
+    assert_eq!(mode(&prefix.join("bin/tool")), 0o755);
+    assert_eq!(mode(&prefix.join("bin/plugin.txt")), 0o644);
+    assert_eq!(
+        mode(&prefix.join("bin/suid")),
+        0o755,
+        "setuid reached the prefix"
+    );
+    assert_eq!(
+        fs::read_to_string(prefix.join("bin/tool")).unwrap(),
+        "built plain\n"
+    );
+}
+
+#[test]
+fn install_refuses_a_prefix_that_is_a_symlink_or_not_roots_alone() {
+    let fixture = Fixture::new();
+    succeeded(&fixture.build(&[]));
+    let (uid, gid) = nobody();
+    let elsewhere = fixture.root.join("elsewhere");
+    fs::create_dir_all(&elsewhere).unwrap();
+    let link = fixture.root.join("link-prefix");
+    std::os::unix::fs::symlink(&elsewhere, &link).unwrap();
+    let theirs = fixture.root.join("theirs");
+    fs::create_dir_all(&theirs).unwrap();
+    std::os::unix::fs::chown(&theirs, Some(uid), Some(gid)).unwrap();
+    let shared = fixture.root.join("shared");
+    fs::create_dir_all(&shared).unwrap();
+    fs::set_permissions(&shared, fs::Permissions::from_mode(0o777)).unwrap();
+    for (prefix, why) in [
+        (link.clone(), "is a symlink"),
+        (theirs.clone(), &*format!("is owned by uid {uid}")),
+        (theirs.join("below"), &*format!("is owned by uid {uid}")),
+        (shared.join("below"), "is writable by everyone"),
+    ] {
+        let output = fixture.install(&prefix);
+        assert_eq!(output.status.code(), Some(1), "{}", prefix.display());
+        let stderr = support::stderr(&output);
+        assert!(
+            stderr.contains("refusing to install") && stderr.contains(why),
+            "{stderr}"
+        );
+    }
+    assert_eq!(fs::read_dir(&elsewhere).unwrap().count(), 0);
+    assert_eq!(fs::read_dir(&theirs).unwrap().count(), 0);
+    assert_eq!(fs::read_dir(&shared).unwrap().count(), 0);
 }

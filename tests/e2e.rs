@@ -29,9 +29,17 @@ fn standin_set_is_fetched_over_http_built_staged_and_a_second_build_does_nothing
     let server = HttpServer::serve_dir(&mirror);
     let mirror_url = server.url("/");
 
+    // --locked: the bytes served are the ones the committed lock file records.
     let fetch = support::xtask(
         &target,
-        &["fetch", "--set", "pg15-pglogical", "--mirror", &mirror_url],
+        &[
+            "fetch",
+            "--set",
+            "pg15-pglogical",
+            "--mirror",
+            &mirror_url,
+            "--locked",
+        ],
     );
     assert!(fetch.status.success());
     let mut paths: Vec<String> = server.requests().into_iter().map(|r| r.path).collect();

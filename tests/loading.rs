@@ -45,8 +45,10 @@ depends = ["server"]
 [component.source]
 file = "plugin-2.0.tar.gz"
 urls = ["https://example.invalid/plugin-2.0.tar.gz"]
+tree = "13c5d6014a3a170a1f5c8b2e6abf9b77b2bf8eee"
 commit = "7e8d53388b86b3363ac3a28e0778bdb24dfc4c9d"
 archive = "tar.gz"
+max_unpacked = "512 MiB"
 
 [[component.step]]
 kind = "compile"
@@ -153,16 +155,61 @@ fn platform_that_does_not_exist() {
 }
 
 #[test]
-fn unpinned_source() {
-    let text = VALID.replace(
-        "commit = \"7e8d53388b86b3363ac3a28e0778bdb24dfc4c9d\"\n",
-        "",
-    );
-    let message = error_of(&text, line_of(&text, "name = \"plugin\""));
+fn a_source_pinned_by_commit_only_is_refused() {
+    // A commit id is a label `git archive` writes into a header: anyone can forge it.
+    let text = VALID.replace("tree = \"13c5d6014a3a170a1f5c8b2e6abf9b77b2bf8eee\"\n", "");
+    let message = error_of(&text, line_of(&text, "commit = "));
     assert!(
-        message.contains("pins neither `sha256` nor `commit`"),
+        message.contains("key `component.source.commit`")
+            && message.contains("no content pin")
+            && message.contains("`sha256`")
+            && message.contains("`tree`"),
         "{message}"
     );
+}
+
+#[test]
+fn a_source_with_no_pin_at_all_is_refused() {
+    let text = VALID
+        .replace("tree = \"13c5d6014a3a170a1f5c8b2e6abf9b77b2bf8eee\"\n", "")
+        .replace(
+            "commit = \"7e8d53388b86b3363ac3a28e0778bdb24dfc4c9d\"\n",
+            "",
+        );
+    let message = error_of(&text, line_of(&text, "file = \"plugin-2.0.tar.gz\""));
+    assert!(
+        message.contains("key `component.source`") && message.contains("no content pin"),
+        "{message}"
+    );
+}
+
+#[test]
+fn malformed_tree() {
+    let text = VALID.replace("tree = \"13c5d601", "tree = \"13C5D601");
+    let message = error_of(&text, line_of(&text, "tree = "));
+    assert!(
+        message.contains("key `component.source.tree`")
+            && message.contains("40 lowercase hex digits"),
+        "{message}"
+    );
+}
+
+#[test]
+fn malformed_size_limit() {
+    let text = VALID.replace("max_unpacked = \"512 MiB\"", "max_unpacked = \"512MB\"");
+    let message = error_of(&text, line_of(&text, "max_unpacked"));
+    assert!(
+        message.contains("key `component.source.max_unpacked`") && message.contains("`4 GiB`"),
+        "{message}"
+    );
+}
+
+#[test]
+fn size_limits_default_and_parse() {
+    let set = parse(VALID).unwrap();
+    assert_eq!(set.components[0].source.max_download, 1 << 30);
+    assert_eq!(set.components[0].source.max_unpacked, 4 << 30);
+    assert_eq!(set.components[1].source.max_unpacked, 512 << 20);
 }
 
 #[test]
@@ -259,6 +306,31 @@ fn the_command_exits_2_on_an_unknown_platform_or_set() {
     let output = xtask(&["plan", "--set", "nope", "--platform", "linux"]);
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("no recipe set `nope`"));
+}
+
+#[test]
+fn a_set_name_that_climbs_out_of_the_recipe_directory_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let recipes = dir.path().join("recipes");
+    fs::create_dir(&recipes).unwrap();
+    // A valid recipe one level up, which `--set ../escape` would otherwise load.
+    fs::write(dir.path().join("escape.toml"), VALID).unwrap();
+    let output = xtask(&[
+        "plan",
+        "--recipes",
+        recipes.to_str().unwrap(),
+        "--set",
+        "../escape",
+        "--platform",
+        "linux",
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("`../escape` is not a set name"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.stdout.is_empty());
 }
 
 #[test]

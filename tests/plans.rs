@@ -15,7 +15,7 @@ fn snapshot_dir() -> PathBuf {
 }
 
 /// The options every snapshot is taken with: a fixed target, 2 jobs, not root.
-fn snapshot_options(service_user: &str) -> PlanOptions {
+fn snapshot_options(smoke_user: &str) -> PlanOptions {
     PlanOptions {
         target_dir: PathBuf::from("/bdr-dist/target"),
         jobs: 2,
@@ -25,7 +25,7 @@ fn snapshot_options(service_user: &str) -> PlanOptions {
         install_prefix: None,
         formats: None,
         nodes: 2,
-        run_as: Some(service_user.to_owned()),
+        run_as: Some(smoke_user.to_owned()),
         locked_sha256: BTreeMap::new(),
     }
 }
@@ -49,7 +49,7 @@ fn shipped() -> Vec<(recipe::RecipeSet, platform::Platform)> {
 #[test]
 fn every_set_on_every_platform_matches_its_snapshot() {
     for (set, platform) in shipped() {
-        let plan = plan::plan(&set, &platform, &snapshot_options(&platform.service_user));
+        let plan = plan::plan(&set, &platform, &snapshot_options(&platform.smoke_user));
         let file = expect_test::ExpectFile {
             path: snapshot_dir().join(format!("{}-{}.plan", set.name, platform.name)),
             position: file!(),
@@ -76,7 +76,7 @@ fn no_snapshot_is_left_unused() {
 #[test]
 fn only_the_install_step_escalates_and_it_uses_the_platforms_tool() {
     for (set, platform) in shipped() {
-        let plan = plan::plan(&set, &platform, &snapshot_options(&platform.service_user));
+        let plan = plan::plan(&set, &platform, &snapshot_options(&platform.smoke_user));
         let expected_tool = if platform.name == "openbsd" {
             "doas"
         } else {
@@ -110,7 +110,7 @@ fn only_the_install_step_escalates_and_it_uses_the_platforms_tool() {
 #[test]
 fn openbsd_uses_gmake_with_jobs_and_gflex_for_configure() {
     for (set, platform) in shipped().into_iter().filter(|(_, p)| p.name == "openbsd") {
-        let plan = plan::plan(&set, &platform, &snapshot_options(&platform.service_user));
+        let plan = plan::plan(&set, &platform, &snapshot_options(&platform.smoke_user));
         for step in &plan.steps {
             let Action::Run(run) = &step.action else {
                 continue;
@@ -139,7 +139,7 @@ fn openbsd_uses_gmake_with_jobs_and_gflex_for_configure() {
 #[test]
 fn plugin_is_configured_against_the_staged_server() {
     for (set, platform) in shipped() {
-        let plan = plan::plan(&set, &platform, &snapshot_options(&platform.service_user));
+        let plan = plan::plan(&set, &platform, &snapshot_options(&platform.smoke_user));
         let staged_bin = plan::join_prefix(&plan.stage, &plan.prefix).join("bin");
         let plugin = set
             .components

@@ -8,7 +8,8 @@ mod support;
 use std::{
     fs,
     io::{BufRead, BufReader},
-    path::PathBuf,
+    os::unix::fs::MetadataExt,
+    path::{Path, PathBuf},
     process::{Command, Stdio},
 };
 
@@ -213,4 +214,103 @@ fn keep_leaves_a_whole_cluster_running_and_prints_how_to_stop_it() {
         );
     }
     assert!(!dir.exists());
+}
+
+/// The uid of a user, by name.
+fn uid_of(user: &str) -> u32 {
+    let output = Command::new("id").args(["-u", user]).output().unwrap();
+    assert!(output.status.success(), "no user {user}");
+    String::from_utf8_lossy(&output.stdout)
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// The real uid a process runs as, from /proc.
+fn process_uid(pid: i32) -> u32 {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status
+        .lines()
+        .find(|line| line.starts_with("Uid:"))
+        .unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+#[test]
+fn as_root_the_servers_run_as_the_throwaway_user_and_the_installation_stays_roots() {
+    if unsafe { libc::geteuid() } != 0 {
+        panic!("this test checks what a root run hands to the server user: run the suite as root, as CI does");
+    }
+    let target = support::standin_stage(&support::e2e_target());
+    // Packaging makes the binary tarball the cluster is unpacked from.
+    let packaged = support::xtask(
+        &target,
+        &["package", "--set", "pg15-pglogical", "--format", "tarball"],
+    );
+    assert!(packaged.status.success());
+    let output = support::xtask(
+        &target,
+        &[
+            "smoke",
+            "--set",
+            "pg15-pglogical",
+            "--from",
+            "tarball",
+            "--keep",
+        ],
+    );
+    let stderr = support::stderr(&output);
+    assert!(output.status.success(), "{stderr}");
+    let smoke_uid = uid_of("bdr-dist-smoke");
+    let pids = started_pids(&stderr);
+    let dir = cluster_dir(&stderr);
+    let inspect = || {
+        for pid in &pids {
+            assert_eq!(
+                process_uid(*pid),
+                smoke_uid,
+                "server pid {pid} is not bdr-dist-smoke's"
+            );
+        }
+        let meta = |path: &Path| fs::symlink_metadata(path).unwrap();
+        assert_eq!(meta(&dir).uid(), 0, "the cluster directory was handed over");
+        assert_eq!(meta(&dir.join("n1")).uid(), smoke_uid);
+        assert_eq!(meta(&dir.join("sock")).uid(), smoke_uid);
+        // Every path of the installation the servers run from is root's and not writable by them.
+        let mut pending = vec![dir.join("install")];
+        let mut count = 0;
+        while let Some(path) = pending.pop() {
+            let info = meta(&path);
+            assert_eq!(info.uid(), 0, "{} is not root's", path.display());
+            if !info.file_type().is_symlink() {
+                assert_eq!(
+                    info.mode() & 0o022,
+                    0,
+                    "{} is writable by others",
+                    path.display()
+                );
+            }
+            if info.is_dir() {
+                pending.extend(fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+            }
+            count += 1;
+        }
+        assert!(count > 100, "only {count} paths in the installation");
+    };
+    let inspected = std::panic::catch_unwind(inspect);
+    // Stop the kept cluster with the commands it printed, whatever the checks found.
+    let stop_lines: Vec<String> = stderr
+        .lines()
+        .skip_while(|line| !line.starts_with("Stop it and remove its directory with:"))
+        .skip(1)
+        .take(3)
+        .map(|line| line.trim().to_owned())
+        .collect();
+    for line in &stop_lines {
+        Command::new("sh").arg("-c").arg(line).status().unwrap();
+    }
+    for pid in &pids {
+        assert!(gone(*pid), "server pid {pid} still runs");
+    }
+    inspected.unwrap();
 }

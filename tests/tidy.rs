@@ -21,8 +21,8 @@ fn every_shipped_recipe_parses_pins_its_sources_and_names_existing_platforms() {
         for component in &set.components {
             let source = &component.source;
             assert!(
-                source.sha256.is_some() || source.commit.is_some(),
-                "{set_name}/{}: unpinned",
+                source.sha256.is_some() || source.tree.is_some(),
+                "{set_name}/{}: no content pin",
                 component.name
             );
             assert!(
@@ -30,6 +30,31 @@ fn every_shipped_recipe_parses_pins_its_sources_and_names_existing_platforms() {
                 "{set_name}/{}: plain http",
                 component.name
             );
+        }
+    }
+}
+
+#[test]
+fn every_shipped_set_has_a_lock_file_recording_each_source() {
+    let root = xtask::project_root();
+    let platforms = platform::names(&root.join("platforms")).unwrap();
+    for set_name in recipe::set_names(&root.join("recipes")).unwrap() {
+        let set = recipe::load(&root.join("recipes"), &set_name, &platforms).unwrap();
+        let lock_path = root.join("recipes").join(format!("{set_name}.lock"));
+        let text = std::fs::read_to_string(&lock_path)
+            .unwrap_or_else(|_| panic!("{} is missing: commit it", lock_path.display()));
+        let lock: toml::Table = toml::from_str(&text).unwrap();
+        let recorded = lock["sha256"].as_table().unwrap();
+        assert_eq!(
+            recorded.len(),
+            set.components.len(),
+            "{set_name}.lock: {text}"
+        );
+        for component in &set.components {
+            let locked = recorded[&component.source.file].as_str().unwrap();
+            if let Some(pinned) = &component.source.sha256 {
+                assert_eq!(locked, pinned, "{set_name}.lock disagrees with the recipe");
+            }
         }
     }
 }
@@ -50,6 +75,19 @@ fn default_set_pins_the_tags_not_the_branch_head() {
         [
             "b24c0a397f394fe3356c8734a8a8368ee3d22dc4",
             "7e8d53388b86b3363ac3a28e0778bdb24dfc4c9d"
+        ]
+    );
+    // The trees of those tags, by `git rev-parse <tag>^{tree}`: the content pins.
+    let trees: Vec<_> = set
+        .components
+        .iter()
+        .map(|c| c.source.tree.clone().unwrap())
+        .collect();
+    assert_eq!(
+        trees,
+        [
+            "fb024538b88f80d5d01748f8c6518bfed06b13e8",
+            "13c5d6014a3a170a1f5c8b2e6abf9b77b2bf8eee"
         ]
     );
     assert_eq!(

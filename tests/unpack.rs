@@ -1,10 +1,21 @@
 //! Hostile archives, built here one per class: each is refused with an error
 //! naming the entry, and leaves nothing behind, inside or outside the target.
+//! And the git tree pin, recomputed from the entries of real `git archive`
+//! output and of re-packed copies of it.
 
-use std::{fs, path::Path};
+use std::{fs, io::Read, os::unix::fs::PermissionsExt, path::Path, process::Command};
 
 use tar::{EntryType, Header};
-use xtask::{archive, recipe::ArchiveKind};
+use xtask::{
+    archive::{self, Expect, TreeMismatch},
+    recipe::ArchiveKind,
+};
+
+/// No tree pin, and the default size limit.
+const ANY: Expect<'static> = Expect {
+    tree: None,
+    max_bytes: 4 << 30,
+};
 
 /// One entry of a test archive; names are written raw, bypassing the tar
 /// crate's own checks, so the archive can be as hostile as an attacker's.
@@ -76,13 +87,19 @@ impl Area {
     }
 
     fn unpack(&self, entries: &[Entry<'_>]) -> anyhow::Result<()> {
+        self.unpack_expecting(entries, &ANY)
+    }
+
+    fn unpack_expecting(&self, entries: &[Entry<'_>], expect: &Expect<'_>) -> anyhow::Result<()> {
         let archive_path = self.root.join("a.tar.gz");
         write_archive(&archive_path, entries);
         archive::unpack(
             &archive_path,
             ArchiveKind::TarGz,
             &self.root.join("target/src"),
+            expect,
         )
+        .map(drop)
     }
 
     fn assert_nothing_left(&self) {
@@ -211,7 +228,7 @@ fn parent_dir_component() {
 }
 
 #[test]
-fn symlink_pointing_outside() {
+fn symlink_climbing_out_with_dot_dot() {
     refused(
         &[
             entry("pkg-1/", EntryType::Directory),
@@ -220,6 +237,10 @@ fn symlink_pointing_outside() {
         "pkg-1/escape",
         "points outside",
     );
+}
+
+#[test]
+fn symlink_to_an_absolute_path() {
     refused(
         &[link("pkg-1/abs", EntryType::Symlink, "@OUT")],
         "pkg-1/abs",
@@ -228,7 +249,38 @@ fn symlink_pointing_outside() {
 }
 
 #[test]
-fn write_through_a_symlink() {
+fn chained_symlinks_each_inside_resolving_outside() {
+    // Each link looks inside on its own: `.`, `a/..` is the top, `b/..` too,
+    // read lexically. Followed, c -> b/.. -> a/../.. -> ./../.. : two levels up.
+    refused(
+        &[
+            entry("pkg-1/", EntryType::Directory),
+            link("pkg-1/a", EntryType::Symlink, "."),
+            link("pkg-1/b", EntryType::Symlink, "a/.."),
+            link("pkg-1/c", EntryType::Symlink, "b/.."),
+        ],
+        "pkg-1/b",
+        "resolves outside the tree",
+    );
+}
+
+#[test]
+fn symlinks_that_stay_inside_through_other_links_are_kept() {
+    let area = Area::new();
+    area.unpack(&[
+        entry("pkg-1/", EntryType::Directory),
+        entry("pkg-1/sub/", EntryType::Directory),
+        file("pkg-1/sub/f", b"f"),
+        link("pkg-1/here", EntryType::Symlink, "."),
+        link("pkg-1/sub/up", EntryType::Symlink, ".."),
+        link("pkg-1/f", EntryType::Symlink, "here/sub/up/sub/f"),
+    ])
+    .unwrap();
+    assert_eq!(fs::read(area.root.join("target/src/f")).unwrap(), b"f");
+}
+
+#[test]
+fn write_through_a_symlinked_directory() {
     // The link itself stays inside; a later entry writes through it.
     refused(
         &[
@@ -240,6 +292,10 @@ fn write_through_a_symlink() {
         "pkg-1/via/file",
         "symlink",
     );
+}
+
+#[test]
+fn write_over_a_symlink() {
     refused(
         &[
             entry("pkg-1/", EntryType::Directory),
@@ -253,7 +309,7 @@ fn write_through_a_symlink() {
 }
 
 #[test]
-fn hardlink_pointing_outside() {
+fn hardlink_to_an_absolute_path() {
     refused(
         &[
             entry("pkg-1/", EntryType::Directory),
@@ -262,6 +318,10 @@ fn hardlink_pointing_outside() {
         "pkg-1/h",
         "outside the tree",
     );
+}
+
+#[test]
+fn hardlink_climbing_out_with_dot_dot() {
     refused(
         &[
             entry("pkg-1/", EntryType::Directory),
@@ -273,7 +333,7 @@ fn hardlink_pointing_outside() {
 }
 
 #[test]
-fn device_and_fifo_entries() {
+fn character_device() {
     refused(
         &[
             entry("pkg-1/", EntryType::Directory),
@@ -282,6 +342,10 @@ fn device_and_fifo_entries() {
         "pkg-1/dev",
         "refused entry type",
     );
+}
+
+#[test]
+fn block_device() {
     refused(
         &[
             entry("pkg-1/", EntryType::Directory),
@@ -290,6 +354,10 @@ fn device_and_fifo_entries() {
         "pkg-1/blk",
         "refused entry type",
     );
+}
+
+#[test]
+fn fifo() {
     refused(
         &[
             entry("pkg-1/", EntryType::Directory),
@@ -298,6 +366,73 @@ fn device_and_fifo_entries() {
         "pkg-1/pipe",
         "refused entry type",
     );
+}
+
+#[test]
+fn gzip_bomb_past_the_size_limit() {
+    // 64 MiB of zeros, about 64 KiB compressed, against a 16 MiB limit.
+    let area = Area::new();
+    let path = area.root.join("bomb.tar.gz");
+    let encoder = flate2::write::GzEncoder::new(
+        fs::File::create(&path).unwrap(),
+        flate2::Compression::best(),
+    );
+    let mut builder = tar::Builder::new(encoder);
+    let mut header = Header::new_gnu();
+    header.set_size(64 << 20);
+    header.set_mode(0o644);
+    header.set_cksum();
+    builder
+        .append_data(
+            &mut header,
+            "pkg-1/zeros",
+            std::io::repeat(0).take(64 << 20),
+        )
+        .unwrap();
+    builder.into_inner().unwrap().finish().unwrap();
+    assert!(fs::metadata(&path).unwrap().len() < 1 << 20);
+    let expect = Expect {
+        tree: None,
+        max_bytes: 16 << 20,
+    };
+    let error = archive::unpack(
+        &path,
+        ArchiveKind::TarGz,
+        &area.root.join("target/src"),
+        &expect,
+    )
+    .expect_err("a bomb past the limit was unpacked");
+    let message = format!("{error:#}");
+    assert!(message.contains("more than 16777216 bytes"), "{message}");
+    assert!(message.contains("max_unpacked"), "{message}");
+    area.assert_nothing_left();
+    // The same check without writing, as fetch runs it on bytes not yet trusted.
+    assert!(archive::inspect(&path, ArchiveKind::TarGz, &expect).is_err());
+}
+
+#[test]
+fn group_writable_modes_are_clamped() {
+    // `git archive` writes 0775 and 0664; a tree unpacked from it must not be group-writable.
+    let area = Area::new();
+    let mut script = file("pkg-1/configure", b"#!/bin/sh\n");
+    script.mode = 0o775;
+    let mut data = file("pkg-1/data", b"d");
+    data.mode = 0o666;
+    let mut dir = entry("pkg-1/sub/", EntryType::Directory);
+    dir.mode = 0o777;
+    area.unpack(&[entry("pkg-1/", EntryType::Directory), script, data, dir])
+        .unwrap();
+    let mode = |name: &str| {
+        fs::metadata(area.root.join("target/src").join(name))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o7777
+    };
+    assert_eq!(mode("configure"), 0o755);
+    assert_eq!(mode("data"), 0o644);
+    assert_eq!(mode("sub"), 0o755);
+    assert_eq!(mode(""), 0o755);
 }
 
 #[test]
@@ -314,4 +449,123 @@ fn a_refused_archive_keeps_an_earlier_good_tree() {
     ])
     .unwrap_err();
     assert_eq!(fs::read(area.root.join("target/src/good")).unwrap(), b"1");
+}
+
+/// A git repository made here, with what makes tree ids tricky: an
+/// executable, a symlink, nested directories, and names that sort
+/// differently as files and as directories (`a.b`, `a/`, `a-`, `a0`).
+fn tricky_repository(dir: &Path) -> String {
+    let write = |path: &str, body: &str| {
+        let path = dir.join(path);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(path, body).unwrap();
+    };
+    write("configure", "#!/bin/sh\necho configure\n");
+    fs::set_permissions(dir.join("configure"), fs::Permissions::from_mode(0o755)).unwrap();
+    write("a.b", "dot\n");
+    write("a/inner/deep.c", "int x;\n");
+    write("a-", "dash\n");
+    write("a0", "zero\n");
+    write("empty", "");
+    std::os::unix::fs::symlink("a/inner/deep.c", dir.join("link")).unwrap();
+    git(dir, &["init", "-q"]);
+    git(dir, &["add", "."]);
+    git(dir, &["commit", "-q", "-m", "c"]);
+    String::from_utf8(git(dir, &["rev-parse", "HEAD^{tree}"]))
+        .unwrap()
+        .trim()
+        .to_owned()
+}
+
+fn git(dir: &Path, args: &[&str]) -> Vec<u8> {
+    let output = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@localhost")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@localhost")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output.stdout
+}
+
+#[test]
+fn the_tree_recomputed_from_git_archive_output_is_gits_own_tree_id() {
+    let repo = tempfile::tempdir().unwrap();
+    let tree = tricky_repository(repo.path());
+    let area = Area::new();
+    let path = area.root.join("a.tar.gz");
+    fs::write(
+        &path,
+        git(
+            repo.path(),
+            &["archive", "--format=tar.gz", "--prefix=pkg-1/", "HEAD"],
+        ),
+    )
+    .unwrap();
+    let expect = Expect {
+        tree: Some(&tree),
+        max_bytes: 1 << 20,
+    };
+    let unpacked = archive::unpack(
+        &path,
+        ArchiveKind::TarGz,
+        &area.root.join("target/src"),
+        &expect,
+    )
+    .unwrap();
+    assert_eq!(unpacked.tree, tree);
+    assert_eq!(
+        archive::inspect(&path, ArchiveKind::TarGz, &expect)
+            .unwrap()
+            .tree,
+        tree
+    );
+}
+
+#[test]
+fn a_tree_pin_mismatch_refuses_the_unpack_naming_both_trees_and_keeps_nothing() {
+    let repo = tempfile::tempdir().unwrap();
+    let tree = tricky_repository(repo.path());
+    // The same tree with one byte more in one file.
+    fs::write(repo.path().join("a0"), "zero!\n").unwrap();
+    git(repo.path(), &["commit", "-q", "-am", "changed"]);
+    let changed = String::from_utf8(git(repo.path(), &["rev-parse", "HEAD^{tree}"])).unwrap();
+    let area = Area::new();
+    let path = area.root.join("a.tar.gz");
+    fs::write(
+        &path,
+        git(
+            repo.path(),
+            &["archive", "--format=tar.gz", "--prefix=pkg-1/", "HEAD"],
+        ),
+    )
+    .unwrap();
+    let expect = Expect {
+        tree: Some(&tree),
+        max_bytes: 1 << 20,
+    };
+    let error = archive::unpack(
+        &path,
+        ArchiveKind::TarGz,
+        &area.root.join("target/src"),
+        &expect,
+    )
+    .expect_err("a tree mismatch was unpacked");
+    assert!(
+        error.chain().any(|cause| cause.is::<TreeMismatch>()),
+        "{error:#}"
+    );
+    let message = format!("{error:#}");
+    assert!(
+        message.contains(&tree) && message.contains(changed.trim()),
+        "{message}"
+    );
+    area.assert_nothing_left();
 }

@@ -30,7 +30,23 @@ pub enum Route {
     /// Serve the file, but close the connection after this many bytes the
     /// first time it is asked for.
     CutOnce(Vec<u8>, usize),
+    /// Accept, read the request, and never answer.
+    Stall,
+    /// Send the headers and this many bytes the first time, then stall with
+    /// the connection open; later requests are served whole.
+    StallOnce(Vec<u8>, usize),
+    /// Send the file with no Content-Length, closing the connection at the end.
+    NoLength(Vec<u8>),
+    /// Announce the file's length, then send more bytes than that.
+    Overlong(Vec<u8>, usize),
+    /// Answer 302 with this Location.
+    Redirect(String),
+    /// Send the file in 64 KiB pieces, 20 ms apart.
+    Trickle(Vec<u8>),
 }
+
+/// How long a stalled connection is held open.
+const STALL: Duration = Duration::from_secs(120);
 
 /// An HTTP/1.1 server on 127.0.0.1 with a random port, one thread per
 /// connection, serving routes (Range supported); anything else is a 404.
@@ -152,6 +168,61 @@ fn serve(
                 .insert(path.clone(), Route::File(body.clone()));
             (body, Some(at))
         }
+        Some(Route::Stall) => {
+            thread::sleep(STALL);
+            return;
+        }
+        Some(Route::StallOnce(body, at)) => {
+            routes
+                .lock()
+                .unwrap()
+                .insert(path.clone(), Route::File(body.clone()));
+            let header = format!(
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = stream.write_all(header.as_bytes());
+            let _ = stream.write_all(&body[..at]);
+            let _ = stream.flush();
+            thread::sleep(STALL);
+            return;
+        }
+        Some(Route::NoLength(body)) => {
+            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n");
+            let _ = stream.write_all(&body);
+            return;
+        }
+        Some(Route::Overlong(body, extra)) => {
+            let header = format!(
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = stream.write_all(header.as_bytes());
+            let _ = stream.write_all(&body);
+            let _ = stream.write_all(&vec![b'X'; extra]);
+            return;
+        }
+        Some(Route::Redirect(location)) => {
+            let header = format!(
+                "HTTP/1.1 302 Found\r\nLocation: {location}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            );
+            let _ = stream.write_all(header.as_bytes());
+            return;
+        }
+        Some(Route::Trickle(body)) => {
+            let header = format!(
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = stream.write_all(header.as_bytes());
+            for piece in body.chunks(64 << 10) {
+                if stream.write_all(piece).is_err() {
+                    return;
+                }
+                thread::sleep(Duration::from_millis(20));
+            }
+            return;
+        }
     };
     let start = range
         .as_deref()
@@ -194,6 +265,7 @@ pub fn xtask(target: &Path, args: &[&str]) -> Output {
         .env_remove("BDR_DIST_RECIPES")
         .env_remove("BDR_DIST_MIRROR")
         .env_remove("BDR_DIST_SET")
+        .env_remove("BDR_DIST_PLATFORMS")
         .output()
         .unwrap();
     eprintln!(

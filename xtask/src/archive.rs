@@ -2,13 +2,21 @@
 //!
 //! An archive is unpacked into a fresh temporary directory beside its
 //! destination and renamed into place only when every entry was accepted, so a
-//! refused archive leaves nothing behind. File times are kept: the bdr plugin's
-//! Makefile reruns autoreconf when `configure` looks older than `configure.in`.
+//! refused archive leaves nothing behind. While the entries stream past, their
+//! git tree id is recomputed ([`crate::gittree`]) and checked against the
+//! source's `tree` pin, and their size is counted against its limit (a gzip
+//! bomb stops at the limit). File times are kept: the bdr plugin's Makefile
+//! reruns autoreconf when `configure` looks older than `configure.in`. Modes
+//! are clamped to 0755/0644 by the owner's executable bit, whatever the
+//! archive says (`git archive` writes 0775/0664).
 
 use std::{
+    collections::{BTreeMap, VecDeque},
+    ffi::OsString,
+    fmt,
     fs::{self, File},
-    io::{self, Read},
-    os::unix::fs::PermissionsExt,
+    io::{self, Read, Write},
+    os::unix::{ffi::OsStrExt, fs::PermissionsExt},
     path::{Component, Path, PathBuf},
 };
 
@@ -16,7 +24,56 @@ use anyhow::{bail, Context};
 use filetime::FileTime;
 use tar::EntryType;
 
-use crate::recipe::ArchiveKind;
+use crate::{
+    gittree::{self, BlobHasher, BlobMode, ObjectId, TreeHasher},
+    interrupt,
+    recipe::ArchiveKind,
+};
+
+/// Every tar header counts this much against the size limit, so that an
+/// archive of millions of empty entries is bounded too.
+const HEADER_BYTES: u64 = 512;
+/// Symlinks followed while resolving one link, as the kernel's limit.
+const MAX_LINK_HOPS: u32 = 40;
+
+/// What an archive is held to.
+#[derive(Debug, Clone, Copy)]
+pub struct Expect<'a> {
+    /// The git tree its entries must recompute to.
+    pub tree: Option<&'a str>,
+    /// Most bytes its entries (headers and contents) may hold, uncompressed.
+    pub max_bytes: u64,
+}
+
+/// What an accepted archive held.
+#[derive(Debug, Clone)]
+pub struct Unpacked {
+    /// The git tree id of its entries below the top directory.
+    pub tree: String,
+    /// The newest entry time: the default SOURCE_DATE_EPOCH of packages.
+    pub newest: u64,
+    /// Uncompressed bytes, headers included.
+    pub bytes: u64,
+}
+
+/// An archive whose entries do not make the pinned tree.
+#[derive(Debug)]
+pub struct TreeMismatch {
+    pub expected: String,
+    pub actual: String,
+}
+
+impl fmt::Display for TreeMismatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "tree pin failed: expected git tree {}, the archive's entries make {}",
+            self.expected, self.actual
+        )
+    }
+}
+
+impl std::error::Error for TreeMismatch {}
 
 /// A reader that decompresses `kind`.
 pub fn decompress(kind: ArchiveKind, file: File) -> Box<dyn Read> {
@@ -28,9 +85,23 @@ pub fn decompress(kind: ArchiveKind, file: File) -> Box<dyn Read> {
     }
 }
 
+/// Read every entry without writing anything: the checks of [`unpack`]
+/// (names, entry types, size limit, tree pin) on an archive not yet trusted.
+pub fn inspect(archive: &Path, kind: ArchiveKind, expect: &Expect<'_>) -> anyhow::Result<Unpacked> {
+    let file = File::open(archive).with_context(|| format!("cannot open {}", archive.display()))?;
+    let walked = walk(decompress(kind, file), None, expect.max_bytes)?;
+    check_tree(&walked, expect)?;
+    Ok(walked)
+}
+
 /// Unpack `archive` into `dest`, dropping the single top-level directory all
 /// entries share. `dest` is replaced only if the whole archive is accepted.
-pub fn unpack(archive: &Path, kind: ArchiveKind, dest: &Path) -> anyhow::Result<()> {
+pub fn unpack(
+    archive: &Path,
+    kind: ArchiveKind,
+    dest: &Path,
+    expect: &Expect<'_>,
+) -> anyhow::Result<Unpacked> {
     let parent = dest
         .parent()
         .context("destination has no parent directory")?;
@@ -41,29 +112,46 @@ pub fn unpack(archive: &Path, kind: ArchiveKind, dest: &Path) -> anyhow::Result<
         .to_string_lossy()
         .into_owned();
     let temporary = parent.join(format!(".{name}.unpacking-{}", std::process::id()));
-    if temporary.exists() {
+    if fs::symlink_metadata(&temporary).is_ok() {
         fs::remove_dir_all(&temporary)?;
     }
     fs::create_dir(&temporary).with_context(|| format!("cannot create {}", temporary.display()))?;
+    fs::set_permissions(&temporary, fs::Permissions::from_mode(0o755))?;
 
     let result = File::open(archive)
         .with_context(|| format!("cannot open {}", archive.display()))
-        .and_then(|file| unpack_entries(decompress(kind, file), &temporary))
+        .and_then(|file| walk(decompress(kind, file), Some(&temporary), expect.max_bytes))
+        .and_then(|walked| check_tree(&walked, expect).map(|()| walked))
         .with_context(|| format!("refused to unpack {}", archive.display()));
-    let newest = match result {
-        Ok(newest) => newest,
+    let unpacked = match result {
+        Ok(unpacked) => unpacked,
         Err(error) => {
             let _ = fs::remove_dir_all(&temporary);
             return Err(error);
         }
     };
-    if dest.exists() {
+    if fs::symlink_metadata(dest).is_ok() {
         fs::remove_dir_all(dest)
             .with_context(|| format!("cannot remove the old {}", dest.display()))?;
     }
     fs::rename(&temporary, dest)
         .with_context(|| format!("cannot move {} to {}", temporary.display(), dest.display()))?;
-    crate::fetch::write_atomically(&epoch_path(dest), format!("{newest}\n").as_bytes())
+    crate::files::write_atomically(
+        &epoch_path(dest),
+        format!("{}\n", unpacked.newest).as_bytes(),
+    )?;
+    Ok(unpacked)
+}
+
+fn check_tree(walked: &Unpacked, expect: &Expect<'_>) -> anyhow::Result<()> {
+    match expect.tree {
+        Some(expected) if expected != walked.tree => Err(TreeMismatch {
+            expected: expected.to_owned(),
+            actual: walked.tree.clone(),
+        }
+        .into()),
+        _ => Ok(()),
+    }
 }
 
 /// Beside an unpacked tree: the newest file time its archive carried, the
@@ -74,17 +162,57 @@ pub fn epoch_path(dest: &Path) -> PathBuf {
     dest.with_file_name(name)
 }
 
-/// Unpack every entry under `root`; returns the newest entry time.
-fn unpack_entries(reader: impl Read, root: &Path) -> anyhow::Result<u64> {
+/// The permission bits written for a file: the owner's executable bit decides.
+pub fn clamped_file_mode(mode: u32) -> u32 {
+    if mode & 0o100 != 0 {
+        0o755
+    } else {
+        0o644
+    }
+}
+
+/// Counts uncompressed bytes against the limit.
+struct Budget {
+    used: u64,
+    max: u64,
+}
+
+impl Budget {
+    fn spend(&mut self, bytes: u64) -> anyhow::Result<()> {
+        self.used = self.used.saturating_add(bytes);
+        if self.used > self.max {
+            bail!(
+                "the archive unpacks to more than {} bytes, the source's limit (`max_unpacked` in its recipe)",
+                self.max
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Read every entry, hashing it into the tree and, with `root`, writing it
+/// below `root`.
+fn walk(reader: impl Read, root: Option<&Path>, max_bytes: u64) -> anyhow::Result<Unpacked> {
     let mut archive = tar::Archive::new(reader);
+    let mut budget = Budget {
+        used: 0,
+        max: max_bytes,
+    };
     let mut newest = 0u64;
     let mut top_level: Option<String> = None;
+    let mut tree = TreeHasher::new();
+    let mut blobs: BTreeMap<PathBuf, (BlobMode, ObjectId)> = BTreeMap::new();
     let mut directories: Vec<(PathBuf, FileTime)> = Vec::new();
+    // Each symlink unpacked, and its name in the archive.
+    let mut symlinks: Vec<(PathBuf, String)> = Vec::new();
 
     for entry in archive.entries().context("cannot read the archive")? {
+        interrupt::check()?;
         let mut entry = entry.context("cannot read the archive")?;
         let header = entry.header();
         let kind = header.entry_type();
+        let declared = header.size().unwrap_or(0);
+        budget.spend(HEADER_BYTES + declared)?;
         if matches!(kind, EntryType::XGlobalHeader | EntryType::XHeader) {
             continue;
         }
@@ -96,46 +224,78 @@ fn unpack_entries(reader: impl Read, root: &Path) -> anyhow::Result<u64> {
         let relative = strip_top_level(&raw_path, &mut top_level)
             .with_context(|| format!("entry `{shown}`"))?;
         let Some(relative) = relative else { continue };
-        let target = root.join(&relative);
-        refuse_symlinked_ancestors(root, &relative).with_context(|| format!("entry `{shown}`"))?;
-        if fs::symlink_metadata(&target).is_ok_and(|meta| meta.file_type().is_symlink()) {
-            bail!("entry `{shown}`: writes through a symlink");
+        let target = root.map(|root| root.join(&relative));
+        if let (Some(root), Some(target)) = (root, &target) {
+            refuse_symlinked_ancestors(root, &relative)
+                .with_context(|| format!("entry `{shown}`"))?;
+            if fs::symlink_metadata(target).is_ok_and(|meta| meta.file_type().is_symlink()) {
+                bail!("entry `{shown}`: writes through a symlink");
+            }
         }
-        let mode = header.mode().unwrap_or(0o644) & 0o777; // no setuid, setgid or sticky bits
+        let mode = header.mode().unwrap_or(0o644);
         let seconds = header.mtime().unwrap_or(0);
         newest = newest.max(seconds);
         let mtime = FileTime::from_unix_time(seconds as i64, 0);
 
         match kind {
             EntryType::Directory => {
-                fs::create_dir_all(&target)?;
-                fs::set_permissions(&target, fs::Permissions::from_mode(mode | 0o700))?;
-                directories.push((target, mtime));
+                tree.add_directory(&relative)
+                    .with_context(|| format!("entry `{shown}`"))?;
+                if let Some(target) = target {
+                    fs::create_dir_all(&target)?;
+                    fs::set_permissions(&target, fs::Permissions::from_mode(0o755))?;
+                    directories.push((target, mtime));
+                }
             }
             EntryType::Regular | EntryType::Continuous => {
-                create_parent(&target)?;
-                let mut file = File::create(&target)
-                    .with_context(|| format!("cannot create {}", target.display()))?;
-                io::copy(&mut entry, &mut file)
+                let mut blob = BlobHasher::new(declared);
+                let mut sink: Box<dyn Write> = match &target {
+                    Some(target) => {
+                        create_parent(target)?;
+                        Box::new(
+                            File::create(target)
+                                .with_context(|| format!("cannot create {}", target.display()))?,
+                        )
+                    }
+                    None => Box::new(io::sink()),
+                };
+                copy_hashing(&mut entry, &mut sink, &mut blob)
                     .with_context(|| format!("entry `{shown}`: truncated archive"))?;
-                drop(file);
-                fs::set_permissions(&target, fs::Permissions::from_mode(mode))?;
-                filetime::set_file_mtime(&target, mtime)?;
+                drop(sink);
+                let id = blob.finish().with_context(|| format!("entry `{shown}`"))?;
+                let blob_mode = BlobMode::of_file(mode);
+                tree.add_blob(&relative, blob_mode, id)
+                    .with_context(|| format!("entry `{shown}`"))?;
+                blobs.insert(relative.clone(), (blob_mode, id));
+                if let Some(target) = target {
+                    fs::set_permissions(
+                        &target,
+                        fs::Permissions::from_mode(clamped_file_mode(mode)),
+                    )?;
+                    filetime::set_file_mtime(&target, mtime)?;
+                }
             }
             EntryType::Symlink => {
                 let link = entry
-                    .link_name()?
+                    .link_name_bytes()
                     .context("symlink without a target")?
                     .into_owned();
-                if !stays_inside(&relative, &link, true) {
+                let link_path = Path::new(std::ffi::OsStr::from_bytes(&link));
+                if !stays_inside(&relative, link_path, true) {
                     bail!(
                         "entry `{shown}`: symlink to `{}` points outside the tree",
-                        link.display()
+                        link_path.display()
                     );
                 }
-                create_parent(&target)?;
-                std::os::unix::fs::symlink(&link, &target)?;
-                filetime::set_symlink_file_times(&target, mtime, mtime)?;
+                tree.add_blob(&relative, BlobMode::Symlink, gittree::blob_id(&link)?)
+                    .with_context(|| format!("entry `{shown}`"))?;
+                blobs.remove(&relative);
+                if let Some(target) = target {
+                    create_parent(&target)?;
+                    std::os::unix::fs::symlink(link_path, &target)?;
+                    filetime::set_symlink_file_times(&target, mtime, mtime)?;
+                    symlinks.push((relative.clone(), shown.clone()));
+                }
             }
             EntryType::Link => {
                 let link = entry
@@ -152,17 +312,28 @@ fn unpack_entries(reader: impl Read, root: &Path) -> anyhow::Result<u64> {
                             link.display()
                         )
                     })?;
-                refuse_symlinked_ancestors(root, &source)
-                    .with_context(|| format!("entry `{shown}`"))?;
-                let source = root.join(source);
-                if !fs::symlink_metadata(&source).is_ok_and(|meta| meta.is_file()) {
+                let Some(&(blob_mode, id)) = blobs.get(&source) else {
                     bail!(
                         "entry `{shown}`: hardlink to `{}`, which is not a file of this archive",
                         link.display()
                     );
+                };
+                tree.add_blob(&relative, blob_mode, id)
+                    .with_context(|| format!("entry `{shown}`"))?;
+                blobs.insert(relative.clone(), (blob_mode, id));
+                if let (Some(root), Some(target)) = (root, &target) {
+                    refuse_symlinked_ancestors(root, &source)
+                        .with_context(|| format!("entry `{shown}`"))?;
+                    let source = root.join(source);
+                    if !fs::symlink_metadata(&source).is_ok_and(|meta| meta.is_file()) {
+                        bail!(
+                            "entry `{shown}`: hardlink to `{}`, which is not a file of this archive",
+                            link.display()
+                        );
+                    }
+                    create_parent(target)?;
+                    fs::hard_link(&source, target)?;
                 }
-                create_parent(&target)?;
-                fs::hard_link(&source, &target)?;
             }
             other => bail!(
                 "entry `{shown}`: refused entry type {other:?} (only files, directories and links)"
@@ -172,11 +343,49 @@ fn unpack_entries(reader: impl Read, root: &Path) -> anyhow::Result<u64> {
     if top_level.is_none() {
         bail!("the archive is empty");
     }
-    // Directory times last: creating their files changed them.
-    for (directory, mtime) in directories.iter().rev() {
-        filetime::set_file_mtime(directory, *mtime)?;
+    if let Some(root) = root {
+        // Each link looked inside on its own; followed through the links
+        // around it (`a -> .`, `b -> a/..`), it must still end inside.
+        for (link, shown) in &symlinks {
+            if !resolves_inside(root, link) {
+                bail!(
+                    "entry `{shown}`: symlink to `{}` resolves outside the tree through the links it meets",
+                    fs::read_link(root.join(link))
+                        .unwrap_or_default()
+                        .display()
+                );
+            }
+        }
+        // Directory times last: creating their files changed them.
+        for (directory, mtime) in directories.iter().rev() {
+            filetime::set_file_mtime(directory, *mtime)?;
+        }
     }
-    Ok(newest)
+    Ok(Unpacked {
+        tree: tree.finish()?,
+        newest,
+        bytes: budget.used,
+    })
+}
+
+fn copy_hashing(
+    input: &mut impl Read,
+    output: &mut impl Write,
+    blob: &mut BlobHasher,
+) -> io::Result<u64> {
+    let mut buffer = vec![0u8; 1 << 16];
+    let mut total = 0u64;
+    loop {
+        let read = match input.read(&mut buffer) {
+            Ok(0) => return Ok(total),
+            Ok(read) => read,
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+            Err(error) => return Err(error),
+        };
+        output.write_all(&buffer[..read])?;
+        blob.update(&buffer[..read]);
+        total += read as u64;
+    }
 }
 
 /// The entry's path below the single top-level directory; `None` for that
@@ -205,7 +414,8 @@ fn strip_top_level(path: &Path, top_level: &mut Option<String>) -> anyhow::Resul
 }
 
 /// Whether `link`, read relative to the directory holding `entry` (for a
-/// symlink) or to the root (for a hardlink), stays inside the tree.
+/// symlink) or to the root (for a hardlink), stays inside the tree, read
+/// lexically, without following other links.
 fn stays_inside(entry: &Path, link: &Path, relative_to_parent: bool) -> bool {
     let mut depth: Vec<&std::ffi::OsStr> = Vec::new();
     if relative_to_parent {
@@ -225,6 +435,63 @@ fn stays_inside(entry: &Path, link: &Path, relative_to_parent: bool) -> bool {
                 }
             }
             Component::RootDir | Component::Prefix(_) => return false,
+        }
+    }
+    true
+}
+
+/// Whether the symlink at `relative` below `root`, followed as the kernel
+/// would through every link of the unpacked tree, ends inside `root`. A
+/// component that does not exist is taken as it is written.
+fn resolves_inside(root: &Path, relative: &Path) -> bool {
+    /// One step of a path being resolved.
+    enum Step {
+        Name(OsString),
+        Up,
+        Absolute,
+    }
+    fn steps(path: &Path) -> Vec<Step> {
+        path.components()
+            .filter_map(|component| match component {
+                Component::Normal(name) => Some(Step::Name(name.to_os_string())),
+                Component::ParentDir => Some(Step::Up),
+                Component::CurDir => None,
+                Component::RootDir | Component::Prefix(_) => Some(Step::Absolute),
+            })
+            .collect()
+    }
+    let Ok(target) = fs::read_link(root.join(relative)) else {
+        return false;
+    };
+    // Directories below root, all real (the links met on the way are resolved).
+    let mut current: PathBuf = relative.parent().unwrap_or(Path::new("")).to_path_buf();
+    let mut pending: VecDeque<Step> = steps(&target).into();
+    let mut hops = 0;
+    while let Some(step) = pending.pop_front() {
+        match step {
+            Step::Name(name) => {
+                let on_disk = root.join(&current).join(&name);
+                if fs::symlink_metadata(&on_disk).is_ok_and(|meta| meta.file_type().is_symlink()) {
+                    hops += 1;
+                    let Ok(next) = fs::read_link(&on_disk) else {
+                        return false;
+                    };
+                    if hops > MAX_LINK_HOPS {
+                        return false;
+                    }
+                    for inner in steps(&next).into_iter().rev() {
+                        pending.push_front(inner);
+                    }
+                } else {
+                    current.push(name);
+                }
+            }
+            Step::Up => {
+                if !current.pop() {
+                    return false;
+                }
+            }
+            Step::Absolute => return false,
         }
     }
     true
@@ -253,33 +520,6 @@ fn create_parent(path: &Path) -> io::Result<()> {
         Some(parent) => fs::create_dir_all(parent),
         None => Ok(()),
     }
-}
-
-/// The commit id that `git archive` wrote into the pax global header
-/// (`comment=<id>`), if the archive starts with one.
-pub fn pax_commit(archive: &Path, kind: ArchiveKind) -> anyhow::Result<Option<String>> {
-    let file = File::open(archive).with_context(|| format!("cannot open {}", archive.display()))?;
-    let mut reader = decompress(kind, file);
-    let mut header = [0u8; 512];
-    if reader.read_exact(&mut header).is_err() || header[156] != b'g' {
-        return Ok(None);
-    }
-    let size_field = String::from_utf8_lossy(&header[124..136]);
-    let size = usize::from_str_radix(size_field.trim_matches(|c: char| c == '\0' || c == ' '), 8)
-        .unwrap_or(0);
-    if size == 0 || size > 1 << 20 {
-        return Ok(None);
-    }
-    let mut records = vec![0u8; size];
-    reader
-        .read_exact(&mut records)
-        .context("truncated pax header")?;
-    let records = String::from_utf8_lossy(&records);
-    // Records are `<length> <key>=<value>\n`.
-    Ok(records.lines().find_map(|record| {
-        let (_, pair) = record.split_once(' ')?;
-        pair.strip_prefix("comment=").map(str::to_owned)
-    }))
 }
 
 #[cfg(test)]
@@ -318,5 +558,37 @@ mod tests {
         assert!(strip_top_level(Path::new("other/a.c"), &mut top).is_err());
         assert!(strip_top_level(Path::new("/etc/passwd"), &mut top).is_err());
         assert!(strip_top_level(Path::new("pkg-1/../x"), &mut top).is_err());
+    }
+
+    #[test]
+    fn links_are_followed_through_the_links_they_meet() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        fs::create_dir_all(root.join("sub")).unwrap();
+        let link =
+            |name: &str, target: &str| std::os::unix::fs::symlink(target, root.join(name)).unwrap();
+        link("a", ".");
+        link("b", "a/..");
+        link("c", "b/..");
+        link("sub/up", "..");
+        link("inside", "sub/up/sub");
+        link("loop1", "loop2");
+        link("loop2", "loop1");
+        link("dangling", "not-yet/there");
+        assert!(resolves_inside(&root, Path::new("a")));
+        assert!(!resolves_inside(&root, Path::new("b")));
+        assert!(!resolves_inside(&root, Path::new("c")));
+        assert!(resolves_inside(&root, Path::new("sub/up")));
+        assert!(resolves_inside(&root, Path::new("inside")));
+        assert!(!resolves_inside(&root, Path::new("loop1")));
+        assert!(resolves_inside(&root, Path::new("dangling")));
+    }
+
+    #[test]
+    fn file_modes_are_clamped_by_the_owners_executable_bit() {
+        assert_eq!(clamped_file_mode(0o775), 0o755);
+        assert_eq!(clamped_file_mode(0o4755), 0o755);
+        assert_eq!(clamped_file_mode(0o664), 0o644);
+        assert_eq!(clamped_file_mode(0o601), 0o644);
     }
 }

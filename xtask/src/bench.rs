@@ -18,7 +18,7 @@ use xshell::Shell;
 
 use crate::{
     exec::Executor,
-    fetch, flags, host,
+    fetch, files, flags, host,
     package::tarball,
     plan::{self, Action, Phase, Plan},
     smoke,
@@ -54,14 +54,14 @@ impl flags::Bench {
         let plan = plan::plan(&selection.set, &selection.platform, &options);
         let bench_dir = host::target_dir().join("bench");
         fs::create_dir_all(&bench_dir)?;
-        smoke::install_interrupt_handler()?;
+        crate::interrupt::install()?;
 
         // Everything measured below starts from a built, packaged set.
         let executor = Executor {
             plan: &plan,
             layout: host::layout(),
             force: false,
-            locked: false,
+            fetch: Default::default(),
         };
         executor.run(&[Phase::Package], true)?;
 
@@ -84,7 +84,7 @@ impl flags::Bench {
             measurements,
         };
         let path = bench_dir.join(format!("{}-{}.json", results.set, results.unix_time));
-        fetch::write_atomically(
+        files::write_atomically(
             &path,
             (serde_json::to_string_pretty(&results)? + "\n").as_bytes(),
         )?;
@@ -225,7 +225,7 @@ fn bench_fetch(dir: &Path) -> anyhow::Result<Measurement> {
     let mut bytes = vec![0u8; 64 << 20];
     fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
     fs::write(&file, &bytes)?;
-    let sha256 = fetch::sha256_file(&file)?;
+    let sha256 = files::sha256_file(&file)?;
     drop(bytes);
     let port = serve_file(file)?;
     let url = format!("http://127.0.0.1:{port}/fetch-64MiB.bin");
@@ -239,12 +239,21 @@ fn bench_fetch(dir: &Path) -> anyhow::Result<Measurement> {
             file: "fetch-64MiB.bin".into(),
             urls: vec![url.clone()],
             sha256: Some(sha256.clone()),
+            tree: None,
             commit: None,
+            locked_sha256: None,
             archive: crate::recipe::ArchiveKind::TarGz,
+            max_download: crate::recipe::DEFAULT_MAX_DOWNLOAD,
+            max_unpacked: crate::recipe::DEFAULT_MAX_UNPACKED,
         };
         let sources = [&source];
         ours.push(time(|| {
-            fetch::fetch_all(&sources, &fetch::Cache::new(&cache_dir), false).map(drop)
+            fetch::fetch_all(
+                &sources,
+                &fetch::Cache::new(&cache_dir),
+                &Default::default(),
+            )
+            .map(drop)
         })?);
         let _ = fs::remove_dir_all(&cache_dir);
         let out = dir.join("fetch-curl.bin");
@@ -296,7 +305,8 @@ fn by_hand(plan: &Plan, work: &Path, serial: bool) -> anyhow::Result<f64> {
                     let Action::Fetch(fetch) = &fetch_step.action else {
                         unreachable!()
                     };
-                    let hit = fetch::cached(fetch, &cache)?.context("source not cached")?;
+                    let hit = fetch::cached(fetch, &cache, &Default::default())?
+                        .context("source not cached")?;
                     let dest = PathBuf::from(relocate(&unpack.dest.display().to_string()));
                     fs::create_dir_all(&dest)?;
                     run_checked(

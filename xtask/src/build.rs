@@ -9,7 +9,7 @@ use xshell::Shell;
 use crate::{
     doctor,
     exec::{self, Executor},
-    fetch::write_atomically,
+    files::write_atomically,
     flags,
     host::{self, LockFile},
     plan::{self, Action, Phase},
@@ -26,19 +26,18 @@ impl flags::Fetch {
             plan: &plan,
             layout: host::layout(),
             force: false,
-            locked: self.locked,
+            fetch: self.fetch.options(),
         };
         let outcome = executor.run(&[Phase::Fetch], true)?;
         if self.pin {
+            // What is recorded passed the recipe's content pins on this run.
             let mut lock = selection.lock.clone();
             let mut pinned = Vec::new();
             for step in plan.steps_in(&[Phase::Fetch]) {
                 if let Action::Fetch(fetch) = &step.action {
-                    if fetch.sha256.is_none() {
-                        let sha256 = &outcome.fetched[&step.id].sha256;
-                        lock.sha256.insert(fetch.file.clone(), sha256.clone());
-                        pinned.push(format!("{} {sha256}", fetch.file));
-                    }
+                    let sha256 = &outcome.fetched[&step.id].sha256;
+                    lock.sha256.insert(fetch.file.clone(), sha256.clone());
+                    pinned.push(format!("{} {sha256}", fetch.file));
                 }
             }
             write_lock(
@@ -61,7 +60,9 @@ impl flags::Fetch {
 
 fn write_lock(path: &std::path::Path, lock: &LockFile) -> anyhow::Result<()> {
     let text = format!(
-        "# sha256 of sources first fetched with `cargo xtask fetch --pin`; `--locked` requires one per source.\n{}",
+        "# sha256 of the bytes `cargo xtask fetch --pin` fetched, after they passed the recipe's\n\
+         # content pins; `--locked` refuses any other bytes. Another archiver's copy of the same\n\
+         # tree passes the recipe's `tree` pin but not `--locked`.\n{}",
         toml::to_string(lock).context("cannot serialize the lock file")?
     );
     write_atomically(path, text.as_bytes())
@@ -92,7 +93,7 @@ impl flags::Build {
             plan: &plan,
             layout: host::layout(),
             force: self.force,
-            locked: false,
+            fetch: self.fetch.options(),
         };
         let outcome = executor.run(&[Phase::Build], true)?;
         eprintln!(
@@ -120,7 +121,7 @@ impl flags::Install {
             plan: &plan,
             layout,
             force: false,
-            locked: false,
+            fetch: Default::default(),
         };
         executor.run(&[Phase::Install], false)?;
         Ok(())
@@ -130,18 +131,38 @@ impl flags::Install {
 impl flags::Clean {
     pub fn run(self, _sh: &Shell) -> anyhow::Result<()> {
         let layout = host::layout();
-        let mut targets = vec![match &self.set {
-            Some(set) => layout.set_dir(set),
-            None => layout.target.join("sets"),
-        }];
-        if self.downloads {
-            targets.push(layout.downloads());
+        let sets = match &self.set {
+            Some(set) => {
+                crate::recipe::check_set_name(set)?;
+                vec![set.clone()]
+            }
+            None => fs::read_dir(layout.target.join("sets"))
+                .map(|entries| {
+                    entries
+                        .filter_map(|entry| entry.ok())
+                        .filter(|entry| entry.file_type().is_ok_and(|kind| kind.is_dir()))
+                        .filter_map(|entry| entry.file_name().into_string().ok())
+                        .filter(|name| crate::recipe::check_set_name(name).is_ok())
+                        .collect()
+                })
+                .unwrap_or_default(),
+        };
+        for set in sets {
+            let dir = layout.set_dir(&set);
+            if !dir.is_dir() {
+                continue;
+            }
+            // Not while another run builds, packages or smoke-tests the set.
+            let _lock = exec::lock_set(&layout, &set, true)?;
+            fs::remove_dir_all(&dir).with_context(|| format!("cannot remove {}", dir.display()))?;
+            eprintln!("{:>12} {}", "Removed", dir.display());
         }
-        for target in targets {
-            if target.exists() {
-                fs::remove_dir_all(&target)
-                    .with_context(|| format!("cannot remove {}", target.display()))?;
-                eprintln!("{:>12} {}", "Removed", target.display());
+        if self.downloads {
+            let downloads = layout.downloads();
+            if downloads.exists() {
+                fs::remove_dir_all(&downloads)
+                    .with_context(|| format!("cannot remove {}", downloads.display()))?;
+                eprintln!("{:>12} {}", "Removed", downloads.display());
             }
         }
         Ok(())

@@ -15,7 +15,7 @@ use xshell::Shell;
 use crate::{
     doctor,
     exec::{self, Executor},
-    fetch, flags, host,
+    files, flags, host,
     plan::{self, Action, Phase, Plan},
     smoke,
 };
@@ -28,6 +28,8 @@ pub struct Report {
     /// The error that stopped the run, if one did.
     pub error: Option<String>,
     pub phases: Vec<PhaseReport>,
+    /// Each source as this run had it: where from, and what it was checked to be.
+    pub sources: Vec<SourceReport>,
     pub artifacts: Vec<Artifact>,
     pub checks: Vec<CheckReport>,
 }
@@ -39,6 +41,16 @@ pub struct PhaseReport {
     /// Steps that ran, and steps whose stamps said they were done.
     pub ran: usize,
     pub fresh: usize,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SourceReport {
+    pub file: String,
+    /// The URL that served it (for a cached source, the one that first did).
+    pub url: String,
+    pub sha256: String,
+    pub tree: Option<String>,
+    pub from_cache: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -64,20 +76,25 @@ impl flags::Dist {
         options.mirrors = self.mirror.mirrors;
         options.formats = self.format;
         let plan = plan::plan(&selection.set, &selection.platform, &options);
-        smoke::install_interrupt_handler()?;
+        crate::interrupt::install()?;
         let mut report = Report {
             set: plan.set.clone(),
             platform: plan.platform.clone(),
             ..Report::default()
         };
         let started = Instant::now();
-        let result = run_phases(&plan, &selection.platform, &mut report);
+        let result = run_phases(
+            &plan,
+            &selection.platform,
+            self.fetch.options(),
+            &mut report,
+        );
         report.ok = result.is_ok();
         report.error = result.as_ref().err().map(|error| format!("{error:#}"));
         let dist_dir = host::layout().dist(&plan.set);
         fs::create_dir_all(&dist_dir)?;
         let json = serde_json::to_string_pretty(&report)? + "\n";
-        fetch::write_atomically(&dist_dir.join("report.json"), json.as_bytes())?;
+        files::write_atomically(&dist_dir.join("report.json"), json.as_bytes())?;
         print_summary(&report, started.elapsed().as_secs_f64(), &dist_dir);
         if self.json {
             print!("{json}");
@@ -89,6 +106,7 @@ impl flags::Dist {
 fn run_phases(
     plan: &Plan,
     platform: &crate::platform::Platform,
+    fetch: crate::fetch::FetchOptions,
     report: &mut Report,
 ) -> anyhow::Result<()> {
     let layout = host::layout();
@@ -96,7 +114,7 @@ fn run_phases(
         plan,
         layout: layout.clone(),
         force: false,
-        locked: false,
+        fetch,
     };
     // One executor run for fetch, build and package, so that a step that ran
     // reruns every step after it, across phases.
@@ -107,6 +125,15 @@ fn run_phases(
         Ok(outcome) => outcome,
         Err(error) => return Err(error.context("dist failed before the smoke phase")),
     };
+    for fetched in outcome.fetched.values() {
+        report.sources.push(SourceReport {
+            file: fetched.file.clone(),
+            url: fetched.url.clone(),
+            sha256: fetched.sha256.clone(),
+            tree: fetched.tree.clone(),
+            from_cache: fetched.from_cache,
+        });
+    }
     for phase in phases {
         let (ran, fresh) = outcome.counts(plan, phase);
         let seconds = outcome.seconds.get(&phase).copied().unwrap_or(0.0);
@@ -131,7 +158,7 @@ fn run_phases(
             let sha256 = sums
                 .lines()
                 .find_map(|line| line.strip_suffix(&format!("  {name}")).map(str::to_owned))
-                .map_or_else(|| fetch::sha256_file(Path::new(path)), Ok)?;
+                .map_or_else(|| files::sha256_file(Path::new(path)), Ok)?;
             let size = fs::metadata(path)
                 .with_context(|| format!("artifact {path} is missing"))?
                 .len();
@@ -190,6 +217,18 @@ fn print_summary(report: &Report, seconds: f64, dist: &Path) {
             phase.name, phase.seconds, phase.ran, phase.fresh
         );
     }
+    for source in &report.sources {
+        eprintln!(
+            "  source   {:<58} sha256 {}{}",
+            source.file,
+            &source.sha256[..16],
+            source
+                .tree
+                .as_ref()
+                .map(|tree| format!(", tree {}", &tree[..16]))
+                .unwrap_or_default()
+        );
+    }
     for artifact in &report.artifacts {
         let name = Path::new(&artifact.path)
             .file_name()
@@ -197,7 +236,7 @@ fn print_summary(report: &Report, seconds: f64, dist: &Path) {
             .to_string_lossy();
         eprintln!(
             "  artifact {name:<58} {:>10}  {}",
-            fetch::human_bytes(artifact.size),
+            files::human_bytes(artifact.size),
             &artifact.sha256[..16]
         );
     }

@@ -190,16 +190,16 @@ impl flags::Doctor {
                 let user = self
                     .run_as
                     .clone()
-                    .unwrap_or_else(|| platform.service_user.clone());
+                    .unwrap_or_else(|| platform.smoke_user.clone());
                 if user_exists(sh, &user) {
                     eprintln!(
-                        "  ok       {:<18} {user} (servers never run as root)",
-                        "server user"
+                        "  ok       {:<18} {user} (smoke servers never run as root)",
+                        "smoke user"
                     );
                 } else {
                     eprintln!(
-                        "  missing  {:<18} {user}: initdb refuses root, servers run as this user",
-                        "server user"
+                        "  missing  {:<18} {user}: initdb refuses root; smoke clusters run as this throwaway user",
+                        "smoke user"
                     );
                     missing_user = Some(user);
                 }

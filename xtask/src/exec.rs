@@ -11,6 +11,7 @@ use std::{
     fs,
     io::{BufRead, BufReader, IsTerminal},
     path::{Path, PathBuf},
+    sync::atomic::{AtomicBool, Ordering},
     time::{Duration, Instant},
 };
 
@@ -19,8 +20,10 @@ use indicatif::{ProgressBar, ProgressStyle};
 use sha2::{Digest, Sha256};
 
 use crate::{
-    archive,
-    fetch::{self, write_atomically, Cache},
+    archive::{self, Expect, TreeMismatch},
+    fetch::{self, Cache, FetchOptions},
+    files::{self, write_atomically},
+    install, interrupt,
     plan::{Action, Layout, Phase, Plan, Run, Step},
 };
 
@@ -39,8 +42,8 @@ pub struct Executor<'a> {
     pub layout: Layout,
     /// Rerun steps even when their stamps match.
     pub force: bool,
-    /// Refuse sources without a pinned sha256.
-    pub locked: bool,
+    /// `--locked`, timeouts.
+    pub fetch: FetchOptions,
 }
 
 /// What happened to each step, in order.
@@ -81,6 +84,7 @@ impl Executor<'_> {
     /// Run the steps of `phases` and, with `prerequisites`, the steps they
     /// come after, in plan order.
     pub fn run(&self, phases: &[Phase], prerequisites: bool) -> anyhow::Result<Outcome> {
+        interrupt::install()?;
         let _lock = lock_set(&self.layout, &self.plan.set, true)?;
         let wanted = if prerequisites {
             self.with_prerequisites(phases)
@@ -110,7 +114,7 @@ impl Executor<'_> {
         if !sources.is_empty() {
             let started = Instant::now();
             let fetched_all =
-                fetch::fetch_all(&sources, &Cache::new(self.layout.downloads()), self.locked)?;
+                fetch::fetch_all(&sources, &Cache::new(self.layout.downloads()), &self.fetch)?;
             *outcome.seconds.entry(Phase::Fetch).or_default() += started.elapsed().as_secs_f64();
             for fetched in fetched_all {
                 let step = steps
@@ -145,6 +149,7 @@ impl Executor<'_> {
         let fresh_trees = trees_to_unpack_afresh(&work, &values, &stamps);
         let mut building = false;
         for step in work {
+            interrupt::check()?;
             if building && step.phase != Phase::Build {
                 // Every build step is done, in this run or an earlier one: the
                 // stage is whole again before anything packages it.
@@ -185,7 +190,20 @@ impl Executor<'_> {
                         "{:>12} {} {}",
                         "Unpacking", unpack.component, unpack.version
                     );
-                    archive::unpack(&fetched.path, unpack.archive, &unpack.dest)?;
+                    let expect = Expect {
+                        tree: unpack.tree.as_deref(),
+                        max_bytes: unpack.max_unpacked,
+                    };
+                    if let Err(error) =
+                        archive::unpack(&fetched.path, unpack.archive, &unpack.dest, &expect)
+                    {
+                        if error.chain().any(|cause| cause.is::<TreeMismatch>()) {
+                            // The cache vouched for bytes that do not make the pinned tree.
+                            Cache::new(self.layout.downloads())
+                                .evict(&fetched.sha256, &fetched.file);
+                        }
+                        return Err(error);
+                    }
                     eprintln!(
                         "{:>12} unpack {} in {:.1}s",
                         "Finished",
@@ -231,6 +249,16 @@ impl Executor<'_> {
                     "step `{}` is not run by the executor: use `cargo xtask smoke`",
                     step.id
                 ),
+                Action::PrepareInstall(prepare) => {
+                    eprintln!(
+                        "{:>12} {} into {} (owner root:{})",
+                        "Preparing",
+                        prepare.from.display(),
+                        prepare.prefix,
+                        prepare.group
+                    );
+                    install::prepare(prepare)?;
+                }
             }
             write_atomically(&stamp, fingerprint.as_bytes())?;
             outcome.ran.push(step.id.clone());
@@ -316,39 +344,70 @@ impl Executor<'_> {
         } else {
             program.into()
         };
-        let handle = duct::cmd(&program, args)
+        // A command of its own process group can be stopped whole (make and
+        // every compiler it started) when a signal asks the run to stop. An
+        // escalated one stays in ours: sudo may have to ask for a password on
+        // the terminal, and it relays signals to what it runs.
+        let own_group = run.escalate.is_none();
+        let mut expression = duct::cmd(&program, args)
             .dir(&run.cwd)
             .full_env(&environment)
             .stderr_to_stdout()
             .stdin_null()
-            .unchecked()
-            .reader()
-            .with_context(|| {
-                format!("cannot start `{}` in {}", quoted(&line), run.cwd.display())
-            })?;
-        let mut tail: VecDeque<String> = VecDeque::with_capacity(TAIL_LINES);
-        let mut reader = BufReader::new(&handle);
-        let mut buffer = Vec::new();
-        loop {
-            buffer.clear();
-            let read = reader
-                .read_until(b'\n', &mut buffer)
-                .context("cannot read the command's output")?;
-            if read == 0 {
-                break;
-            }
-            log.write_all(&buffer)?;
-            let text = String::from_utf8_lossy(&buffer).trim_end().to_owned();
-            spinner.set_message(format!(
-                "{} | {}",
-                run.subject,
-                text.chars().take(100).collect::<String>()
-            ));
-            if tail.len() == TAIL_LINES {
-                tail.pop_front();
-            }
-            tail.push_back(text);
+            .unchecked();
+        if own_group {
+            expression = expression.before_spawn(|command| {
+                std::os::unix::process::CommandExt::process_group(command, 0);
+                Ok(())
+            });
         }
+        let handle = expression.reader().with_context(|| {
+            format!("cannot start `{}` in {}", quoted(&line), run.cwd.display())
+        })?;
+        let pid = handle
+            .pids()
+            .first()
+            .copied()
+            .context("the command has no pid")?;
+        let finished = AtomicBool::new(false);
+        let mut tail: VecDeque<String> = VecDeque::with_capacity(TAIL_LINES);
+        let read = std::thread::scope(|scope| {
+            scope.spawn(|| stop_on_interrupt(pid, own_group, &finished));
+            let read = (|| -> anyhow::Result<()> {
+                let mut reader = BufReader::new(&handle);
+                let mut buffer = Vec::new();
+                loop {
+                    buffer.clear();
+                    let read = reader
+                        .read_until(b'\n', &mut buffer)
+                        .context("cannot read the command's output")?;
+                    if read == 0 {
+                        return Ok(());
+                    }
+                    log.write_all(&buffer)?;
+                    let text = String::from_utf8_lossy(&buffer).trim_end().to_owned();
+                    spinner.set_message(format!(
+                        "{} | {}",
+                        run.subject,
+                        text.chars().take(100).collect::<String>()
+                    ));
+                    if tail.len() == TAIL_LINES {
+                        tail.pop_front();
+                    }
+                    tail.push_back(text);
+                }
+            })();
+            finished.store(true, Ordering::SeqCst);
+            read
+        });
+        if interrupt::requested() {
+            spinner.finish_and_clear();
+            let _ = handle.kill();
+            writeln!(log, "\n# interrupted by a signal; the step is not stamped")?;
+            return Err(anyhow::Error::new(interrupt::Interrupted)
+                .context(format!("step `{}` stopped", step.id)));
+        }
+        read?;
         let output = handle.try_wait()?.context("the command did not finish")?;
         spinner.finish_and_clear();
         let status = output.status;
@@ -376,6 +435,30 @@ impl Executor<'_> {
             started.elapsed().as_secs_f64()
         );
         Ok(())
+    }
+}
+
+/// Once a signal asks the run to stop, stop the command: SIGTERM to its
+/// process group, then SIGKILL if it is still there after a grace period.
+fn stop_on_interrupt(pid: u32, own_group: bool, finished: &AtomicBool) {
+    const GRACE: Duration = Duration::from_secs(3);
+    let target = if own_group { -(pid as i32) } else { pid as i32 };
+    while !finished.load(Ordering::SeqCst) {
+        if interrupt::requested() {
+            // SAFETY: signals the process (group) this run started.
+            unsafe { libc::kill(target, libc::SIGTERM) };
+            let deadline = Instant::now() + GRACE;
+            while !finished.load(Ordering::SeqCst) {
+                if Instant::now() >= deadline {
+                    // SAFETY: as above.
+                    unsafe { libc::kill(target, libc::SIGKILL) };
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
@@ -487,7 +570,7 @@ fn tool_identity() -> &'static str {
     IDENTITY.get_or_init(|| {
         std::env::current_exe()
             .ok()
-            .and_then(|exe| fetch::sha256_file(&exe).ok())
+            .and_then(|exe| files::sha256_file(&exe).ok())
             .unwrap_or_else(|| env!("CARGO_PKG_VERSION").to_owned())
     })
 }
@@ -546,41 +629,13 @@ fn spinner(verb: &str, subject: &str) -> ProgressBar {
 /// A lock on one set's work directory, held while a run uses it: exclusive
 /// for runs that write (fetch, build, package, install), shared for smoke
 /// clusters, which only read the stage. Released when dropped.
-pub struct SetLock {
-    _file: fs::File,
-}
-
-pub fn lock_set(layout: &Layout, set: &str, exclusive: bool) -> anyhow::Result<SetLock> {
-    use std::os::unix::io::AsRawFd;
-    let dir = layout.set_dir(set);
-    fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let path = dir.join(".lock");
-    let file = fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .with_context(|| format!("cannot open {}", path.display()))?;
-    let operation = if exclusive {
-        libc::LOCK_EX
-    } else {
-        libc::LOCK_SH
-    };
-    // SAFETY: flock on a descriptor this function owns.
-    let locked = unsafe { libc::flock(file.as_raw_fd(), operation | libc::LOCK_NB) } == 0;
-    if !locked {
-        eprintln!(
-            "{:>12} waiting for another bdr-dist run on set {set} ({})",
-            "Blocking",
-            path.display()
-        );
-        // SAFETY: as above; this call waits.
-        if unsafe { libc::flock(file.as_raw_fd(), operation) } != 0 {
-            return Err(std::io::Error::last_os_error())
-                .with_context(|| format!("cannot lock {}", path.display()));
-        }
-    }
-    Ok(SetLock { _file: file })
+pub fn lock_set(layout: &Layout, set: &str, exclusive: bool) -> anyhow::Result<files::FileLock> {
+    crate::recipe::check_set_name(set)?;
+    files::lock(
+        &layout.set_dir(set).join(".lock"),
+        exclusive,
+        &format!("waiting for another bdr-dist run on set {set}"),
+    )
 }
 
 /// Where the list of artifacts a package step wrote is kept.

@@ -1,11 +1,14 @@
-//! Downloads: every byte is hostile until its hash says otherwise.
+//! Downloads: every byte is hostile until its pins say otherwise.
 //!
-//! Bytes stream into a `.part` file while sha256 is computed in the same pass;
-//! only a verified file is renamed into the content-addressed cache
-//! (`target/downloads/<sha256>`). A transfer cut half-way resumes with an HTTP
-//! Range request, transient failures retry with backoff, and the URLs of a
-//! source (mirrors first) are tried in order. A source already in the cache is
-//! served from it with no network I/O.
+//! Bytes stream into a `.part` file while sha256 is computed in the same pass.
+//! Whatever URL served them (a mirror, `BDR_DIST_MIRROR`, upstream), they must
+//! pass the recipe's content pins: the `sha256` of the archive, and the git
+//! `tree` recomputed from its entries. Bytes that fail at one URL are
+//! discarded and the next URL is tried; only bytes that pass are renamed into
+//! the content-addressed cache (`target/downloads/<sha256>`), with a receipt
+//! of what was verified. A cache hit is hashed again before use. A transfer
+//! cut half-way resumes with an HTTP Range request; a stalled server times
+//! out; every transfer and archive has a size limit.
 
 use std::{
     fs::{self, File, OpenOptions},
@@ -19,10 +22,38 @@ use anyhow::{bail, Context};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use sha2::{Digest, Sha256};
 
-use crate::{archive, data::invalid, plan};
+use crate::{
+    archive::{self, Expect, TreeMismatch},
+    data::invalid,
+    files::{self, copy_hashing, human_bytes, sha256_file, write_atomically},
+    interrupt, plan,
+};
 
 /// How many times one URL is tried before moving on to the next.
 const ATTEMPTS_PER_URL: u32 = 4;
+/// Redirects followed for one request.
+const MAX_REDIRECTS: usize = 10;
+
+/// How fetching behaves, from the flags.
+#[derive(Debug, Clone)]
+pub struct FetchOptions {
+    /// Refuse bytes whose sha256 is not the one the lock file recorded.
+    pub locked: bool,
+    /// Longest wait for a connection.
+    pub connect_timeout: Duration,
+    /// Longest wait for response headers or for the next bytes of the body.
+    pub read_timeout: Duration,
+}
+
+impl Default for FetchOptions {
+    fn default() -> Self {
+        FetchOptions {
+            locked: false,
+            connect_timeout: Duration::from_secs(15),
+            read_timeout: Duration::from_secs(30),
+        }
+    }
+}
 
 /// The download cache under `target/downloads`.
 pub struct Cache {
@@ -36,17 +67,34 @@ impl Cache {
     pub fn blob(&self, sha256: &str) -> PathBuf {
         self.dir.join(sha256)
     }
-    /// What was verified for a source file name: its sha256 and commit.
+    /// What was verified for a source file name: its sha256, tree and URL.
     fn receipt(&self, file: &str) -> PathBuf {
         self.dir.join("receipts").join(file)
     }
     /// Partial download of one URL, kept across runs for resuming.
     fn part(&self, url: &str) -> PathBuf {
-        self.dir.join("partial").join(format!(
-            "{}.part",
-            hex::encode(Sha256::digest(url.as_bytes()))
-        ))
+        self.dir
+            .join("partial")
+            .join(format!("{}.part", url_key(url)))
     }
+    /// Held while one run downloads a URL: two runs never share a `.part`.
+    fn part_lock(&self, url: &str) -> PathBuf {
+        self.dir
+            .join("partial")
+            .join(format!("{}.lock", url_key(url)))
+    }
+
+    /// Remove a blob and the receipt that vouched for it.
+    pub fn evict(&self, sha256: &str, file: &str) {
+        let _ = fs::remove_file(self.blob(sha256));
+        if read_receipt(&self.receipt(file)).is_some_and(|receipt| receipt.sha256 == sha256) {
+            let _ = fs::remove_file(self.receipt(file));
+        }
+    }
+}
+
+fn url_key(url: &str) -> String {
+    hex::encode(Sha256::digest(url.as_bytes()))
 }
 
 /// A verified source in the cache.
@@ -55,7 +103,43 @@ pub struct Fetched {
     pub file: String,
     pub path: PathBuf,
     pub sha256: String,
+    /// The git tree its entries make, when the recipe pins one.
+    pub tree: Option<String>,
+    /// Where the bytes came from.
+    pub url: String,
     pub from_cache: bool,
+}
+
+/// What a receipt records.
+struct Receipt {
+    sha256: String,
+    tree: Option<String>,
+    url: String,
+}
+
+fn read_receipt(path: &Path) -> Option<Receipt> {
+    let text = fs::read_to_string(path).ok()?;
+    let field = |name: &str| {
+        text.lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix('='))
+            .filter(|value| !value.is_empty())
+            .map(str::to_owned)
+    };
+    Some(Receipt {
+        sha256: field("sha256")?,
+        tree: field("tree"),
+        url: field("url").unwrap_or_default(),
+    })
+}
+
+fn write_receipt(cache: &Cache, fetched: &Fetched) -> anyhow::Result<()> {
+    let text = format!(
+        "sha256={}\ntree={}\nurl={}\n",
+        fetched.sha256,
+        fetched.tree.as_deref().unwrap_or(""),
+        fetched.url
+    );
+    write_atomically(&cache.receipt(&fetched.file), text.as_bytes())
 }
 
 /// Fetch all sources concurrently; the first error is returned once every
@@ -63,29 +147,29 @@ pub struct Fetched {
 pub fn fetch_all(
     sources: &[&plan::Fetch],
     cache: &Cache,
-    locked: bool,
+    options: &FetchOptions,
 ) -> anyhow::Result<Vec<Fetched>> {
-    if locked {
-        let unpinned: Vec<&str> = sources
+    if options.locked {
+        let unlocked: Vec<&str> = sources
             .iter()
-            .filter(|s| s.sha256.is_none())
+            .filter(|s| s.locked_sha256.is_none())
             .map(|s| s.file.as_str())
             .collect();
-        if !unpinned.is_empty() {
+        if !unlocked.is_empty() {
             return Err(invalid(format!(
-                "--locked: no pinned sha256 for {}; run `cargo xtask fetch --pin` once to record it in the lock file",
-                unpinned.join(", ")
+                "--locked: the lock file records no sha256 for {}; run `cargo xtask fetch --pin` once to record it",
+                unlocked.join(", ")
             )));
         }
     }
-    let client = client()?;
+    let client = client(options)?;
     let progress = Progress::new();
     thread::scope(|scope| {
         let handles: Vec<_> = sources
             .iter()
             .map(|source| {
                 let (client, progress) = (&client, &progress);
-                scope.spawn(move || fetch_one(client, source, cache, progress))
+                scope.spawn(move || fetch_one(client, source, cache, options, progress))
             })
             .collect();
         let results: Vec<anyhow::Result<Fetched>> = handles
@@ -96,102 +180,197 @@ pub fn fetch_all(
     })
 }
 
-fn client() -> anyhow::Result<reqwest::blocking::Client> {
+fn client(options: &FetchOptions) -> anyhow::Result<reqwest::blocking::Client> {
     // Proxies come from HTTP_PROXY, HTTPS_PROXY and NO_PROXY (reqwest's default).
     reqwest::blocking::Client::builder()
-        .connect_timeout(Duration::from_secs(15))
-        .timeout(None)
+        .connect_timeout(options.connect_timeout)
+        // The blocking client applies this to the response headers and to each
+        // read of the body: a stalled server times out, a slow one does not.
+        .timeout(options.read_timeout)
+        .redirect(reqwest::redirect::Policy::custom(|attempt| {
+            let from = attempt.previous().last().map(|url| url.scheme().to_owned());
+            match redirect_verdict(
+                from.as_deref(),
+                attempt.url().scheme(),
+                attempt.previous().len(),
+            ) {
+                Ok(()) => attempt.follow(),
+                Err(why) => attempt.error(why),
+            }
+        }))
         .user_agent(concat!("bdr-dist/", env!("CARGO_PKG_VERSION")))
         .build()
         .context("cannot set up the HTTP client")
 }
 
-/// The verified cache entry for a source, if there is one.
-pub fn cached(fetch: &plan::Fetch, cache: &Cache) -> anyhow::Result<Option<Fetched>> {
-    let sha256 = match &fetch.sha256 {
-        Some(sha256) => Some(sha256.clone()),
-        None => read_receipt(&cache.receipt(&fetch.file)),
-    };
-    let Some(sha256) = sha256 else {
-        return Ok(None);
+/// Whether a redirect from scheme `from` to scheme `to` may be followed after
+/// `count` redirects: never from https down to plain http.
+pub fn redirect_verdict(from: Option<&str>, to: &str, count: usize) -> Result<(), String> {
+    if count > MAX_REDIRECTS {
+        return Err(format!("more than {MAX_REDIRECTS} redirects"));
+    }
+    if from == Some("https") && to != "https" {
+        return Err(format!("refused a redirect from https to {to}"));
+    }
+    Ok(())
+}
+
+/// The verified cache entry for a source, if there is one. Its bytes are
+/// hashed again, and its tree recomputed when the recipe's pin is newer
+/// than its receipt; an entry that fails either is evicted.
+pub fn cached(
+    fetch: &plan::Fetch,
+    cache: &Cache,
+    options: &FetchOptions,
+) -> anyhow::Result<Option<Fetched>> {
+    let receipt = read_receipt(&cache.receipt(&fetch.file));
+    let sha256 = match (&fetch.sha256, &receipt) {
+        (Some(sha256), _) => sha256.clone(),
+        (None, Some(receipt)) => receipt.sha256.clone(),
+        (None, None) => return Ok(None),
     };
     let path = cache.blob(&sha256);
     if !path.is_file() {
         return Ok(None);
     }
-    // The commit pin may be newer than the cache entry: check it again (1 KiB read).
-    verify_commit(fetch, &path, &path.display().to_string())?;
-    Ok(Some(Fetched {
+    let actual = sha256_file(&path)?;
+    if actual != sha256 {
+        eprintln!(
+            "{:>12} {}: cached bytes hash to {actual}, not {sha256}; evicted",
+            "Warning",
+            path.display()
+        );
+        cache.evict(&sha256, &fetch.file);
+        return Ok(None);
+    }
+    if options.locked && fetch.locked_sha256.as_deref() != Some(sha256.as_str()) {
+        return Ok(None);
+    }
+    let receipt_matches = receipt
+        .as_ref()
+        .is_some_and(|receipt| receipt.sha256 == sha256 && receipt.tree == fetch.tree);
+    let url = receipt.map(|receipt| receipt.url).unwrap_or_default();
+    let fetched = Fetched {
         file: fetch.file.clone(),
-        path,
-        sha256,
+        path: path.clone(),
+        sha256: sha256.clone(),
+        tree: fetch.tree.clone(),
+        url,
         from_cache: true,
-    }))
-}
-
-fn read_receipt(path: &Path) -> Option<String> {
-    let text = fs::read_to_string(path).ok()?;
-    text.lines()
-        .find_map(|line| line.strip_prefix("sha256="))
-        .map(str::to_owned)
+    };
+    if !receipt_matches {
+        // A pin newer than what was verified: check these bytes against it.
+        if let Err(error) = check_tree(fetch, &path) {
+            eprintln!("{:>12} {}: {error:#}; evicted", "Warning", path.display());
+            cache.evict(&sha256, &fetch.file);
+            return Ok(None);
+        }
+        write_receipt(cache, &fetched)?;
+    }
+    Ok(Some(fetched))
 }
 
 fn fetch_one(
     client: &reqwest::blocking::Client,
     fetch: &plan::Fetch,
     cache: &Cache,
+    options: &FetchOptions,
     progress: &Progress,
 ) -> anyhow::Result<Fetched> {
-    if let Some(hit) = cached(fetch, cache)? {
+    if let Some(hit) = cached(fetch, cache, options)? {
         progress.line(
             "Fresh",
             &format!("{} (cached, sha256 {})", fetch.file, &hit.sha256[..16]),
         );
         return Ok(hit);
     }
-    fs::create_dir_all(cache.dir.join("partial"))?;
-    fs::create_dir_all(cache.dir.join("receipts"))?;
     let mut failures = Vec::new();
     for url in &fetch.urls {
+        let _lock = files::lock(
+            &cache.part_lock(url),
+            true,
+            &format!("waiting for another run's download of {url}"),
+        )?;
+        // That other run may have finished it.
+        if let Some(hit) = cached(fetch, cache, options)? {
+            return Ok(hit);
+        }
         let part = cache.part(url);
         let started = Instant::now();
         progress.line("Downloading", &format!("{} from {url}", fetch.file));
-        let sha256 = match download(client, url, &part, &fetch.file, progress) {
+        let downloaded = download(client, url, &part, fetch, progress);
+        interrupt::check()?;
+        let sha256 = match downloaded {
             Ok(sha256) => sha256,
             Err(error) => {
+                // What a cut or stalled transfer brought stays for the next run
+                // to resume; bytes over the limit do not.
+                let kept = fs::metadata(&part).map_or(0, |meta| meta.len());
+                let error = if kept > 0 && error.is::<Transient>() {
+                    format!("{error:#} ({} kept to resume)", human_bytes(kept))
+                } else {
+                    let _ = fs::remove_file(&part);
+                    format!("{error:#}")
+                };
+                progress.line("Failed", &format!("{url}: {error}"));
+                failures.push(format!("{url}: {error}"));
+                continue;
+            }
+        };
+        let tree = match verify(fetch, &part, &sha256, options) {
+            Ok(tree) => tree,
+            Err(error) => {
+                let _ = fs::remove_file(&part);
+                progress.line("Refused", &format!("{url}: {error:#}"));
                 failures.push(format!("{url}: {error:#}"));
                 continue;
             }
         };
-        if let Err(error) = verify(fetch, &part, &sha256, url) {
-            let _ = fs::remove_file(&part);
-            return Err(error);
-        }
         let blob = cache.blob(&sha256);
         fs::rename(&part, &blob)
             .with_context(|| format!("cannot move {} into the cache", part.display()))?;
-        let receipt = format!(
-            "sha256={sha256}\ncommit={}\nurl={url}\n",
-            fetch.commit.as_deref().unwrap_or("")
-        );
-        write_atomically(&cache.receipt(&fetch.file), receipt.as_bytes())?;
-        let size = fs::metadata(&blob)?.len();
-        progress.line(
-            "Downloaded",
-            &format!(
-                "{} ({}, {:.1}s, sha256 {})",
-                fetch.file,
-                human_bytes(size),
-                started.elapsed().as_secs_f64(),
-                &sha256[..16]
-            ),
-        );
-        return Ok(Fetched {
+        let fetched = Fetched {
             file: fetch.file.clone(),
             path: blob,
             sha256,
+            tree,
+            url: url.clone(),
             from_cache: false,
-        });
+        };
+        write_receipt(cache, &fetched)?;
+        let size = fs::metadata(&fetched.path)?.len();
+        progress.line(
+            "Downloaded",
+            &format!(
+                "{} ({}, {:.1}s, sha256 {}{})",
+                fetch.file,
+                human_bytes(size),
+                started.elapsed().as_secs_f64(),
+                &fetched.sha256[..16],
+                fetched
+                    .tree
+                    .as_ref()
+                    .map(|tree| format!(", tree {}", &tree[..16]))
+                    .unwrap_or_default()
+            ),
+        );
+        if !options.locked {
+            if let Some(locked) = fetch
+                .locked_sha256
+                .as_ref()
+                .filter(|l| **l != fetched.sha256)
+            {
+                progress.line(
+                    "Note",
+                    &format!(
+                        "{}: these bytes pass the recipe's pins but differ from the lock file's sha256 {locked} \
+                         (another archiver, or another mirror); `fetch --pin` records them, `--locked` refuses them",
+                        fetch.file
+                    ),
+                );
+            }
+        }
+        return Ok(fetched);
     }
     bail!(
         "could not fetch {} from any of its {} URLs:\n  {}",
@@ -201,27 +380,65 @@ fn fetch_one(
     )
 }
 
-fn verify(fetch: &plan::Fetch, part: &Path, actual: &str, url: &str) -> anyhow::Result<()> {
+/// Check freshly downloaded bytes against every pin; returns the verified tree.
+fn verify(
+    fetch: &plan::Fetch,
+    part: &Path,
+    actual: &str,
+    options: &FetchOptions,
+) -> anyhow::Result<Option<String>> {
     if let Some(expected) = &fetch.sha256 {
         if expected != actual {
-            bail!("sha256 mismatch for {url}: expected {expected}, got {actual}; the download was discarded");
+            bail!("sha256 mismatch: expected {expected}, got {actual}; the download was discarded");
         }
     }
-    verify_commit(fetch, part, url)
+    if options.locked {
+        if let Some(locked) = fetch
+            .locked_sha256
+            .as_ref()
+            .filter(|l| l.as_str() != actual)
+        {
+            bail!(
+                "--locked: sha256 {actual} differs from the lock file's {locked}; the download was discarded"
+            );
+        }
+    }
+    check_tree(fetch, part)?;
+    Ok(fetch.tree.clone())
 }
 
-fn verify_commit(fetch: &plan::Fetch, path: &Path, origin: &str) -> anyhow::Result<()> {
-    let Some(expected) = &fetch.commit else {
+/// Recompute the archive's git tree, when the recipe pins one.
+fn check_tree(fetch: &plan::Fetch, path: &Path) -> anyhow::Result<()> {
+    if fetch.tree.is_none() {
         return Ok(());
+    }
+    let expect = Expect {
+        tree: fetch.tree.as_deref(),
+        max_bytes: fetch.max_unpacked,
     };
-    let actual = archive::pax_commit(path, fetch.archive)
-        .with_context(|| format!("cannot read {origin}"))?;
-    match actual {
-        Some(actual) if &actual == expected => Ok(()),
-        Some(actual) => bail!("commit mismatch for {origin}: expected {expected}, the archive is of {actual}; discarded"),
-        None => bail!("commit pin for {origin}: expected {expected}, but the archive has no `git archive` pax header; discarded"),
+    archive::inspect(path, fetch.archive, &expect)
+        .map(drop)
+        .map_err(|error| {
+            if let Some(mismatch) = error.downcast_ref::<TreeMismatch>() {
+                anyhow::anyhow!("{mismatch}; the download was discarded")
+            } else {
+                error.context("the archive cannot be read to check its tree pin")
+            }
+        })
+}
+
+/// A transfer that failed the way networks fail (cut, stalled, refused):
+/// what it brought is worth resuming.
+#[derive(Debug)]
+struct Transient(String);
+
+impl std::fmt::Display for Transient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
     }
 }
+
+impl std::error::Error for Transient {}
 
 /// Why one transfer attempt failed, and whether trying again can help.
 enum Failure {
@@ -234,15 +451,26 @@ fn download(
     client: &reqwest::blocking::Client,
     url: &str,
     part: &Path,
-    file: &str,
+    fetch: &plan::Fetch,
     progress: &Progress,
 ) -> anyhow::Result<String> {
     if let Some(path) = local_path(url) {
-        let mut input =
-            File::open(&path).with_context(|| format!("cannot open {}", path.display()))?;
+        let input = File::open(&path).with_context(|| format!("cannot open {}", path.display()))?;
+        let size = input.metadata()?.len();
+        if size > fetch.max_download {
+            bail!(
+                "{} has {size} bytes, more than the source's limit of {} (`max_download`)",
+                path.display(),
+                fetch.max_download
+            );
+        }
         let mut output = File::create(part)?;
         let mut hasher = Sha256::new();
-        copy_hashing(&mut input, &mut output, &mut hasher)?;
+        copy_hashing(
+            &mut input.take(fetch.max_download + 1),
+            &mut output,
+            &mut hasher,
+        )?;
         output.sync_all()?;
         return Ok(hex::encode(hasher.finalize()));
     }
@@ -253,10 +481,19 @@ fn download(
     if let Ok(mut existing) = File::open(part) {
         have = copy_hashing(&mut existing, &mut io::sink(), &mut hasher)?;
     }
-    let bar = progress.bar(file);
+    let bar = progress.bar(&fetch.file);
     let mut delay = Duration::from_millis(200);
     for attempt in 1..=ATTEMPTS_PER_URL {
-        match attempt_download(client, url, part, &mut hasher, &mut have, &bar) {
+        let result = attempt_download(
+            client,
+            url,
+            part,
+            fetch.max_download,
+            &mut hasher,
+            &mut have,
+            &bar,
+        );
+        match result {
             Ok(()) => {
                 bar.finish_and_clear();
                 return Ok(hex::encode(hasher.finalize()));
@@ -268,28 +505,45 @@ fn download(
             Err(Failure::Retry(error)) if attempt < ATTEMPTS_PER_URL => {
                 progress.line(
                     "Retrying",
-                    &format!("{file} from byte {have} in {delay:?}: {error:#}"),
+                    &format!("{} from byte {have} in {delay:?}: {error:#}", fetch.file),
                 );
-                thread::sleep(delay);
+                sleep_unless_interrupted(delay)?;
                 delay *= 3;
             }
             Err(Failure::Retry(error)) => {
                 bar.finish_and_clear();
-                return Err(error.context(format!("gave up after {ATTEMPTS_PER_URL} attempts")));
+                return Err(error.context(Transient(format!(
+                    "gave up after {ATTEMPTS_PER_URL} attempts"
+                ))));
             }
         }
     }
     unreachable!("the last attempt returns")
 }
 
+fn sleep_unless_interrupted(delay: Duration) -> anyhow::Result<()> {
+    let until = Instant::now() + delay;
+    while Instant::now() < until {
+        interrupt::check()?;
+        thread::sleep(Duration::from_millis(20).min(until - Instant::now()));
+    }
+    Ok(())
+}
+
 fn attempt_download(
     client: &reqwest::blocking::Client,
     url: &str,
     part: &Path,
+    max_bytes: u64,
     hasher: &mut Sha256,
     have: &mut u64,
     bar: &ProgressBar,
 ) -> Result<(), Failure> {
+    let over_limit = |bytes: u64| {
+        Failure::GiveUp(anyhow::anyhow!(
+            "the server sends {bytes} bytes or more, over the source's limit of {max_bytes} (`max_download`)"
+        ))
+    };
     let mut request = client.get(url);
     if *have > 0 {
         request = request.header(reqwest::header::RANGE, format!("bytes={have}-"));
@@ -330,6 +584,9 @@ fn attempt_download(
         *hasher = Sha256::new();
     }
     let expected_total = response.content_length().map(|length| length + *have);
+    if let Some(total) = expected_total.filter(|total| *total > max_bytes) {
+        return Err(over_limit(total));
+    }
     bar.set_length(expected_total.unwrap_or(0));
     bar.set_position(*have);
 
@@ -344,6 +601,10 @@ fn attempt_download(
         .map_err(|e| Failure::GiveUp(e.into()))?;
     let mut buffer = vec![0u8; 1 << 16];
     loop {
+        if interrupt::requested() {
+            output.flush().ok();
+            return Err(Failure::GiveUp(interrupt::Interrupted.into()));
+        }
         let read = match response.read(&mut buffer) {
             Ok(0) => break,
             Ok(read) => read,
@@ -351,10 +612,13 @@ fn attempt_download(
             Err(error) => {
                 output.flush().ok();
                 return Err(Failure::Retry(
-                    anyhow::Error::new(error).context("connection lost"),
+                    anyhow::Error::new(error).context("connection lost or stalled"),
                 ));
             }
         };
+        if *have + read as u64 > max_bytes {
+            return Err(over_limit(*have + read as u64));
+        }
         output
             .write_all(&buffer[..read])
             .map_err(|e| Failure::GiveUp(e.into()))?;
@@ -379,58 +643,6 @@ fn local_path(url: &str) -> Option<PathBuf> {
         return Some(PathBuf::from(path));
     }
     (!url.contains("://")).then(|| PathBuf::from(url))
-}
-
-fn copy_hashing(
-    input: &mut impl Read,
-    output: &mut impl Write,
-    hasher: &mut Sha256,
-) -> io::Result<u64> {
-    let mut buffer = vec![0u8; 1 << 16];
-    let mut total = 0u64;
-    loop {
-        let read = match input.read(&mut buffer) {
-            Ok(0) => return Ok(total),
-            Ok(read) => read,
-            Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
-            Err(error) => return Err(error),
-        };
-        output.write_all(&buffer[..read])?;
-        hasher.update(&buffer[..read]);
-        total += read as u64;
-    }
-}
-
-/// The sha256 of a file, as lowercase hex.
-pub fn sha256_file(path: &Path) -> anyhow::Result<String> {
-    let mut file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let mut hasher = Sha256::new();
-    copy_hashing(&mut file, &mut io::sink(), &mut hasher)?;
-    Ok(hex::encode(hasher.finalize()))
-}
-
-/// Write `bytes` to `path` through a temporary file and a rename.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let parent = path.parent().context("path without a parent")?;
-    fs::create_dir_all(parent)?;
-    let temporary = parent.join(format!(
-        ".{}.tmp-{}",
-        path.file_name().unwrap().to_string_lossy(),
-        std::process::id()
-    ));
-    let mut file = File::create(&temporary)
-        .with_context(|| format!("cannot write {}", temporary.display()))?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
-    fs::rename(&temporary, path).with_context(|| format!("cannot write {}", path.display()))
-}
-
-pub fn human_bytes(bytes: u64) -> String {
-    match bytes {
-        b if b >= 1 << 20 => format!("{:.1} MiB", b as f64 / (1u64 << 20) as f64),
-        b if b >= 1 << 10 => format!("{:.1} KiB", b as f64 / 1024.0),
-        b => format!("{b} B"),
-    }
 }
 
 /// Status lines always; a bar per download only when stderr is a terminal.
@@ -473,5 +685,19 @@ impl Progress {
 impl Default for Progress {
     fn default() -> Self {
         Progress::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redirects_never_go_from_https_down_to_http() {
+        assert!(redirect_verdict(Some("https"), "http", 1).is_err());
+        assert!(redirect_verdict(Some("https"), "https", 1).is_ok());
+        assert!(redirect_verdict(Some("http"), "https", 1).is_ok());
+        assert!(redirect_verdict(Some("http"), "http", 1).is_ok());
+        assert!(redirect_verdict(Some("http"), "http", MAX_REDIRECTS + 1).is_err());
     }
 }

@@ -77,12 +77,40 @@ pub struct MirrorArgs {
     pub mirrors: Vec<String>,
 }
 
+/// How sources are fetched and checked.
+#[derive(Debug, Args, Clone)]
+pub struct FetchArgs {
+    /// Also refuse bytes whose sha256 differs from the set's lock file (for CI
+    /// and release builds); the recipe's pins are enforced on every run anyway.
+    #[arg(long)]
+    pub locked: bool,
+    /// Seconds to wait for a connection.
+    #[arg(long, value_name = "SECS", default_value_t = 15)]
+    pub connect_timeout: u64,
+    /// Seconds to wait for a response, or for the next bytes of one, before
+    /// retrying (a retry resumes where the transfer stopped).
+    #[arg(long, value_name = "SECS", default_value_t = 30)]
+    pub read_timeout: u64,
+}
+
+impl FetchArgs {
+    pub fn options(&self) -> crate::fetch::FetchOptions {
+        crate::fetch::FetchOptions {
+            locked: self.locked,
+            connect_timeout: std::time::Duration::from_secs(self.connect_timeout),
+            read_timeout: std::time::Duration::from_secs(self.read_timeout),
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct Dist {
     #[command(flatten)]
     pub set: SetArgs,
     #[command(flatten)]
     pub mirror: MirrorArgs,
+    #[command(flatten)]
+    pub fetch: FetchArgs,
     /// Package formats, comma-separated [default: the platform's].
     #[arg(long, value_delimiter = ',')]
     pub format: Option<Vec<PackageFormat>>,
@@ -97,10 +125,10 @@ pub struct Fetch {
     pub set: SetArgs,
     #[command(flatten)]
     pub mirror: MirrorArgs,
-    /// Refuse any source whose sha256 is not pinned by its recipe or the lock file.
-    #[arg(long)]
-    pub locked: bool,
-    /// Record the sha256 of sources that pin none yet in the set's lock file.
+    #[command(flatten)]
+    pub fetch: FetchArgs,
+    /// Record the sha256 of the bytes fetched (after they passed the recipe's
+    /// pins) in the set's lock file, `<recipes>/<set>.lock`.
     #[arg(long, conflicts_with = "locked")]
     pub pin: bool,
 }
@@ -111,6 +139,8 @@ pub struct Build {
     pub set: SetArgs,
     #[command(flatten)]
     pub mirror: MirrorArgs,
+    #[command(flatten)]
+    pub fetch: FetchArgs,
     /// Parallel make jobs [default: this machine's parallelism].
     #[arg(long, short = 'j')]
     pub jobs: Option<u32>,
@@ -144,7 +174,8 @@ pub struct Smoke {
     /// Leave the cluster running and print how to reach and stop it.
     #[arg(long)]
     pub keep: bool,
-    /// Unprivileged user that runs the servers when run as root [default: the platform's service user].
+    /// Unprivileged user that runs the servers when run as root [default: the
+    /// platform's throwaway smoke user, bdr-dist-smoke on Linux].
     #[arg(long, value_name = "USER")]
     pub run_as: Option<String>,
     /// Run the servers from the stage, or from the binary tarball that `package` made.
@@ -200,14 +231,16 @@ pub struct Doctor {
     /// Install what is missing (escalating with sudo/doas only when not root).
     #[arg(long)]
     pub fix: bool,
-    /// Unprivileged user for the servers, checked when running as root [default: the platform's].
+    /// Unprivileged user for smoke clusters, checked (and created by --fix)
+    /// when running as root [default: the platform's smoke user].
     #[arg(long, value_name = "USER")]
     pub run_as: Option<String>,
 }
 
 #[derive(Debug, Args)]
 pub struct Clean {
-    /// Only this set's work directory [default: every set].
+    /// Only this set's work directory [default: every set]. Waits for a run
+    /// that holds the set.
     #[arg(long)]
     pub set: Option<String>,
     /// Also empty the download cache.

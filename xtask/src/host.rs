@@ -136,9 +136,7 @@ pub fn plan_options(selection: &Selection, facts: &HostFacts) -> PlanOptions {
         install_prefix: None,
         formats: None,
         nodes: 2,
-        run_as: facts
-            .is_root
-            .then(|| selection.platform.service_user.clone()),
+        run_as: facts.is_root.then(|| selection.platform.smoke_user.clone()),
         locked_sha256: selection.lock.sha256.clone(),
     }
 }

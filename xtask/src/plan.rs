@@ -124,15 +124,18 @@ pub struct Step {
 }
 
 #[derive(Debug, Clone, Serialize)]
-#[serde(tag = "action", rename_all = "lowercase")]
+#[serde(tag = "action", rename_all = "kebab-case")]
 pub enum Action {
     Fetch(Fetch),
     Unpack(Unpack),
     Run(Run),
     Package(Package),
     Smoke(Smoke),
+    PrepareInstall(PrepareInstall),
 }
 
+/// Download a source. Whatever URL serves it, its bytes must pass the
+/// recipe's content pins before they enter the cache.
 #[derive(Debug, Clone, Serialize)]
 pub struct Fetch {
     pub component: String,
@@ -140,10 +143,18 @@ pub struct Fetch {
     pub file: String,
     /// Mirrors first, then the recipe's URLs, tried in order.
     pub urls: Vec<String>,
+    /// The recipe's pin of the archive's bytes.
     pub sha256: Option<String>,
+    /// The recipe's pin of the git tree the archive's entries make.
+    pub tree: Option<String>,
+    /// The tagged commit, shown and recorded: a label, never proof.
     pub commit: Option<String>,
-    /// How the archive is compressed (the commit pin is read from inside it).
+    /// The sha256 the set's lock file recorded; `--locked` requires it.
+    pub locked_sha256: Option<String>,
+    /// How the archive is compressed (the tree pin is read from inside it).
     pub archive: ArchiveKind,
+    pub max_download: u64,
+    pub max_unpacked: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -153,6 +164,23 @@ pub struct Unpack {
     pub file: String,
     pub archive: ArchiveKind,
     pub dest: PathBuf,
+    /// Checked again while unpacking: the tree the entries must make.
+    pub tree: Option<String>,
+    pub max_unpacked: u64,
+}
+
+/// Before anything runs as root: check that the prefix is root's alone, and
+/// write the archive the escalated step extracts (files owned by root and
+/// the platform's group, modes 0755/0644, no setuid).
+#[derive(Debug, Clone, Serialize)]
+pub struct PrepareInstall {
+    /// The staged prefix, e.g. `.../stage/usr/pgsql-15`.
+    pub from: PathBuf,
+    /// Where it goes.
+    pub prefix: String,
+    pub archive: PathBuf,
+    pub group: String,
+    pub gid: u32,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -271,11 +299,7 @@ pub fn plan(set: &RecipeSet, platform: &Platform, options: &PlanOptions) -> Plan
     let mut steps: Vec<Step> = Vec::new();
 
     for component in &set.components {
-        let sha256 = component
-            .source
-            .sha256
-            .clone()
-            .or_else(|| options.locked_sha256.get(&component.source.file).cloned());
+        let source = &component.source;
         let urls = options
             .mirrors
             .iter()
@@ -289,11 +313,15 @@ pub fn plan(set: &RecipeSet, platform: &Platform, options: &PlanOptions) -> Plan
             action: Action::Fetch(Fetch {
                 component: component.name.clone(),
                 version: component.version.clone(),
-                file: component.source.file.clone(),
+                file: source.file.clone(),
                 urls,
-                sha256,
-                commit: component.source.commit.clone(),
-                archive: component.source.archive,
+                sha256: source.sha256.clone(),
+                tree: source.tree.clone(),
+                commit: source.commit.clone(),
+                locked_sha256: options.locked_sha256.get(&source.file).cloned(),
+                archive: source.archive,
+                max_download: source.max_download,
+                max_unpacked: source.max_unpacked,
             }),
         });
     }
@@ -314,6 +342,8 @@ pub fn plan(set: &RecipeSet, platform: &Platform, options: &PlanOptions) -> Plan
                 file: component.source.file.clone(),
                 archive: component.source.archive,
                 dest: src.clone(),
+                tree: component.source.tree.clone(),
+                max_unpacked: component.source.max_unpacked,
             }),
         });
     }
@@ -495,53 +525,58 @@ pub fn plan(set: &RecipeSet, platform: &Platform, options: &PlanOptions) -> Plan
         }),
     });
 
-    // The only step that escalates: copying the finished stage into the prefix.
+    // The only step that escalates: extracting, as root, an archive of the
+    // finished stage whose entries are root's. Nothing is copied with the
+    // builder's ownership, and existing directories keep theirs.
     let install_prefix = options
         .install_prefix
         .clone()
         .unwrap_or_else(|| prefix.clone());
-    let escalate = options.escalate.then(|| platform.escalate.clone());
-    let server = set.server();
-    let install_steps = [
-        (
-            "install-prefix",
-            vec!["mkdir".to_owned(), "-p".to_owned(), install_prefix.clone()],
-        ),
-        (
-            "install-copy",
-            vec![
-                "cp".to_owned(),
-                "-pR".to_owned(),
-                format!("{}/.", stage_prefix.display()),
-                install_prefix.clone(),
-            ],
-        ),
-    ];
-    let mut previous = build_ids;
-    for (id, argv) in install_steps {
-        steps.push(Step {
-            id: id.to_owned(),
-            phase: Phase::Install,
-            after: previous,
-            action: Action::Run(Run {
-                verb: "Installing".into(),
-                subject: format!(
-                    "{} {} into {install_prefix}",
-                    set.package.name, server.version
-                ),
-                cwd: options.target_dir.clone(),
-                env: Vec::new(),
-                argv,
-                jobs: None,
-                ccache_dir: None,
-                escalate: escalate.clone(),
-                fresh_dir: None,
-                installs: false,
-                path_map: Vec::new(),
-            }),
-        });
-        previous = vec![id.to_owned()];
-    }
+    let archive = layout
+        .set_dir(&set.name)
+        .join("install")
+        .join(format!("{}.tar", set.name));
+    let subject = format!(
+        "{} {} into {install_prefix}",
+        set.package.name,
+        set.server().version
+    );
+    steps.push(Step {
+        id: "install-prepare".into(),
+        phase: Phase::Install,
+        after: build_ids,
+        action: Action::PrepareInstall(PrepareInstall {
+            from: stage_prefix.clone(),
+            prefix: install_prefix.clone(),
+            archive: archive.clone(),
+            group: platform.install.group.clone(),
+            gid: platform.install.gid,
+        }),
+    });
+    let archive_text = archive.display().to_string();
+    steps.push(Step {
+        id: "install-extract".into(),
+        phase: Phase::Install,
+        after: vec!["install-prepare".into()],
+        action: Action::Run(Run {
+            verb: "Installing".into(),
+            subject,
+            cwd: options.target_dir.clone(),
+            env: Vec::new(),
+            argv: platform
+                .install
+                .extract
+                .iter()
+                .map(|arg| arg.replace("{archive}", &archive_text))
+                .collect(),
+            jobs: None,
+            ccache_dir: None,
+            escalate: options.escalate.then(|| platform.escalate.clone()),
+            fresh_dir: None,
+            installs: false,
+            path_map: Vec::new(),
+        }),
+    });
 
     Plan {
         set: set.name.clone(),
@@ -551,6 +586,16 @@ pub fn plan(set: &RecipeSet, platform: &Platform, options: &PlanOptions) -> Plan
         stage,
         steps,
     }
+}
+
+/// A byte count in the largest binary unit that divides it: `4 GiB`.
+pub fn size_text(bytes: u64) -> String {
+    for (shift, unit) in [(40, "TiB"), (30, "GiB"), (20, "MiB"), (10, "KiB")] {
+        if bytes >= 1 << shift && bytes.is_multiple_of(1 << shift) {
+            return format!("{} {unit}", bytes >> shift);
+        }
+    }
+    format!("{bytes} B")
 }
 
 fn subject(name: &str, version: &str, label: Option<&str>) -> String {
@@ -601,16 +646,31 @@ impl fmt::Display for Step {
                 for url in &fetch.urls {
                     writeln!(f, "    url     {url}")?;
                 }
-                match (&fetch.sha256, &fetch.commit) {
-                    (Some(sha), _) => writeln!(f, "    sha256  {sha}")?,
-                    (None, _) => writeln!(
-                        f,
-                        "    sha256  (not pinned: recorded in the lock file by `fetch --pin`)"
-                    )?,
+                if let Some(sha) = &fetch.sha256 {
+                    writeln!(f, "    sha256  {sha}")?;
+                }
+                if let Some(tree) = &fetch.tree {
+                    writeln!(f, "    tree    {tree}  (git tree of the entries, recomputed from the archive)")?;
                 }
                 if let Some(commit) = &fetch.commit {
-                    writeln!(f, "    commit  {commit}  (pax header of `git archive`)")?;
+                    writeln!(f, "    commit  {commit}  (names the tag; not a pin)")?;
                 }
+                match &fetch.locked_sha256 {
+                    Some(sha) => writeln!(
+                        f,
+                        "    lock    {sha}  (sha256 recorded; `--locked` requires it)"
+                    )?,
+                    None => writeln!(
+                        f,
+                        "    lock    (none: `fetch --pin` records the sha256 fetched)"
+                    )?,
+                }
+                writeln!(
+                    f,
+                    "    limits  {} download, {} unpacked",
+                    size_text(fetch.max_download),
+                    size_text(fetch.max_unpacked)
+                )?;
             }
             Action::Unpack(unpack) => {
                 writeln!(
@@ -622,6 +682,24 @@ impl fmt::Display for Step {
                     unpack.archive.as_str()
                 )?;
                 writeln!(f, "    into    {}", unpack.dest.display())?;
+                if let Some(tree) = &unpack.tree {
+                    writeln!(f, "    tree    {tree}  (checked while unpacking)")?;
+                }
+            }
+            Action::PrepareInstall(install) => {
+                writeln!(f, "prepare install into {}", install.prefix)?;
+                writeln!(
+                    f,
+                    "    check   {}: not a symlink; it and every parent writable by root alone",
+                    install.prefix
+                )?;
+                writeln!(f, "    from    {}", install.from.display())?;
+                writeln!(
+                    f,
+                    "    archive {}  (owner root:{}, modes 0755/0644, existing directories untouched)",
+                    install.archive.display(),
+                    install.group
+                )?;
             }
             Action::Run(run) => {
                 writeln!(f, "{} {}", run.verb, run.subject)?;

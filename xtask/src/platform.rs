@@ -69,10 +69,15 @@ pub struct Platform {
     /// The tool that runs the install step as root: `sudo` or `doas`.
     pub escalate: String,
     pub default_prefix: String,
-    /// The unprivileged user that runs servers when the tool runs as root.
+    /// The user packages create to run the server (PGDG's `postgres`).
     pub service_user: String,
-    /// Command that creates the service user; `{user}` is replaced.
+    /// The throwaway user that runs smoke clusters when the tool runs as
+    /// root: never the service user, which owns real data on a database host.
+    pub smoke_user: String,
+    /// Command that creates a user; `{user}` is replaced.
     pub create_user: Vec<String>,
+    /// How the escalated install step writes into the prefix.
+    pub install: InstallSpec,
     /// Package formats made when `--format` is not given.
     pub package_formats: Vec<PackageFormat>,
     /// Directories searched for prerequisite headers.
@@ -82,6 +87,18 @@ pub struct Platform {
     pub package_managers: Vec<PackageManager>,
     #[serde(rename = "prerequisite")]
     pub prerequisites: Vec<Prerequisite>,
+}
+
+/// The escalated install: an archive whose entries are root's, extracted by
+/// the platform's tar without touching directories that already exist.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct InstallSpec {
+    /// Group of every installed path (`root` on Linux, `bin` on OpenBSD).
+    pub group: String,
+    pub gid: u32,
+    /// The extracting command, run as root; `{archive}` is replaced.
+    pub extract: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -120,8 +137,11 @@ struct PlatformSpans {
     package_managers: Vec<Spanned<toml::Table>>,
 }
 
+/// `BDR_DIST_PLATFORMS`, else the repository's `platforms/`.
 pub fn platforms_dir() -> PathBuf {
-    crate::project_root().join("platforms")
+    std::env::var_os("BDR_DIST_PLATFORMS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| crate::project_root().join("platforms"))
 }
 
 /// Names of all platform files, sorted.
@@ -192,6 +212,17 @@ pub fn parse(path: &Path, text: &str, name: &str) -> anyhow::Result<Platform> {
         if manager.install.is_empty() {
             return Err(source.error_at(span.span(), "package_manager.install", "needs a command"));
         }
+    }
+    if !platform
+        .install
+        .extract
+        .iter()
+        .any(|arg| arg.contains("{archive}"))
+    {
+        return Err(invalid(format!(
+            "{}: key `install.extract`: the command must name `{{archive}}`",
+            path.display()
+        )));
     }
     if platform.create_user.is_empty() {
         return Err(invalid(format!(

@@ -147,16 +147,30 @@ pub struct Component {
     pub subpackage: Option<String>,
 }
 
+/// Where a source comes from and what proves it. A source carries at least
+/// one content pin (`sha256` of the archive's bytes, or `tree`, the git tree
+/// its entries recompute to); a commit id only names the tag.
 #[derive(Debug, Clone, Serialize)]
 pub struct SourceSpec {
     /// File name in mirrors and in progress output.
     pub file: String,
     pub urls: Vec<String>,
     pub sha256: Option<String>,
-    /// Commit id that `git archive` wrote into the tarball's pax global header.
+    /// Git tree id of the archive's entries below its top directory.
+    pub tree: Option<String>,
+    /// The tagged commit: information, never proof.
     pub commit: Option<String>,
     pub archive: ArchiveKind,
+    /// Most bytes a download of it may bring.
+    pub max_download: u64,
+    /// Most bytes its entries may hold once uncompressed.
+    pub max_unpacked: u64,
 }
+
+/// Limits of a source that names none: generous for PostgreSQL (about 25 MiB
+/// compressed, 200 MiB unpacked), small enough to stop a bomb.
+pub const DEFAULT_MAX_DOWNLOAD: u64 = 1 << 30;
+pub const DEFAULT_MAX_UNPACKED: u64 = 4 << 30;
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -223,8 +237,11 @@ struct SourceTable {
     file: Spanned<String>,
     urls: Spanned<Vec<String>>,
     sha256: Option<Spanned<String>>,
+    tree: Option<Spanned<String>>,
     commit: Option<Spanned<String>>,
     archive: ArchiveKind,
+    max_download: Option<Spanned<String>>,
+    max_unpacked: Option<Spanned<String>>,
 }
 
 /// The recipe directory: `--recipes`, else `BDR_DIST_RECIPES`, else the repo's.
@@ -252,6 +269,7 @@ pub fn set_names(dir: &Path) -> anyhow::Result<Vec<String>> {
 
 /// Load and validate `<dir>/<set>.toml` against the known platform names.
 pub fn load(dir: &Path, set: &str, known_platforms: &[String]) -> anyhow::Result<RecipeSet> {
+    check_set_name(set)?;
     let path = dir.join(format!("{set}.toml"));
     if !path.is_file() {
         let known = set_names(dir).unwrap_or_default().join(", ");
@@ -377,21 +395,47 @@ fn validate_component(
         .as_ref()
         .map(|sha| check_hex(source, sha, "component.source.sha256", 64))
         .transpose()?;
+    let tree = spec
+        .tree
+        .as_ref()
+        .map(|tree| check_hex(source, tree, "component.source.tree", 40))
+        .transpose()?;
     let commit = spec
         .commit
         .as_ref()
         .map(|commit| check_hex(source, commit, "component.source.commit", 40))
         .transpose()?;
-    if sha256.is_none() && commit.is_none() {
+    if sha256.is_none() && tree.is_none() {
+        let (span, key) = match &spec.commit {
+            Some(commit) => (commit.span(), "component.source.commit"),
+            None => (spec.file.span(), "component.source"),
+        };
         return Err(source.error_at(
-            table.name.span(),
-            "component.source",
+            span,
+            key,
             format!(
-                "source of `{}` pins neither `sha256` nor `commit`",
+                "source of `{}` has no content pin: give `sha256` (of the archive) or `tree` \
+                 (the git tree of its entries); a commit id only names the tag and proves nothing",
                 table.name.get_ref()
             ),
         ));
     }
+    let limit = |value: &Option<Spanned<String>>, key: &str, default: u64| {
+        value.as_ref().map_or(Ok(default), |value| {
+            parse_size(value.get_ref())
+                .map_err(|message| source.error_at(value.span(), key, message))
+        })
+    };
+    let max_download = limit(
+        &spec.max_download,
+        "component.source.max_download",
+        DEFAULT_MAX_DOWNLOAD,
+    )?;
+    let max_unpacked = limit(
+        &spec.max_unpacked,
+        "component.source.max_unpacked",
+        DEFAULT_MAX_UNPACKED,
+    )?;
 
     let mut steps = Vec::new();
     for step in &table.steps {
@@ -440,14 +484,57 @@ fn validate_component(
             file: file_name.clone(),
             urls: spec.urls.get_ref().clone(),
             sha256,
+            tree,
             commit,
             archive: spec.archive,
+            max_download,
+            max_unpacked,
         },
         path_prepend: table.path_prepend.clone(),
         env: table.env.clone(),
         steps,
         subpackage: table.subpackage.clone(),
     })
+}
+
+/// `512 MiB`, `4 GiB`, `1000000 B`: a size with its unit (B, KiB, MiB, GiB, TiB).
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let malformed = || {
+        format!("malformed size `{text}`: write a number and a unit, e.g. `4 GiB` (units: B, KiB, MiB, GiB, TiB)")
+    };
+    let (number, unit) = text.trim().split_once(' ').ok_or_else(malformed)?;
+    let number: u64 = number.parse().map_err(|_| malformed())?;
+    let shift = match unit.trim() {
+        "B" => 0,
+        "KiB" => 10,
+        "MiB" => 20,
+        "GiB" => 30,
+        "TiB" => 40,
+        _ => return Err(malformed()),
+    };
+    number
+        .checked_mul(1u64 << shift)
+        .filter(|bytes| *bytes > 0)
+        .ok_or_else(|| format!("size `{text}` is zero or too large"))
+}
+
+/// A set name is a plain file name stem: it names `recipes/<set>.toml` and
+/// `target/sets/<set>/`, so it may not climb out of either.
+pub fn check_set_name(set: &str) -> anyhow::Result<()> {
+    let plain = set
+        .bytes()
+        .next()
+        .is_some_and(|first| first.is_ascii_alphanumeric())
+        && set
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+    if plain {
+        Ok(())
+    } else {
+        Err(invalid(format!(
+            "`{set}` is not a set name: letters, digits, `.`, `_` and `-`, starting with a letter or digit"
+        )))
+    }
 }
 
 fn check_hex(
@@ -512,5 +599,31 @@ impl RecipeSet {
             .version
             .as_deref()
             .unwrap_or(&self.server().version)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_need_a_unit() {
+        assert_eq!(parse_size("4 GiB"), Ok(4 << 30));
+        assert_eq!(parse_size("512 MiB"), Ok(512 << 20));
+        assert_eq!(parse_size("1000 B"), Ok(1000));
+        assert!(parse_size("4GiB").is_err());
+        assert!(parse_size("4 GB").is_err());
+        assert!(parse_size("0 B").is_err());
+        assert!(parse_size("99999999 TiB").is_err());
+    }
+
+    #[test]
+    fn set_names_cannot_climb_out() {
+        for good in ["bdr94", "pg15-pglogical", "a.b_c"] {
+            assert!(check_set_name(good).is_ok(), "{good}");
+        }
+        for bad in ["..", ".", "", "/", "a/b", "../x", ".hidden", "-x"] {
+            assert!(check_set_name(bad).is_err(), "{bad}");
+        }
     }
 }

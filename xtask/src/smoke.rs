@@ -7,17 +7,18 @@
 //! success, on failure and on Ctrl-C or SIGTERM (unless `--keep`).
 
 use std::{
+    ffi::CString,
     fmt::Write as _,
     fs,
     io::{Read, Write},
     net::TcpListener,
-    os::unix::{fs::PermissionsExt, process::CommandExt},
+    os::unix::{
+        ffi::OsStrExt,
+        fs::{OpenOptionsExt, PermissionsExt},
+        process::CommandExt,
+    },
     path::{Path, PathBuf},
     process::{Command, Output, Stdio},
-    sync::{
-        atomic::{AtomicBool, Ordering},
-        Arc, OnceLock,
-    },
     thread,
     time::{Duration, Instant},
 };
@@ -26,7 +27,8 @@ use anyhow::{bail, Context};
 use xshell::Shell;
 
 use crate::{
-    exec, flags, host,
+    archive, exec, flags, host,
+    interrupt::{self, Interrupted},
     plan::{self, Action, Phase, Smoke},
     recipe::ClusterDriver,
 };
@@ -38,22 +40,8 @@ pub const DATABASE: &str = "amstest";
 const OWNER: &str = "amsv2";
 const REPLICATION_USER: &str = "bdrsync";
 
-/// Set by the Ctrl-C / SIGTERM handler; every wait checks it.
-static INTERRUPTED: OnceLock<Arc<AtomicBool>> = OnceLock::new();
-
 fn interrupted() -> bool {
-    INTERRUPTED
-        .get()
-        .is_some_and(|flag| flag.load(Ordering::SeqCst))
-}
-
-/// Route Ctrl-C and SIGTERM to a flag, so that teardown runs on the main thread.
-pub fn install_interrupt_handler() -> anyhow::Result<()> {
-    let flag = INTERRUPTED
-        .get_or_init(|| Arc::new(AtomicBool::new(false)))
-        .clone();
-    ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst))
-        .context("cannot install the signal handler")
+    interrupt::requested()
 }
 
 /// The user that runs the servers, when it is not the current one.
@@ -146,7 +134,7 @@ impl flags::Smoke {
                 Some(crate::package::tarball::find(&host::layout(), &plan)?)
             }
         };
-        install_interrupt_handler()?;
+        interrupt::install()?;
         let results = run_smoke_from(&smoke, &plan.set, self.keep, tarball.as_deref())?.results;
         let failed: Vec<&CheckResult> = results.iter().filter(|r| !r.passed).collect();
         if let Some(first) = failed.first() {
@@ -177,6 +165,7 @@ pub fn run_smoke_from(
     keep: bool,
     tarball: Option<&Path>,
 ) -> anyhow::Result<SmokeRun> {
+    interrupt::install()?;
     let _lock = exec::lock_set(&host::layout(), set, false)?;
     let started = Instant::now();
     let run_as = smoke.run_as.as_deref().map(RunAs::lookup).transpose()?;
@@ -225,13 +214,12 @@ impl Cluster {
         keep: bool,
         tarball: Option<&Path>,
     ) -> anyhow::Result<Cluster> {
-        let base = std::env::temp_dir();
-        let dir = base.join(format!("bdr-dist-{set}-{}", std::process::id()));
-        if dir.exists() {
-            fs::remove_dir_all(&dir)?;
-        }
-        fs::create_dir(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        fs::set_permissions(&dir, fs::Permissions::from_mode(0o700))?;
+        let dir = make_temporary_dir(&format!("bdr-dist-{set}-"))?;
+        // Run as root for another user: the cluster directory and the copy of
+        // the installation stay root's (the servers only read and run them);
+        // only the empty data and socket directories are the user's.
+        let mode = if run_as.is_some() { 0o711 } else { 0o700 };
+        fs::set_permissions(&dir, fs::Permissions::from_mode(mode))?;
         let mut cluster = Cluster {
             dir: dir.clone(),
             bindir: smoke.bindir.clone(),
@@ -241,19 +229,25 @@ impl Cluster {
             major: 0,
             keep,
         };
+        cluster.mkdir(&cluster.socket_dir())?;
         if let Some(tarball) = tarball {
             let install = dir.join("install");
-            crate::archive::unpack(tarball, crate::recipe::ArchiveKind::TarGz, &install)
-                .with_context(|| format!("cannot unpack {}", tarball.display()))?;
-            if let Some(user) = &cluster.run_as {
-                chown_tree(&install, user)?;
-            }
+            let expect = archive::Expect {
+                tree: None,
+                max_bytes: crate::recipe::DEFAULT_MAX_UNPACKED,
+            };
+            archive::unpack(
+                tarball,
+                crate::recipe::ArchiveKind::TarGz,
+                &install,
+                &expect,
+            )
+            .with_context(|| format!("cannot unpack {}", tarball.display()))?;
             cluster.bindir = install.join("bin");
         }
-        if let Some(user) = &cluster.run_as {
-            std::os::unix::fs::chown(&dir, Some(user.uid), Some(user.gid))?;
+        if cluster.run_as.is_some() {
             // The server user may not reach the stage (a checkout under /root):
-            // then it runs a copy of the installation inside the cluster directory.
+            // then it runs a root-owned copy inside the cluster directory.
             if !cluster
                 .run(&cluster.bindir.join("postgres"), &["--version"])
                 .is_ok_and(|o| o.status.success())
@@ -261,7 +255,6 @@ impl Cluster {
                 let install = dir.join("install");
                 let prefix = cluster.bindir.parent().context("bindir has no parent")?;
                 copy_tree(prefix, &install)?;
-                chown_tree(&install, user)?;
                 cluster.bindir = install.join("bin");
             }
         }
@@ -283,6 +276,13 @@ impl Cluster {
         Ok(cluster)
     }
 
+    /// Where the servers put their unix sockets: a 0700 directory of the
+    /// server user, so only that user connects through them.
+    fn socket_dir(&self) -> PathBuf {
+        self.dir.join("sock")
+    }
+
+    /// An empty directory of the server user's, 0700.
     fn mkdir(&self, path: &Path) -> anyhow::Result<()> {
         fs::create_dir(path).with_context(|| format!("cannot create {}", path.display()))?;
         fs::set_permissions(path, fs::Permissions::from_mode(0o700))?;
@@ -360,7 +360,7 @@ impl Cluster {
                  password_encryption = {encryption}\nfsync = off\nfull_page_writes = off\nwal_writer_delay = 10ms\n\
                  log_line_prefix = '%m [%p] '\nlog_min_messages = warning\n",
                 port = node.port,
-                socket = self.dir.display(),
+                socket = self.socket_dir().display(),
                 preload = smoke.preload,
                 connections = 20 + 4 * nodes,
                 senders = 2 * nodes + 2,
@@ -418,9 +418,7 @@ impl Cluster {
             self.nodes.len(),
             started.elapsed().as_secs_f64()
         );
-        if interrupted() {
-            bail!("interrupted");
-        }
+        interrupt::check()?;
         Ok(())
     }
 
@@ -445,7 +443,7 @@ impl Cluster {
     /// Run SQL on a node through its unix socket; returns psql's unaligned output.
     pub fn sql(&self, node: &Node, database: &str, sql: &str) -> anyhow::Result<String> {
         let port = node.port.to_string();
-        let socket = self.dir.display().to_string();
+        let socket = self.socket_dir().display().to_string();
         // psql 9.4 runs only the last of several -c options: send SQL on stdin.
         let mut child = self
             .command(&self.bindir.join("psql"))
@@ -507,9 +505,7 @@ impl Cluster {
         let deadline = Instant::now() + within;
         let mut delay = Duration::from_millis(20);
         loop {
-            if interrupted() {
-                bail!("interrupted");
-            }
+            interrupt::check()?;
             let last = self.sql(node, DATABASE, sql);
             match &last {
                 Ok(output) if done(output) => return Ok(output.clone()),
@@ -567,7 +563,7 @@ impl Cluster {
             let psql = format!(
                 "{} -h {} -p {} -U postgres {DATABASE}",
                 self.bindir.join("psql").display(),
-                self.dir.display(),
+                self.socket_dir().display(),
                 node.port
             );
             let _ = writeln!(
@@ -591,6 +587,26 @@ impl Cluster {
         eprintln!("{text}");
     }
 
+    /// Send `signal` to `pid` as the server user (a process of another user
+    /// is out of its reach), or directly when the servers run as us.
+    fn signal(&self, pid: u32, signal: i32) {
+        match &self.run_as {
+            Some(_) => {
+                let _ = self
+                    .command(Path::new("/bin/kill"))
+                    .args([format!("-{signal}"), pid.to_string()])
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status();
+            }
+            // SAFETY: signals a server this run started, as its owner.
+            None => unsafe {
+                libc::kill(pid as i32, signal);
+            },
+        }
+    }
+
     /// Stop every server this run started (by its pid file's pid), all at
     /// once, then remove the directory.
     fn teardown(&mut self) {
@@ -607,14 +623,16 @@ impl Cluster {
                 )
                 .is_ok_and(|output| output.status.success());
             if !stopped || process_alive(pid) {
-                // pg_ctl could not do it: signal the postmaster we started, by pid.
-                signal(pid, libc::SIGQUIT);
+                // pg_ctl could not do it: signal the postmaster we started, by
+                // pid, as the server user, so that a pid file that user wrote
+                // can never point root's signal at anything else.
+                self.signal(pid, libc::SIGQUIT);
                 let deadline = Instant::now() + Duration::from_secs(10);
                 while process_alive(pid) && Instant::now() < deadline {
                     thread::sleep(Duration::from_millis(50));
                 }
                 if process_alive(pid) {
-                    signal(pid, libc::SIGKILL);
+                    self.signal(pid, libc::SIGKILL);
                 }
             }
             Ok(())
@@ -702,7 +720,7 @@ pub fn check(
         detail,
     });
     if interrupted() {
-        bail!("interrupted");
+        return Err(Interrupted.into());
     }
     if passed {
         Ok(())
@@ -743,26 +761,25 @@ fn free_port() -> anyhow::Result<u16> {
     Ok(listener.local_addr()?.port())
 }
 
+/// The first line of `postmaster.pid`: a file the server user writes, so
+/// read it as hostile (no symlink, no fifo, a few bytes at most).
 fn read_pid(data: &Path) -> Option<u32> {
-    fs::read_to_string(data.join("postmaster.pid"))
-        .ok()?
-        .lines()
-        .next()?
-        .trim()
-        .parse()
-        .ok()
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(data.join("postmaster.pid"))
+        .ok()?;
+    if !file.metadata().ok()?.is_file() {
+        return None;
+    }
+    let mut text = String::new();
+    file.take(4096).read_to_string(&mut text).ok()?;
+    text.lines().next()?.trim().parse().ok()
 }
 
 fn process_alive(pid: u32) -> bool {
     // SAFETY: kill with signal 0 only checks that the process exists.
     unsafe { libc::kill(pid as i32, 0) == 0 }
-}
-
-fn signal(pid: u32, signal: i32) {
-    // SAFETY: sends a signal to a process this run started.
-    unsafe {
-        libc::kill(pid as i32, signal);
-    }
 }
 
 fn append(path: &Path, text: &str) -> anyhow::Result<()> {
@@ -774,25 +791,44 @@ fn append(path: &Path, text: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn copy_tree(from: &Path, to: &Path) -> anyhow::Result<()> {
-    let status = Command::new("cp")
-        .arg("-pR")
-        .arg(from)
-        .arg(to)
-        .status()
-        .context("cannot run cp")?;
-    if !status.success() {
-        bail!("cannot copy {} to {}", from.display(), to.display());
+/// A fresh directory `<temp>/<prefix>XXXXXX`, made by mkdtemp: a name
+/// nobody could have created first.
+fn make_temporary_dir(prefix: &str) -> anyhow::Result<PathBuf> {
+    let template = std::env::temp_dir().join(format!("{prefix}XXXXXX"));
+    let template = CString::new(template.as_os_str().as_bytes())
+        .context("temporary directory name with a NUL byte")?;
+    let raw = template.into_raw();
+    // SAFETY: mkdtemp rewrites the X's of a NUL-terminated buffer we own.
+    let made = unsafe { libc::mkdtemp(raw) };
+    // SAFETY: the buffer came from into_raw just above.
+    let template = unsafe { CString::from_raw(raw) };
+    if made.is_null() {
+        return Err(std::io::Error::last_os_error()).context("cannot create a cluster directory");
     }
-    Ok(())
+    Ok(PathBuf::from(std::ffi::OsStr::from_bytes(
+        template.as_bytes(),
+    )))
 }
 
-fn chown_tree(path: &Path, user: &RunAs) -> anyhow::Result<()> {
-    std::os::unix::fs::lchown(path, Some(user.uid), Some(user.gid))?;
-    if path.is_dir() && !path.is_symlink() {
-        for entry in fs::read_dir(path)? {
-            chown_tree(&entry?.path(), user)?;
+/// Copy an installation tree as the current user (root): directories 0755,
+/// files 0755 or 0644 by their executable bit, symlinks as they are.
+fn copy_tree(from: &Path, to: &Path) -> anyhow::Result<()> {
+    let meta =
+        fs::symlink_metadata(from).with_context(|| format!("cannot read {}", from.display()))?;
+    if meta.file_type().is_symlink() {
+        std::os::unix::fs::symlink(fs::read_link(from)?, to)?;
+    } else if meta.is_dir() {
+        fs::create_dir(to).with_context(|| format!("cannot create {}", to.display()))?;
+        fs::set_permissions(to, fs::Permissions::from_mode(0o755))?;
+        for entry in fs::read_dir(from)? {
+            let entry = entry?;
+            copy_tree(&entry.path(), &to.join(entry.file_name()))?;
         }
+    } else {
+        fs::copy(from, to)
+            .with_context(|| format!("cannot copy {} to {}", from.display(), to.display()))?;
+        let mode = archive::clamped_file_mode(meta.permissions().mode());
+        fs::set_permissions(to, fs::Permissions::from_mode(mode))?;
     }
     Ok(())
 }

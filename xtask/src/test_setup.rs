@@ -14,7 +14,7 @@ use anyhow::{bail, Context};
 use xshell::{cmd, Shell};
 
 use crate::{
-    fetch,
+    files,
     flags::{self, SetArgs},
     host,
     platform::{self, PackageFormat},
@@ -103,7 +103,7 @@ fn prepare_standin_mirror(sh: &Shell) -> anyhow::Result<PathBuf> {
         })
         .collect();
     if wanted.iter().all(|(file, _, sha)| {
-        fetch::sha256_file(&mirror.join(file)).is_ok_and(|actual| &actual == sha)
+        files::sha256_file(&mirror.join(file)).is_ok_and(|actual| &actual == sha)
     }) {
         return Ok(mirror);
     }
@@ -147,7 +147,7 @@ fn prepare_standin_mirror(sh: &Shell) -> anyhow::Result<PathBuf> {
     }
     for (file, orig, expected) in &wanted {
         let source = download_dir.join(orig);
-        let actual = fetch::sha256_file(&source)?;
+        let actual = files::sha256_file(&source)?;
         if &actual != expected {
             bail!(
                 "{} has sha256 {actual}, but the recipe pins {expected}",

@@ -14,7 +14,7 @@ use super::{
     tarball::{gzip_parallel, tar_bytes, Body, Entry},
     Contents, Kind,
 };
-use crate::fetch::write_atomically;
+use crate::files::write_atomically;
 
 fn debian_arch(machine: &str) -> &str {
     match machine {

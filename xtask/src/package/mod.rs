@@ -22,7 +22,7 @@ use serde::Serialize;
 use xshell::Shell;
 
 use crate::{
-    exec, fetch, flags, host,
+    exec, fetch, files, flags, host,
     plan::{self, Action, Package, Phase, Plan},
     platform::PackageFormat,
 };
@@ -168,7 +168,11 @@ pub struct ManifestSource {
     pub version: String,
     pub file: String,
     pub urls: Vec<String>,
+    /// The sha256 of the archive this build used (whichever URL served it).
     pub sha256: String,
+    /// The git tree its entries were checked to make, when the recipe pins one.
+    pub tree: Option<String>,
+    /// The tagged commit the recipe names.
     pub commit: Option<String>,
 }
 
@@ -351,9 +355,7 @@ fn manifest(
         };
         let sha256 = match &fetch.sha256 {
             Some(sha256) => sha256.clone(),
-            None => fetch::cached(fetch, &cache)
-                .ok()
-                .flatten()
+            None => fetch::cached(fetch, &cache, &Default::default())?
                 .map(|hit| hit.sha256)
                 .with_context(|| {
                     format!(
@@ -375,6 +377,7 @@ fn manifest(
             file: fetch.file.clone(),
             urls: urls.collect(),
             sha256,
+            tree: fetch.tree.clone(),
             commit: fetch.commit.clone(),
         });
     }
@@ -455,7 +458,7 @@ pub fn make_packages(plan: &Plan, steps: &[&Package]) -> anyhow::Result<Vec<Path
                 "{:>12} {} ({})",
                 "Wrote",
                 artifact.display(),
-                fetch::human_bytes(size)
+                files::human_bytes(size)
             );
         }
         eprintln!(
@@ -483,10 +486,10 @@ pub fn write_checksums(dist: &Path) -> anyhow::Result<()> {
     for name in names {
         text.push_str(&format!(
             "{}  {name}\n",
-            fetch::sha256_file(&dist.join(&name))?
+            files::sha256_file(&dist.join(&name))?
         ));
     }
-    fetch::write_atomically(&dist.join("SHA256SUMS"), text.as_bytes())
+    files::write_atomically(&dist.join("SHA256SUMS"), text.as_bytes())
 }
 
 impl flags::Package {
@@ -501,7 +504,7 @@ impl flags::Package {
             plan: &plan,
             layout,
             force: self.force,
-            locked: false,
+            fetch: Default::default(),
         };
         executor.run(&[Phase::Package], false)?;
         Ok(())

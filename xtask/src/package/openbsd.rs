@@ -10,7 +10,7 @@ use super::{
     tarball::{gzip_parallel, tar_bytes, tree_entries, Body, Entry},
     Contents,
 };
-use crate::fetch::{sha256_file, write_atomically};
+use crate::files::{sha256_file, write_atomically};
 
 /// The user OpenBSD's PostgreSQL ports run the server as (uid 503).
 const OPENBSD_SERVICE_USER: &str = "_postgresql";

@@ -52,7 +52,7 @@ pub fn make(
     let cache = fetch::Cache::new(layout.downloads());
     for step in plan.steps_in(&[Phase::Fetch]) {
         if let Action::Fetch(fetch) = &step.action {
-            let hit = fetch::cached(fetch, &cache)?.with_context(|| {
+            let hit = fetch::cached(fetch, &cache, &Default::default())?.with_context(|| {
                 format!(
                     "{} is not in the cache: run `cargo xtask fetch`",
                     fetch.file

@@ -21,7 +21,7 @@ use flate2::{Compression, GzBuilder};
 use tar::{EntryType, Header};
 
 use super::Contents;
-use crate::fetch::write_atomically;
+use crate::files::write_atomically;
 
 /// Bytes of tar stream per gzip member.
 const CHUNK: usize = 4 << 20;
