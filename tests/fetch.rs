@@ -15,9 +15,9 @@ use std::{
 use sha2::{Digest, Sha256};
 use support::{HttpServer, Route};
 use xtask::{
-    fetch::{self, Cache, FetchOptions},
+    input::recipe::{ArchiveKind, DEFAULT_MAX_DOWNLOAD, DEFAULT_MAX_UNPACKED},
     plan::Fetch,
-    recipe::{ArchiveKind, DEFAULT_MAX_DOWNLOAD, DEFAULT_MAX_UNPACKED},
+    sources::fetch::{self, Cache, FetchOptions},
 };
 
 fn fixture(size: usize) -> Vec<u8> {

@@ -3,7 +3,7 @@
 
 use std::{fs, path::Path, process::Command};
 
-use xtask::{platform, recipe};
+use xtask::input::{platform, recipe};
 
 const VALID: &str = r#"[set]
 description = "test set"
@@ -68,7 +68,9 @@ fn parse(text: &str) -> anyhow::Result<recipe::RecipeSet> {
 fn error_of(text: &str, line: usize) -> String {
     let error = parse(text).expect_err("invalid recipe accepted");
     assert!(
-        error.downcast_ref::<xtask::data::InvalidInput>().is_some(),
+        error
+            .downcast_ref::<xtask::input::located::InvalidInput>()
+            .is_some(),
         "not an input error: {error:#}"
     );
     let message = error.to_string();

@@ -6,8 +6,8 @@
 use std::{collections::BTreeMap, path::PathBuf};
 
 use xtask::{
+    input::{platform, recipe},
     plan::{self, Action, Phase, PlanOptions},
-    platform, recipe,
 };
 
 fn snapshot_dir() -> PathBuf {

@@ -1,6 +1,6 @@
 //! Checks of the repository itself.
 
-use xtask::{platform, recipe};
+use xtask::input::{platform, recipe};
 
 #[test]
 fn every_shipped_recipe_parses_pins_its_sources_and_names_existing_platforms() {

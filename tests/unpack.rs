@@ -7,8 +7,8 @@ use std::{fs, io::Read, os::unix::fs::PermissionsExt, path::Path, process::Comma
 
 use tar::{EntryType, Header};
 use xtask::{
-    archive::{self, Expect, TreeMismatch},
-    recipe::ArchiveKind,
+    input::recipe::ArchiveKind,
+    sources::archive::{self, Expect, TreeMismatch},
 };
 
 /// No tree pin, and the default size limit.

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::platform::PackageFormat;
+use crate::input::platform::PackageFormat;
 
 /// bdr-dist: fetch, build, package and smoke-test multi-master PostgreSQL
 /// (postgres-bdr 9.4 + BDR 1.0, or PostgreSQL 15 + pglogical), on Linux and OpenBSD.
@@ -94,8 +94,8 @@ pub struct FetchArgs {
 }
 
 impl FetchArgs {
-    pub fn options(&self) -> crate::fetch::FetchOptions {
-        crate::fetch::FetchOptions {
+    pub fn options(&self) -> crate::sources::fetch::FetchOptions {
+        crate::sources::fetch::FetchOptions {
             locked: self.locked,
             connect_timeout: std::time::Duration::from_secs(self.connect_timeout),
             read_timeout: std::time::Duration::from_secs(self.read_timeout),

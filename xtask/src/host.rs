@@ -12,11 +12,11 @@ use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    data::{invalid, Source},
     flags::SetArgs,
+    input::located::{invalid, Source},
+    input::platform::{self, Platform},
+    input::recipe::{self, RecipeSet},
     plan::{self, PlanOptions},
-    platform::{self, Platform},
-    recipe::{self, RecipeSet},
 };
 
 /// The set and platform a command works on, validated.

@@ -3,27 +3,17 @@
 //! A library so that integration tests under `tests/` can reach the planner
 //! and the executor; `main.rs` only calls [`main`].
 
-pub mod archive;
-pub mod bench;
-pub mod build;
-pub mod data;
-pub mod dist;
-pub mod doctor;
+pub mod commands;
 pub mod exec;
-pub mod fetch;
 pub mod files;
 pub mod flags;
-pub mod gittree;
 pub mod host;
-pub mod install;
+pub mod input;
 pub mod interrupt;
 pub mod package;
 pub mod plan;
-pub mod platform;
-pub mod recipe;
 pub mod smoke;
-pub mod smoke_drivers;
-pub mod test_setup;
+pub mod sources;
 
 use std::{path::PathBuf, process::ExitCode};
 
@@ -55,7 +45,10 @@ pub fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error:#}");
-            if error.downcast_ref::<data::InvalidInput>().is_some() {
+            if error
+                .downcast_ref::<input::located::InvalidInput>()
+                .is_some()
+            {
                 ExitCode::from(2)
             } else {
                 ExitCode::FAILURE

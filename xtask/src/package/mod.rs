@@ -22,9 +22,10 @@ use serde::Serialize;
 use xshell::Shell;
 
 use crate::{
-    exec, fetch, files, flags, host,
+    exec, files, flags, host,
+    input::platform::PackageFormat,
     plan::{self, Action, Package, Phase, Plan},
-    platform::PackageFormat,
+    sources::fetch,
 };
 
 /// Client programs: the main package, as in PGDG's `postgresqlNN`.
@@ -313,7 +314,7 @@ pub fn source_date_epoch(plan: &Plan) -> anyhow::Result<u64> {
     let mut newest = None;
     for step in &plan.steps {
         if let Action::Unpack(unpack) = &step.action {
-            let path = crate::archive::epoch_path(&unpack.dest);
+            let path = crate::sources::archive::epoch_path(&unpack.dest);
             let text = fs::read_to_string(&path).with_context(|| {
                 format!("cannot read {}: run `cargo xtask fetch`", path.display())
             })?;

@@ -17,8 +17,8 @@ use xshell::{cmd, Shell};
 
 use super::{extra_files, Contents, Kind};
 use crate::{
-    fetch,
     plan::{shell_quote, Action, Layout, Phase, Plan},
+    sources::fetch,
 };
 
 /// Where the files of a spec's buildroot come from.

@@ -23,10 +23,10 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use sha2::{Digest, Sha256};
 
 use crate::{
-    archive::{self, Expect, TreeMismatch},
-    data::invalid,
     files::{self, copy_hashing, human_bytes, sha256_file, write_atomically},
+    input::located::invalid,
     interrupt, plan,
+    sources::archive::{self, Expect, TreeMismatch},
 };
 
 /// How many times one URL is tried before moving on to the next.

@@ -13,7 +13,7 @@ use serde::Serialize;
 use xshell::Shell;
 
 use crate::{
-    doctor,
+    commands::doctor,
     exec::{self, Executor},
     files, flags, host,
     plan::{self, Action, Phase, Plan},
@@ -105,8 +105,8 @@ impl flags::Dist {
 
 fn run_phases(
     plan: &Plan,
-    platform: &crate::platform::Platform,
-    fetch: crate::fetch::FetchOptions,
+    platform: &crate::input::platform::Platform,
+    fetch: crate::sources::fetch::FetchOptions,
     report: &mut Report,
 ) -> anyhow::Result<()> {
     let layout = host::layout();

@@ -3,7 +3,7 @@
 //! An archive is unpacked into a fresh temporary directory beside its
 //! destination and renamed into place only when every entry was accepted, so a
 //! refused archive leaves nothing behind. While the entries stream past, their
-//! git tree id is recomputed ([`crate::gittree`]) and checked against the
+//! git tree id is recomputed ([`crate::sources::gittree`]) and checked against the
 //! source's `tree` pin, and their size is counted against its limit (a gzip
 //! bomb stops at the limit). File times are kept: the bdr plugin's Makefile
 //! reruns autoreconf when `configure` looks older than `configure.in`. Modes
@@ -25,9 +25,9 @@ use filetime::FileTime;
 use tar::EntryType;
 
 use crate::{
-    gittree::{self, BlobHasher, BlobMode, ObjectId, TreeHasher},
+    input::recipe::ArchiveKind,
     interrupt,
-    recipe::ArchiveKind,
+    sources::gittree::{self, BlobHasher, BlobMode, ObjectId, TreeHasher},
 };
 
 /// Every tar header counts this much against the size limit, so that an

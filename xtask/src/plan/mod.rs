@@ -14,8 +14,8 @@ use std::{
 use serde::Serialize;
 
 use crate::{
-    platform::{PackageFormat, Platform},
-    recipe::{self, ArchiveKind, ClusterDriver, RecipeSet, Role, StepKind},
+    input::platform::{PackageFormat, Platform},
+    input::recipe::{self, ArchiveKind, ClusterDriver, RecipeSet, Role, StepKind},
 };
 
 /// Where everything lands, under one `target/` directory.

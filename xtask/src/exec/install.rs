@@ -18,7 +18,7 @@ use std::{
 use anyhow::{bail, Context};
 use tar::{EntryType, Header};
 
-use crate::{archive::clamped_file_mode, plan::PrepareInstall};
+use crate::{plan::PrepareInstall, sources::archive::clamped_file_mode};
 
 /// Check the prefix, then write the archive.
 pub fn prepare(install: &PrepareInstall) -> anyhow::Result<()> {
@@ -37,7 +37,7 @@ pub fn check_prefix(prefix: &Path) -> anyhow::Result<()> {
             .components()
             .any(|c| matches!(c, Component::ParentDir | Component::CurDir))
     {
-        return Err(crate::data::invalid(format!(
+        return Err(crate::input::located::invalid(format!(
             "install prefix `{}` must be an absolute path without `.` or `..`",
             prefix.display()
         )));

@@ -12,7 +12,7 @@ use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
-use crate::data::{invalid, Source};
+use crate::input::located::{invalid, Source};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -146,7 +146,7 @@ pub fn platforms_dir() -> PathBuf {
 
 /// Names of all platform files, sorted.
 pub fn names(dir: &Path) -> anyhow::Result<Vec<String>> {
-    crate::recipe::set_names(dir)
+    crate::input::recipe::set_names(dir)
 }
 
 /// The platform this process runs on, by `std::env::consts::OS`.

@@ -9,7 +9,7 @@ use xshell::{cmd, Shell};
 use crate::{
     flags,
     host::{self, Selection},
-    platform::{PackageFormat, PackageManager, Platform},
+    input::platform::{PackageFormat, PackageManager, Platform},
 };
 
 /// One check's outcome.
@@ -263,7 +263,8 @@ mod tests {
     fn platform() -> Platform {
         let text =
             std::fs::read_to_string(crate::project_root().join("platforms/linux.toml")).unwrap();
-        let mut platform = crate::platform::parse(Path::new("linux.toml"), &text, "linux").unwrap();
+        let mut platform =
+            crate::input::platform::parse(Path::new("linux.toml"), &text, "linux").unwrap();
         // A program and a header no host has, next to the real ones.
         let mut missing_program = platform.prerequisites[0].clone();
         missing_program.name = "frobnicator".into();

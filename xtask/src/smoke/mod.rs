@@ -6,6 +6,8 @@
 //! user must be able to reach it. It is removed at teardown, which runs on
 //! success, on failure and on Ctrl-C or SIGTERM (unless `--keep`).
 
+pub mod drivers;
+
 use std::{
     ffi::CString,
     fmt::Write as _,
@@ -27,10 +29,11 @@ use anyhow::{bail, Context};
 use xshell::Shell;
 
 use crate::{
-    archive, exec, flags, host,
+    exec, flags, host,
+    input::recipe::ClusterDriver,
     interrupt::{self, Interrupted},
     plan::{self, Action, Phase, Smoke},
-    recipe::ClusterDriver,
+    sources::archive,
 };
 
 /// How long any one wait may take before the check fails.
@@ -115,7 +118,7 @@ impl flags::Smoke {
             options.run_as = Some(user);
         }
         if options.run_as.is_some() && !facts.is_root {
-            return Err(crate::data::invalid(
+            return Err(crate::input::located::invalid(
                 "--run-as needs root: without it the servers run as you",
             ));
         }
@@ -234,11 +237,11 @@ impl Cluster {
             let install = dir.join("install");
             let expect = archive::Expect {
                 tree: None,
-                max_bytes: crate::recipe::DEFAULT_MAX_UNPACKED,
+                max_bytes: crate::input::recipe::DEFAULT_MAX_UNPACKED,
             };
             archive::unpack(
                 tarball,
-                crate::recipe::ArchiveKind::TarGz,
+                crate::input::recipe::ArchiveKind::TarGz,
                 &install,
                 &expect,
             )
@@ -685,8 +688,8 @@ fn run_checks(
         started.elapsed().as_secs_f64()
     );
     match smoke.driver {
-        ClusterDriver::Pglogical => crate::smoke_drivers::pglogical(cluster, results),
-        ClusterDriver::Bdr => crate::smoke_drivers::bdr(cluster, results),
+        ClusterDriver::Pglogical => crate::smoke::drivers::pglogical(cluster, results),
+        ClusterDriver::Bdr => crate::smoke::drivers::bdr(cluster, results),
     }
 }
 

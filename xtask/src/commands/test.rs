@@ -17,8 +17,8 @@ use crate::{
     files,
     flags::{self, SetArgs},
     host,
-    platform::{self, PackageFormat},
-    recipe,
+    input::platform::{self, PackageFormat},
+    input::recipe,
 };
 
 /// The stand-in set, and the Debian source packages that carry its tarballs

@@ -7,13 +7,13 @@ use anyhow::Context;
 use xshell::Shell;
 
 use crate::{
-    doctor,
+    commands::doctor,
     exec::{self, Executor},
     files::write_atomically,
     flags,
     host::{self, LockFile},
+    input::platform,
     plan::{self, Action, Phase},
-    platform,
 };
 
 impl flags::Fetch {
@@ -80,7 +80,7 @@ impl flags::Build {
             options.ccache_dir = None;
         }
         if selection.platform.os != platform::host_name() {
-            return Err(crate::data::invalid(format!(
+            return Err(crate::input::located::invalid(format!(
                 "cannot build for {} on {}: use `cargo xtask plan --platform {}` to see what it would run",
                 selection.platform.name,
                 platform::host_name(),
@@ -133,7 +133,7 @@ impl flags::Clean {
         let layout = host::layout();
         let sets = match &self.set {
             Some(set) => {
-                crate::recipe::check_set_name(set)?;
+                crate::input::recipe::check_set_name(set)?;
                 vec![set.clone()]
             }
             None => fs::read_dir(layout.target.join("sets"))
@@ -142,7 +142,7 @@ impl flags::Clean {
                         .filter_map(|entry| entry.ok())
                         .filter(|entry| entry.file_type().is_ok_and(|kind| kind.is_dir()))
                         .filter_map(|entry| entry.file_name().into_string().ok())
-                        .filter(|name| crate::recipe::check_set_name(name).is_ok())
+                        .filter(|name| crate::input::recipe::check_set_name(name).is_ok())
                         .collect()
                 })
                 .unwrap_or_default(),

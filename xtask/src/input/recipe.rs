@@ -15,7 +15,7 @@ use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
-use crate::data::{invalid, Source};
+use crate::input::located::{invalid, Source};
 
 /// The names a step template may use, each written `{name}`.
 pub const TEMPLATE_VARIABLES: &[&str] = &[

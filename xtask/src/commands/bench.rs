@@ -18,10 +18,11 @@ use xshell::Shell;
 
 use crate::{
     exec::Executor,
-    fetch, files, flags, host,
+    files, flags, host,
     package::tarball,
     plan::{self, Action, Phase, Plan},
     smoke,
+    sources::fetch,
 };
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -242,9 +243,9 @@ fn bench_fetch(dir: &Path) -> anyhow::Result<Measurement> {
             tree: None,
             commit: None,
             locked_sha256: None,
-            archive: crate::recipe::ArchiveKind::TarGz,
-            max_download: crate::recipe::DEFAULT_MAX_DOWNLOAD,
-            max_unpacked: crate::recipe::DEFAULT_MAX_UNPACKED,
+            archive: crate::input::recipe::ArchiveKind::TarGz,
+            max_download: crate::input::recipe::DEFAULT_MAX_DOWNLOAD,
+            max_unpacked: crate::input::recipe::DEFAULT_MAX_UNPACKED,
         };
         let sources = [&source];
         ours.push(time(|| {
@@ -500,11 +501,11 @@ fn bench_smoke(plan: &Plan) -> anyhow::Result<Measurement> {
         std::thread::sleep(Duration::from_millis(200));
     }
     let (goal, against) = match smoke_step.driver {
-        crate::recipe::ClusterDriver::Bdr => (
+        crate::input::recipe::ClusterDriver::Bdr => (
             8.0,
             "the reference's steps typed by hand: 12.6 s for two BDR nodes",
         ),
-        crate::recipe::ClusterDriver::Pglogical => (3.0, "(goal from the issue: under 3 s)"),
+        crate::input::recipe::ClusterDriver::Pglogical => (3.0, "(goal from the issue: under 3 s)"),
     };
     Ok(absolute_measurement(
         "2-node smoke cluster up and verified",

@@ -6,6 +6,8 @@
 //! is written only after its step succeeded, so a killed run resumes from the
 //! step that did not finish. Every command's output goes to its own log file.
 
+pub mod install;
+
 use std::{
     collections::{BTreeMap, VecDeque},
     fs,
@@ -20,11 +22,11 @@ use indicatif::{ProgressBar, ProgressStyle};
 use sha2::{Digest, Sha256};
 
 use crate::{
-    archive::{self, Expect, TreeMismatch},
-    fetch::{self, Cache, FetchOptions},
     files::{self, write_atomically},
-    install, interrupt,
+    interrupt,
     plan::{Action, Layout, Phase, Plan, Run, Step},
+    sources::archive::{self, Expect, TreeMismatch},
+    sources::fetch::{self, Cache, FetchOptions},
 };
 
 /// How many lines of a failed command's output are shown.
@@ -630,7 +632,7 @@ fn spinner(verb: &str, subject: &str) -> ProgressBar {
 /// for runs that write (fetch, build, package, install), shared for smoke
 /// clusters, which only read the stage. Released when dropped.
 pub fn lock_set(layout: &Layout, set: &str, exclusive: bool) -> anyhow::Result<files::FileLock> {
-    crate::recipe::check_set_name(set)?;
+    crate::input::recipe::check_set_name(set)?;
     files::lock(
         &layout.set_dir(set).join(".lock"),
         exclusive,
