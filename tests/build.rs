@@ -193,7 +193,8 @@ run = ["{{make}}", "install"]
     }
 
     fn build(&self, extra: &[&str]) -> std::process::Output {
-        let args = self.args(extra);
+        let mut args = self.args(extra);
+        args.push("--json".into());
         support::xtask(
             &self.target(),
             &args.iter().map(String::as_str).collect::<Vec<_>>(),
@@ -261,11 +262,9 @@ fn a_rerun_with_nothing_changed_does_nothing_and_jobs_do_not_count() {
     let again = fixture.build(&["--jobs", "2"]);
     succeeded(&again);
     assert_eq!(fixture.take_runs(), Vec::<String>::new());
-    assert!(
-        support::stderr(&again).contains("0 step(s) ran"),
-        "{}",
-        support::stderr(&again)
-    );
+    let report = support::json(&again);
+    assert_eq!(support::steps(&report, "ran"), Vec::<String>::new());
+    assert_eq!(support::steps(&report, "fresh").len(), 7, "{report}");
 
     let forced = fixture.build(&["--force"]);
     succeeded(&forced);
@@ -285,10 +284,10 @@ fn a_changed_input_reruns_exactly_the_steps_it_affects() {
     assert_eq!(fixture.take_runs(), EVERY_STEP);
     // Make would take the old objects as up to date: a changed input rebuilds
     // from a fresh tree, the plugin's too (it was built against the old server).
-    let stderr = support::stderr(&output);
+    let ran = support::steps(&support::json(&output), "ran");
     assert!(
-        stderr.contains("Unpacking fix 1.0") && stderr.contains("Unpacking plug 2.0"),
-        "{stderr}"
+        ran.contains(&"fix-unpack".to_owned()) && ran.contains(&"plug-unpack".to_owned()),
+        "{ran:?}"
     );
 
     // Removing the stage reruns the server's install, and what comes after it.
@@ -390,10 +389,9 @@ fn a_killed_build_resumes_from_the_step_that_did_not_finish() {
 
     let output = fixture.build(&[]);
     succeeded(&output);
-    assert!(
-        support::stderr(&output).contains("Fresh fix 1.0 (fix-configure)"),
-        "{}",
-        support::stderr(&output)
+    assert_eq!(
+        support::steps(&support::json(&output), "fresh"),
+        ["fix-unpack", "plug-unpack", "fix-configure"]
     );
     assert_eq!(
         fixture.take_runs(),
@@ -485,10 +483,9 @@ fn sigterm_during_a_long_build_step_stops_it_within_5_s_and_a_rerun_resumes() {
     fixture.take_runs();
     let again = fixture.build(&[]);
     succeeded(&again);
-    assert!(
-        support::stderr(&again).contains("Fresh fix 1.0 (fix-configure)"),
-        "{}",
-        support::stderr(&again)
+    assert_eq!(
+        support::steps(&support::json(&again), "fresh"),
+        ["fix-unpack", "plug-unpack", "fix-configure"]
     );
     assert_eq!(
         fixture.take_runs(),
@@ -717,4 +714,54 @@ fn install_refuses_a_prefix_that_is_a_symlink_or_not_roots_alone() {
     assert_eq!(fs::read_dir(&elsewhere).unwrap().count(), 0);
     assert_eq!(fs::read_dir(&theirs).unwrap().count(), 0);
     assert_eq!(fs::read_dir(&shared).unwrap().count(), 0);
+}
+
+#[test]
+fn another_compiler_on_path_rebuilds_what_it_would_compile() {
+    let fixture = Fixture::new();
+    succeeded(&fixture.build(&[]));
+    fixture.take_runs();
+    // The same compiler behind another path: the wrappers the steps run
+    // through name it, so what was built with the other one is stale.
+    let bin = fixture.root.join("other-cc");
+    fs::create_dir_all(&bin).unwrap();
+    let real = which_cc();
+    fs::write(bin.join("cc"), format!("#!/bin/sh\nexec {real} \"$@\"\n")).unwrap();
+    fs::set_permissions(bin.join("cc"), fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let args = fixture.args(&["--json"]);
+    let output = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(&args)
+        .env("BDR_DIST_TARGET", fixture.target())
+        .env("PATH", &path)
+        .output()
+        .unwrap();
+    succeeded(&output);
+    assert_eq!(fixture.take_runs(), EVERY_STEP);
+    let wrapper =
+        fs::read_to_string(fixture.target().join("sets/fix/compilers/fix-compile/cc")).unwrap();
+    assert!(
+        wrapper.contains(&bin.join("cc").display().to_string()),
+        "{wrapper}"
+    );
+    // And nothing changed since: nothing reruns.
+    let again = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(&args)
+        .env("BDR_DIST_TARGET", fixture.target())
+        .env("PATH", &path)
+        .output()
+        .unwrap();
+    succeeded(&again);
+    assert_eq!(
+        support::steps(&support::json(&again), "ran"),
+        Vec::<String>::new()
+    );
+}
+
+fn which_cc() -> String {
+    let output = Command::new("sh")
+        .args(["-c", "command -v cc"])
+        .output()
+        .unwrap();
+    String::from_utf8(output.stdout).unwrap().trim().to_owned()
 }

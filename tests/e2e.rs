@@ -87,14 +87,19 @@ fn standin_set_is_fetched_over_http_built_staged_and_a_second_build_does_nothing
 
     let again = support::xtask(
         &target,
-        &["build", "--set", "pg15-pglogical", "--mirror", &mirror_url],
+        &[
+            "build",
+            "--set",
+            "pg15-pglogical",
+            "--mirror",
+            &mirror_url,
+            "--json",
+        ],
     );
     assert!(again.status.success());
-    let stderr = support::stderr(&again);
-    assert!(stderr.contains("0 step(s) ran"), "{stderr}");
-    assert!(
-        !stderr.contains("Compiling") && !stderr.contains("Configuring"),
-        "{stderr}"
-    );
+    let report = support::json(&again);
+    assert_eq!(support::steps(&report, "ran"), Vec::<String>::new());
+    // Unpacks, then server, pgxs, contrib and plugin steps: all fresh.
+    assert_eq!(support::steps(&report, "fresh").len(), 10, "{report}");
     assert_eq!(server.requests().len(), 2, "a second build did network I/O");
 }

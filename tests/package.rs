@@ -267,11 +267,27 @@ fn tarball_unpacks_anywhere_runs_and_its_checksums_verify() {
     // What ships works: a cluster from the tarball, not the stage, replicates.
     let smoke = support::xtask(
         &support::e2e_target(),
-        &["smoke", "--set", "pg15-pglogical", "--from", "tarball"],
+        &[
+            "smoke",
+            "--set",
+            "pg15-pglogical",
+            "--from",
+            "tarball",
+            "--json",
+        ],
     );
-    let stderr = support::stderr(&smoke);
-    assert!(smoke.status.success(), "{stderr}");
-    assert!(stderr.contains("5 of 5 checks passed"), "{stderr}");
+    assert!(smoke.status.success());
+    let run = support::json(&smoke);
+    assert!(run["cluster_dir"].as_str().is_some());
+    assert_eq!(run["checks"].as_array().unwrap().len(), 5, "{run}");
+    assert!(
+        run["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|check| check["passed"] == true),
+        "{run}"
+    );
 }
 
 #[test]

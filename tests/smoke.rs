@@ -13,7 +13,18 @@ use std::{
     process::{Command, Stdio},
 };
 
-/// Pids of the servers a smoke run said it started.
+/// Pids of the servers a smoke run reported (`--json`).
+fn pids_of(run: &serde_json::Value) -> Vec<i32> {
+    run["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|node| node["pid"].as_i64().expect("every node started") as i32)
+        .collect()
+}
+
+/// Pids of the servers a smoke run said it started, from its status lines:
+/// only for a run stopped by a signal, which prints no report.
 fn started_pids(stderr: &str) -> Vec<i32> {
     stderr
         .lines()
@@ -28,6 +39,7 @@ fn started_pids(stderr: &str) -> Vec<i32> {
         .collect()
 }
 
+/// The cluster directory a run named in its status lines (signalled runs only).
 fn cluster_dir(stderr: &str) -> PathBuf {
     let line = stderr
         .lines()
@@ -53,16 +65,14 @@ fn gone(pid: i32) -> bool {
     true
 }
 
-fn assert_torn_down(stderr: &str, expected_servers: usize) {
-    let pids = started_pids(stderr);
-    assert_eq!(pids.len(), expected_servers, "{stderr}");
+fn assert_torn_down(pids: &[i32], dir: &Path, expected_servers: usize) {
+    assert_eq!(pids.len(), expected_servers, "{pids:?}");
     for pid in pids {
         assert!(
-            gone(pid),
+            gone(*pid),
             "server pid {pid} is still running after the smoke run"
         );
     }
-    let dir = cluster_dir(stderr);
     assert!(!dir.exists(), "{} was left behind", dir.display());
 }
 
@@ -70,12 +80,19 @@ fn smoke_passes(nodes: &str) {
     let target = support::standin_stage(&support::e2e_target());
     let output = support::xtask(
         &target,
-        &["smoke", "--set", "pg15-pglogical", "--nodes", nodes],
+        &[
+            "smoke",
+            "--set",
+            "pg15-pglogical",
+            "--nodes",
+            nodes,
+            "--json",
+        ],
     );
-    let stderr = support::stderr(&output);
-    assert!(output.status.success(), "{stderr}");
+    assert!(output.status.success());
+    let run = support::json(&output);
     support::assert_checks_passed(
-        &stderr,
+        &run,
         &[
             "every node subscribed to every other",
             "N-1 active slots per node",
@@ -84,7 +101,8 @@ fn smoke_passes(nodes: &str) {
             "a parted node's slots disappear from the others",
         ],
     );
-    assert_torn_down(&stderr, nodes.parse().unwrap());
+    let dir = PathBuf::from(run["cluster_dir"].as_str().unwrap());
+    assert_torn_down(&pids_of(&run), &dir, nodes.parse().unwrap());
 }
 
 #[test]
@@ -126,7 +144,7 @@ fn sigterm_mid_run_stops_every_server_and_removes_the_directory() {
     eprintln!("{seen}");
     assert!(!status.success(), "an interrupted smoke run must fail");
     assert!(seen.contains("interrupted"), "{seen}");
-    assert_torn_down(&seen, 3);
+    assert_torn_down(&started_pids(&seen), &cluster_dir(&seen), 3);
 }
 
 #[test]
@@ -166,20 +184,31 @@ fn a_node_whose_plugin_is_missing_fails_with_its_log_tail_and_still_tears_down()
 #[test]
 fn keep_leaves_a_whole_cluster_running_and_prints_how_to_stop_it() {
     let target = support::standin_stage(&support::e2e_target());
-    let output = support::xtask(&target, &["smoke", "--set", "pg15-pglogical", "--keep"]);
+    let output = support::xtask(
+        &target,
+        &["smoke", "--set", "pg15-pglogical", "--keep", "--json"],
+    );
     let stderr = support::stderr(&output);
     assert!(output.status.success(), "{stderr}");
-    assert!(
-        stderr.contains("Skipped parting a node") && stderr.contains("4 of 4 checks passed"),
-        "{stderr}"
+    let run = support::json(&output);
+    assert_eq!(run["kept"], true);
+    // Parting would take a node out of the cluster handed over: it is skipped.
+    support::assert_checks_passed(
+        &run,
+        &[
+            "every node subscribed to every other",
+            "N-1 active slots per node",
+            "a table created through DDL replication exists on every node",
+            "rows written on every node are visible on every node",
+        ],
     );
-    let pids = started_pids(&stderr);
+    let pids = pids_of(&run);
     assert_eq!(pids.len(), 2);
     assert!(
         pids.iter().all(|pid| alive(*pid)),
         "--keep stopped a server"
     );
-    let dir = cluster_dir(&stderr);
+    let dir = PathBuf::from(run["cluster_dir"].as_str().unwrap());
     assert!(
         stderr.contains("node1: ") && stderr.contains("replication user: host=127.0.0.1"),
         "{stderr}"

@@ -1,38 +1,43 @@
-//! The BDR driver's SQL, on a real bdr94 stage, where one is present.
+//! The BDR driver's checks, on a real bdr94 stage.
 //!
 //! Nothing in the repository builds postgres-bdr (its sources come only through
-//! `--mirror`): build it with `cargo xtask build --set bdr94 --mirror DIR`, or
-//! point BDR_DIST_BDR94_TARGET at a target directory holding a bdr94 stage.
-//! Without one these tests say so and do not run.
+//! `--mirror`), and CI has none, so these tests are ignored. Run them on a host
+//! with a bdr94 stage:
+//!
+//! ```sh
+//! cargo xtask build --set bdr94 --mirror DIR     # DIR holds the two bdr94 tarballs
+//! BDR_DIST_BDR94_TARGET=$PWD/target cargo test --test smoke_bdr -- --ignored
+//! ```
+//!
+//! They fail, rather than pass, when no stage is there.
 
 mod support;
 
 use std::path::PathBuf;
 
-fn bdr94_target() -> Option<PathBuf> {
+fn bdr94_target() -> PathBuf {
     let target = std::env::var_os("BDR_DIST_BDR94_TARGET")
         .map(PathBuf::from)
         .unwrap_or_else(|| xtask::project_root().join("target"));
-    let stage_complete = target.join("sets/bdr94/stage").is_dir()
-        && !target.join("sets/bdr94/stage.incomplete").exists();
-    if stage_complete {
-        Some(target)
-    } else {
-        eprintln!(
-            "DID NOT RUN: no bdr94 stage in {}: build one with `cargo xtask build --set bdr94 --mirror DIR`",
-            target.display()
-        );
-        None
-    }
+    assert!(
+        target.join("sets/bdr94/stage").is_dir()
+            && !target.join("sets/bdr94/stage.incomplete").exists(),
+        "no complete bdr94 stage in {}: build one with `cargo xtask build --set bdr94 --mirror DIR`, \
+         or point BDR_DIST_BDR94_TARGET at a target directory that has one",
+        target.display()
+    );
+    target
 }
 
 fn bdr_smoke(nodes: &str) {
-    let Some(target) = bdr94_target() else { return };
-    let output = support::xtask(&target, &["smoke", "--set", "bdr94", "--nodes", nodes]);
-    let stderr = support::stderr(&output);
-    assert!(output.status.success(), "{stderr}");
+    let target = bdr94_target();
+    let output = support::xtask(
+        &target,
+        &["smoke", "--set", "bdr94", "--nodes", nodes, "--json"],
+    );
+    assert!(output.status.success(), "{}", support::stderr(&output));
     support::assert_checks_passed(
-        &stderr,
+        &support::json(&output),
         &[
             "every node joined and ready",
             "N-1 active slots per node",
@@ -45,11 +50,13 @@ fn bdr_smoke(nodes: &str) {
 }
 
 #[test]
-fn bdr_two_nodes_if_a_bdr94_stage_is_present() {
+#[ignore = "needs a bdr94 stage, which CI cannot build: see the module comment"]
+fn bdr_two_nodes() {
     bdr_smoke("2");
 }
 
 #[test]
-fn bdr_three_nodes_if_a_bdr94_stage_is_present() {
+#[ignore = "needs a bdr94 stage, which CI cannot build: see the module comment"]
+fn bdr_three_nodes() {
     bdr_smoke("3");
 }

@@ -1,6 +1,46 @@
-//! Checks of the repository itself.
+//! Checks of the repository itself: its data, and its code's form (rustfmt
+//! and clippy, as rust-analyzer's tidy runs them).
+
+use std::process::Command;
 
 use xtask::input::{platform, recipe};
+
+/// Run cargo in the repository; the suite fails with its output if it does.
+fn cargo(args: &[&str]) {
+    let output = Command::new(env!("CARGO"))
+        .args(args)
+        .current_dir(xtask::project_root())
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "cargo {}:\n{}{}",
+        args.join(" "),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+fn the_code_is_formatted() {
+    cargo(&["fmt", "--all", "--", "--check"]);
+}
+
+#[test]
+fn clippy_finds_nothing() {
+    // A target directory of its own: the suite's build holds the default one.
+    let target = xtask::project_root().join("target/tidy");
+    let target = target.to_str().unwrap();
+    cargo(&[
+        "clippy",
+        "--all-targets",
+        "--target-dir",
+        target,
+        "--",
+        "-D",
+        "warnings",
+    ]);
+}
 
 #[test]
 fn every_shipped_recipe_parses_pins_its_sources_and_names_existing_platforms() {

@@ -330,14 +330,34 @@ pub fn standin_stage(target: &Path) -> PathBuf {
     target.to_path_buf()
 }
 
-/// Assert that a smoke run's output reports each check as passed, and all of them.
-pub fn assert_checks_passed(stderr: &str, checks: &[&str]) {
-    for check in checks {
-        assert!(
-            stderr.contains(&format!("pass {check}")),
-            "check `{check}` did not pass:\n{stderr}"
-        );
-    }
-    let total = format!("{0} of {0} checks passed", checks.len());
-    assert!(stderr.contains(&total), "{stderr}");
+/// The JSON a command printed on stdout (`--json`).
+pub fn json(output: &Output) -> serde_json::Value {
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|error| {
+        panic!(
+            "no JSON on stdout ({error}): {}",
+            String::from_utf8_lossy(&output.stdout)
+        )
+    })
+}
+
+/// The step ids in a `build --json` list (`ran` or `fresh`).
+pub fn steps(report: &serde_json::Value, list: &str) -> Vec<String> {
+    report[list]
+        .as_array()
+        .unwrap_or_else(|| panic!("no `{list}` in {report}"))
+        .iter()
+        .map(|id| id.as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Assert that a smoke run's JSON reports exactly these checks, each passed.
+pub fn assert_checks_passed(run: &serde_json::Value, checks: &[&str]) {
+    let reported: Vec<(&str, bool)> = run["checks"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no checks in {run}"))
+        .iter()
+        .map(|check| (check["name"].as_str().unwrap(), check["passed"] == true))
+        .collect();
+    let expected: Vec<(&str, bool)> = checks.iter().map(|name| (*name, true)).collect();
+    assert_eq!(reported, expected, "{run:#}");
 }

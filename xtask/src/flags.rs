@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::input::platform::PackageFormat;
+use crate::{input::platform::PackageFormat, plan::SmokeFrom};
 
 /// bdr-dist: fetch, build, package and smoke-test multi-master PostgreSQL
 /// (postgres-bdr 9.4 + BDR 1.0, or PostgreSQL 15 + pglogical), on Linux and OpenBSD.
@@ -61,6 +61,9 @@ pub struct SetArgs {
     /// Platform to use: linux or openbsd [default: this host's].
     #[arg(long)]
     pub platform: Option<String>,
+    /// Directory of platform files, to bring your own [default: platforms/ of this repo].
+    #[arg(long, env = "BDR_DIST_PLATFORMS", value_name = "DIR")]
+    pub platforms: Option<PathBuf>,
 }
 
 /// Where sources come from.
@@ -131,6 +134,9 @@ pub struct Fetch {
     /// pins) in the set's lock file, `<recipes>/<set>.lock`.
     #[arg(long, conflicts_with = "locked")]
     pub pin: bool,
+    /// Print each source (file, URL, sha256, tree, cached or not) as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -150,6 +156,9 @@ pub struct Build {
     /// Rerun every step, even those whose stamp says they are done.
     #[arg(long)]
     pub force: bool,
+    /// Print what ran and what was fresh, step by step, as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -181,12 +190,9 @@ pub struct Smoke {
     /// Run the servers from the stage, or from the binary tarball that `package` made.
     #[arg(long, value_enum, default_value = "stage")]
     pub from: SmokeFrom,
-}
-
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-pub enum SmokeFrom {
-    Stage,
-    Tarball,
+    /// Print the outcome (cluster, nodes, checks) as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -16,7 +16,8 @@ use crate::{
     input::located::{invalid, Source},
     input::platform::{self, Platform},
     input::recipe::{self, RecipeSet},
-    plan::{self, PlanOptions},
+    layout::Layout,
+    plan::{PlanOptions, SmokeFrom},
 };
 
 /// The set and platform a command works on, validated.
@@ -40,7 +41,7 @@ pub fn lock_path(recipes_dir: &Path, set: &str) -> PathBuf {
 }
 
 pub fn select(args: &SetArgs) -> anyhow::Result<Selection> {
-    let platforms_dir = platform::platforms_dir();
+    let platforms_dir = platform::platforms_dir(args.platforms.as_deref());
     let known = platform::names(&platforms_dir)?;
     let platform_name = args
         .platform
@@ -138,6 +139,8 @@ pub fn plan_options(selection: &Selection, facts: &HostFacts) -> PlanOptions {
         nodes: 2,
         run_as: facts.is_root.then(|| selection.platform.smoke_user.clone()),
         locked_sha256: selection.lock.sha256.clone(),
+        smoke_from: SmokeFrom::Stage,
+        smoke_keep: false,
     }
 }
 
@@ -148,6 +151,7 @@ pub fn target_dir() -> PathBuf {
         .unwrap_or_else(|| crate::project_root().join("target"))
 }
 
-pub fn layout() -> plan::Layout {
-    plan::Layout::new(target_dir())
+/// Where this run writes: `target_dir()`.
+pub fn layout() -> Layout {
+    Layout::new(target_dir())
 }

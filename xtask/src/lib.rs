@@ -1,4 +1,4 @@
-//! bdr-dist's `cargo xtask`: parse the flags, make one shell, dispatch.
+//! bdr-dist's `cargo xtask`: parse the flags, dispatch to a command.
 //!
 //! A library so that integration tests under `tests/` can reach the planner
 //! and the executor; `main.rs` only calls [`main`].
@@ -10,8 +10,10 @@ pub mod flags;
 pub mod host;
 pub mod input;
 pub mod interrupt;
+pub mod layout;
 pub mod package;
 pub mod plan;
+pub mod process;
 pub mod smoke;
 pub mod sources;
 
@@ -21,25 +23,18 @@ use flags::{Command, Flags};
 
 pub fn main() -> ExitCode {
     let flags = <Flags as clap::Parser>::parse();
-    let sh = match xshell::Shell::new() {
-        Ok(sh) => sh,
-        Err(error) => {
-            eprintln!("error: cannot start a shell: {error}");
-            return ExitCode::FAILURE;
-        }
-    };
     let result = match flags.command {
-        Command::Dist(cmd) => cmd.run(&sh),
-        Command::Fetch(cmd) => cmd.run(&sh),
-        Command::Build(cmd) => cmd.run(&sh),
-        Command::Package(cmd) => cmd.run(&sh),
-        Command::Smoke(cmd) => cmd.run(&sh),
-        Command::Install(cmd) => cmd.run(&sh),
-        Command::Plan(cmd) => cmd.run(&sh),
-        Command::Doctor(cmd) => cmd.run(&sh),
-        Command::Clean(cmd) => cmd.run(&sh),
-        Command::Test(cmd) => cmd.run(&sh),
-        Command::Bench(cmd) => cmd.run(&sh),
+        Command::Dist(cmd) => cmd.run(),
+        Command::Fetch(cmd) => cmd.run(),
+        Command::Build(cmd) => cmd.run(),
+        Command::Package(cmd) => cmd.run(),
+        Command::Smoke(cmd) => cmd.run(),
+        Command::Install(cmd) => cmd.run(),
+        Command::Plan(cmd) => cmd.run(),
+        Command::Doctor(cmd) => cmd.run(),
+        Command::Clean(cmd) => cmd.run(),
+        Command::Test(cmd) => cmd.run(),
+        Command::Bench(cmd) => cmd.run(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -8,20 +8,22 @@ use std::{
     io::{BufRead, BufReader, Read, Write},
     net::TcpListener,
     path::{Path, PathBuf},
-    process::Command,
     time::{Duration, Instant},
 };
 
 use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
-use xshell::Shell;
+
+use super::Session;
 
 use crate::{
     exec::Executor,
-    files, flags, host,
+    files, flags,
+    input::recipe::StepKind,
+    layout::Layout,
     package::tarball,
     plan::{self, Action, Phase, Plan},
-    smoke,
+    process::Command,
     sources::fetch,
 };
 
@@ -47,32 +49,27 @@ pub struct Results {
 }
 
 impl flags::Bench {
-    pub fn run(self, _sh: &Shell) -> anyhow::Result<()> {
-        let selection = host::select(&self.set)?;
-        let facts = host::facts();
-        let mut options = host::plan_options(&selection, &facts);
-        options.mirrors = self.mirror.mirrors.clone();
-        let plan = plan::plan(&selection.set, &selection.platform, &options);
-        let bench_dir = host::target_dir().join("bench");
+    pub fn run(self) -> anyhow::Result<()> {
+        let session = Session::open(&self.set)?;
+        let plan = session.plan(|options| options.mirrors = self.mirror.mirrors.clone());
+        let bench_dir = session.layout.bench();
         fs::create_dir_all(&bench_dir)?;
-        crate::interrupt::install()?;
-
         // Everything measured below starts from a built, packaged set.
-        let executor = Executor {
-            plan: &plan,
-            layout: host::layout(),
-            force: false,
-            fetch: Default::default(),
-        };
+        let executor = session.executor(&plan, false, Default::default());
         executor.run(&[Phase::Package], true)?;
 
         let mut measurements = vec![bench_fetch(&bench_dir)?];
         if !self.skip_builds {
-            measurements.extend(bench_builds(&plan, &bench_dir, facts.jobs)?);
+            measurements.extend(bench_builds(
+                &plan,
+                &session.layout,
+                &bench_dir,
+                session.facts.jobs,
+            )?);
         }
         measurements.push(bench_noop_build(&plan.set)?);
         measurements.push(bench_tarball(&plan, &bench_dir)?);
-        measurements.push(bench_smoke(&plan)?);
+        measurements.push(bench_smoke(&executor)?);
         measurements.push(bench_noop_dist(&plan.set, &self.mirror.mirrors)?);
 
         let previous = latest_results(&bench_dir, &plan.set);
@@ -81,7 +78,7 @@ impl flags::Bench {
             unix_time: std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)?
                 .as_secs(),
-            cores: facts.jobs,
+            cores: session.facts.jobs,
             measurements,
         };
         let path = bench_dir.join(format!("{}-{}.json", results.set, results.unix_time));
@@ -143,18 +140,9 @@ fn time(work: impl FnOnce() -> anyhow::Result<()>) -> anyhow::Result<f64> {
     Ok(started.elapsed().as_secs_f64())
 }
 
-fn run_checked(command: &mut Command) -> anyhow::Result<()> {
-    let output = command
-        .output()
-        .with_context(|| format!("cannot run {command:?}"))?;
-    if !output.status.success() {
-        bail!(
-            "{command:?} failed: {}\n{}",
-            output.status,
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-    Ok(())
+/// A command as a person would type it: their environment.
+fn typed(program: impl AsRef<std::ffi::OsStr>) -> Command {
+    Command::new(program).inherit_environment()
 }
 
 fn ratio_measurement(name: &str, against: &str, ours: f64, theirs: f64, goal: f64) -> Measurement {
@@ -259,8 +247,12 @@ fn bench_fetch(dir: &Path) -> anyhow::Result<Measurement> {
         let _ = fs::remove_dir_all(&cache_dir);
         let out = dir.join("fetch-curl.bin");
         theirs.push(time(|| {
-            run_checked(Command::new("curl").args(["-s", "-o"]).arg(&out).arg(&url))?;
-            run_checked(Command::new("sha256sum").arg(&out))
+            typed("curl")
+                .args(["-s", "-o"])
+                .arg(&out)
+                .arg(&url)
+                .checked_output()?;
+            typed("sha256sum").arg(&out).checked_output().map(drop)
         })?);
         let _ = fs::remove_file(out);
     }
@@ -276,10 +268,9 @@ fn bench_fetch(dir: &Path) -> anyhow::Result<Measurement> {
 /// The build steps of the plan, typed by hand: same commands, same `-j`, in a
 /// fresh tree, no stamps, no logs, no ccache. `serial` drops `-jN`, and runs
 /// only what the reference procedure runs (`make install` builds as it installs).
-fn by_hand(plan: &Plan, work: &Path, serial: bool) -> anyhow::Result<f64> {
+fn by_hand(plan: &Plan, layout: &Layout, work: &Path, serial: bool) -> anyhow::Result<f64> {
     let _ = fs::remove_dir_all(work);
     fs::create_dir_all(work)?;
-    let layout = host::layout();
     let src_root = layout.set_dir(&plan.set).join("src");
     let stage = layout.stage(&plan.set);
     let hand_stage = work.join("stage");
@@ -293,34 +284,26 @@ fn by_hand(plan: &Plan, work: &Path, serial: bool) -> anyhow::Result<f64> {
             &hand_stage.display().to_string(),
         )
     };
-    let cache = fetch::Cache::new(layout.downloads());
+    let cache = fetch::Cache::new(layout.downloads().dir);
     time(|| {
         for step in plan.steps_in(&[Phase::Fetch, Phase::Build]) {
             match &step.action {
                 Action::Unpack(unpack) => {
-                    let fetch_step = plan
-                        .steps
-                        .iter()
-                        .find(|s| s.id == format!("{}-fetch", unpack.component))
-                        .expect("fetch step");
-                    let Action::Fetch(fetch) = &fetch_step.action else {
-                        unreachable!()
-                    };
+                    let fetch = plan.fetch_of(&unpack.component).expect("fetch step");
                     let hit = fetch::cached(fetch, &cache, &Default::default())?
                         .context("source not cached")?;
                     let dest = PathBuf::from(relocate(&unpack.dest.display().to_string()));
                     fs::create_dir_all(&dest)?;
-                    run_checked(
-                        Command::new("tar")
-                            .arg("-xf")
-                            .arg(&hit.path)
-                            .arg("-C")
-                            .arg(&dest)
-                            .arg("--strip-components=1"),
-                    )?;
+                    typed("tar")
+                        .arg("-xf")
+                        .arg(&hit.path)
+                        .arg("-C")
+                        .arg(&dest)
+                        .arg("--strip-components=1")
+                        .checked_output()?;
                 }
                 Action::Run(run) => {
-                    if serial && run.verb == "Compiling" {
+                    if serial && run.kind == StepKind::Compile {
                         continue; // the reference runs `make install` straight away
                     }
                     let mut line = run.command_line();
@@ -333,10 +316,11 @@ fn by_hand(plan: &Plan, work: &Path, serial: bool) -> anyhow::Result<f64> {
                     } else {
                         PathBuf::from(&line[0])
                     };
-                    let mut command = Command::new(program);
-                    command
+                    let mut command = typed(program)
                         .args(line[1..].iter().map(|arg| relocate(arg)))
-                        .current_dir(&cwd);
+                        .cwd(&cwd)
+                        .remove_env("MAKEFLAGS")
+                        .env("CCACHE_DISABLE", "1");
                     for var in &run.env {
                         let value = relocate(&var.value);
                         let value = if var.prepend {
@@ -344,10 +328,9 @@ fn by_hand(plan: &Plan, work: &Path, serial: bool) -> anyhow::Result<f64> {
                         } else {
                             value
                         };
-                        command.env(&var.name, value);
+                        command = command.env(&var.name, value);
                     }
-                    command.env_remove("MAKEFLAGS").env("CCACHE_DISABLE", "1");
-                    run_checked(&mut command)?;
+                    command.checked_output()?;
                 }
                 _ => {}
             }
@@ -356,20 +339,22 @@ fn by_hand(plan: &Plan, work: &Path, serial: bool) -> anyhow::Result<f64> {
     })
 }
 
-fn bench_builds(plan: &Plan, dir: &Path, jobs: u32) -> anyhow::Result<Vec<Measurement>> {
+fn bench_builds(
+    plan: &Plan,
+    layout: &Layout,
+    dir: &Path,
+    jobs: u32,
+) -> anyhow::Result<Vec<Measurement>> {
     let set = plan.set.as_str();
     eprintln!("{:>12} cold builds of {set}: by hand at -j{jobs}, with the tool, and the reference's serial procedure", "Benchmark");
-    let hand = by_hand(plan, &dir.join("hand"), false)?;
+    let hand = by_hand(plan, layout, &dir.join("hand"), false)?;
     let ours = time(|| {
-        let status = Command::new(std::env::current_exe()?)
+        typed(std::env::current_exe()?)
             .args(["build", "--set", set, "--force", "--no-ccache"])
-            .status()?;
-        if !status.success() {
-            bail!("cargo xtask build failed");
-        }
-        Ok(())
+            .in_callers_group()
+            .run_in_terminal()
     })?;
-    let serial = by_hand(plan, &dir.join("serial"), true)?;
+    let serial = by_hand(plan, layout, &dir.join("serial"), true)?;
     let _ = fs::remove_dir_all(dir.join("hand"));
     let _ = fs::remove_dir_all(dir.join("serial"));
     Ok(vec![
@@ -393,15 +378,10 @@ fn bench_builds(plan: &Plan, dir: &Path, jobs: u32) -> anyhow::Result<Vec<Measur
 }
 
 fn xtask(args: &[&str]) -> anyhow::Result<()> {
-    let output = Command::new(std::env::current_exe()?).args(args).output()?;
-    if !output.status.success() {
-        bail!(
-            "cargo xtask {} failed:\n{}",
-            args.join(" "),
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-    Ok(())
+    typed(std::env::current_exe()?)
+        .args(args)
+        .checked_output()
+        .map(drop)
 }
 
 fn bench_noop_build(set: &str) -> anyhow::Result<Measurement> {
@@ -442,7 +422,7 @@ fn bench_tarball(plan: &Plan, dir: &Path) -> anyhow::Result<Measurement> {
         })
         .context("the plan makes no package")?;
     let stage_prefix = plan::join_prefix(&package.stage, &package.prefix);
-    let epoch = crate::package::source_date_epoch(plan)?;
+    let epoch = crate::package::manifest::source_date_epoch(plan)?;
     let (mut ours, mut theirs) = (Vec::new(), Vec::new());
     for _ in 0..3 {
         ours.push(time(|| {
@@ -455,22 +435,22 @@ fn bench_tarball(plan: &Plan, dir: &Path) -> anyhow::Result<Measurement> {
             let mtime = format!("--mtime=@{epoch}");
             let parent = stage_prefix.parent().context("prefix has a parent")?;
             let name = stage_prefix.file_name().context("prefix has a name")?;
-            let tar = duct::cmd!(
-                "tar",
-                "--sort=name",
-                mtime,
-                "--owner=0",
-                "--group=0",
-                "--numeric-owner",
-                "-C",
-                parent,
-                "-c",
-                name
-            );
-            tar.pipe(duct::cmd!("gzip", "-6", "-n"))
-                .stdout_path(dir.join("theirs.tar.gz"))
-                .run()?;
-            Ok(())
+            typed("tar")
+                .args([
+                    "--sort=name",
+                    &mtime,
+                    "--owner=0",
+                    "--group=0",
+                    "--numeric-owner",
+                ])
+                .arg("-C")
+                .arg(parent)
+                .arg("-c")
+                .arg(name)
+                .pipe_to_file(
+                    &typed("gzip").args(["-6", "-n"]),
+                    &dir.join("theirs.tar.gz"),
+                )
         })?);
     }
     Ok(ratio_measurement(
@@ -482,25 +462,18 @@ fn bench_tarball(plan: &Plan, dir: &Path) -> anyhow::Result<Measurement> {
     ))
 }
 
-fn bench_smoke(plan: &Plan) -> anyhow::Result<Measurement> {
-    let smoke_step = plan
-        .steps
-        .iter()
-        .find_map(|step| match &step.action {
-            Action::Smoke(smoke) => Some(smoke.clone()),
-            _ => None,
-        })
-        .context("the plan has no smoke step")?;
+fn bench_smoke(executor: &Executor<'_>) -> anyhow::Result<Measurement> {
     let mut samples = Vec::new();
     for _ in 0..3 {
-        let run = smoke::run_smoke(&smoke_step, &plan.set, false)?;
-        if run.results.iter().any(|r| !r.passed) {
+        let outcome = executor.run(&[Phase::Smoke], false)?;
+        let run = outcome.smoke.context("the smoke step did not run")?;
+        if run.first_failure().is_some() {
             bail!("a smoke check failed during the benchmark");
         }
         samples.push(run.verified_seconds);
         std::thread::sleep(Duration::from_millis(200));
     }
-    let (goal, against) = match smoke_step.driver {
+    let (goal, against) = match executor.plan.smoke().driver {
         crate::input::recipe::ClusterDriver::Bdr => (
             8.0,
             "the reference's steps typed by hand: 12.6 s for two BDR nodes",

@@ -1,5 +1,6 @@
-//! `cargo xtask dist`: fetch, build, package and smoke for a set, doing only
-//! what is not already done, and a report of what came out.
+//! `cargo xtask dist`: plan, then execute every phase (fetch, build, package,
+//! smoke) in one executor run, doing only what is not already done, then
+//! report what came out.
 //!
 //! The report (artifacts with size and sha256, each smoke check, each phase's
 //! time) is printed as a table on stderr, as JSON on stdout with `--json`, and
@@ -10,14 +11,13 @@ use std::{fs, path::Path, time::Instant};
 
 use anyhow::Context;
 use serde::Serialize;
-use xshell::Shell;
 
+use super::{doctor, fetch::SourceReport, Session};
 use crate::{
-    commands::doctor,
-    exec::{self, Executor},
-    files, flags, host,
-    plan::{self, Action, Phase, Plan},
-    smoke,
+    exec::Outcome,
+    files, flags,
+    layout::Layout,
+    plan::{Phase, Plan},
 };
 
 #[derive(Debug, Default, Serialize)]
@@ -44,16 +44,6 @@ pub struct PhaseReport {
 }
 
 #[derive(Debug, Serialize)]
-pub struct SourceReport {
-    pub file: String,
-    /// The URL that served it (for a cached source, the one that first did).
-    pub url: String,
-    pub sha256: String,
-    pub tree: Option<String>,
-    pub from_cache: bool,
-}
-
-#[derive(Debug, Serialize)]
 pub struct Artifact {
     pub path: String,
     pub size: u64,
@@ -69,33 +59,42 @@ pub struct CheckReport {
 }
 
 impl flags::Dist {
-    pub fn run(self, _sh: &Shell) -> anyhow::Result<()> {
-        let selection = host::select(&self.set)?;
-        let facts = host::facts();
-        let mut options = host::plan_options(&selection, &facts);
-        options.mirrors = self.mirror.mirrors;
-        options.formats = self.format;
-        let plan = plan::plan(&selection.set, &selection.platform, &options);
-        crate::interrupt::install()?;
+    pub fn run(self) -> anyhow::Result<()> {
+        let session = Session::open(&self.set)?;
+        let plan = session.plan(|options| {
+            options.mirrors = self.mirror.mirrors.clone();
+            options.formats = self.format.clone();
+        });
         let mut report = Report {
             set: plan.set.clone(),
             platform: plan.platform.clone(),
             ..Report::default()
         };
         let started = Instant::now();
-        let result = run_phases(
-            &plan,
-            &selection.platform,
-            self.fetch.options(),
-            &mut report,
-        );
+        let mut outcome = Outcome::default();
+        let result = doctor::require_build_prerequisites(&session.selection.platform)
+            .and_then(|()| {
+                session
+                    .executor(&plan, false, self.fetch.options())
+                    .run_into(&PHASES, false, &mut outcome)
+            })
+            .and_then(
+                |()| match outcome.smoke.as_ref().and_then(|run| run.first_failure()) {
+                    Some(failed) => Err(anyhow::anyhow!(
+                        "phase smoke failed: check `{}` failed: {}",
+                        failed.name,
+                        failed.detail
+                    )),
+                    None => Ok(()),
+                },
+            );
+        fill(&mut report, &plan, &outcome, &session.layout)?;
         report.ok = result.is_ok();
         report.error = result.as_ref().err().map(|error| format!("{error:#}"));
-        let dist_dir = host::layout().dist(&plan.set);
-        fs::create_dir_all(&dist_dir)?;
+        let path = session.layout.report(&plan.set);
         let json = serde_json::to_string_pretty(&report)? + "\n";
-        files::write_atomically(&dist_dir.join("report.json"), json.as_bytes())?;
-        print_summary(&report, started.elapsed().as_secs_f64(), &dist_dir);
+        files::write_atomically(&path, json.as_bytes())?;
+        print_summary(&report, started.elapsed().as_secs_f64(), &path);
         if self.json {
             print!("{json}");
         }
@@ -103,52 +102,37 @@ impl flags::Dist {
     }
 }
 
-fn run_phases(
-    plan: &Plan,
-    platform: &crate::input::platform::Platform,
-    fetch: crate::sources::fetch::FetchOptions,
+/// Every phase of a set, in one executor run: a step that ran reruns every
+/// step after it, across phases.
+const PHASES: [Phase; 4] = [Phase::Fetch, Phase::Build, Phase::Package, Phase::Smoke];
+
+/// The report of what the run did, as far as it got.
+fn fill(
     report: &mut Report,
+    plan: &Plan,
+    outcome: &Outcome,
+    layout: &Layout,
 ) -> anyhow::Result<()> {
-    let layout = host::layout();
-    let executor = Executor {
-        plan,
-        layout: layout.clone(),
-        force: false,
-        fetch,
-    };
-    // One executor run for fetch, build and package, so that a step that ran
-    // reruns every step after it, across phases.
-    doctor::require_build_prerequisites(platform).context("phase build failed")?;
-    let phases = [Phase::Fetch, Phase::Build, Phase::Package];
-    let outcome = executor.run(&phases, false);
-    let outcome = match outcome {
-        Ok(outcome) => outcome,
-        Err(error) => return Err(error.context("dist failed before the smoke phase")),
-    };
-    for fetched in outcome.fetched.values() {
-        report.sources.push(SourceReport {
-            file: fetched.file.clone(),
-            url: fetched.url.clone(),
-            sha256: fetched.sha256.clone(),
-            tree: fetched.tree.clone(),
-            from_cache: fetched.from_cache,
-        });
-    }
-    for phase in phases {
+    report.sources = outcome.fetched.values().map(SourceReport::from).collect();
+    for phase in PHASES {
         let (ran, fresh) = outcome.counts(plan, phase);
-        let seconds = outcome.seconds.get(&phase).copied().unwrap_or(0.0);
+        if ran + fresh == 0 {
+            continue;
+        }
         report.phases.push(PhaseReport {
             name: phase.as_str().to_owned(),
-            seconds,
-            ran,
+            seconds: outcome.seconds.get(&phase).copied().unwrap_or(0.0),
+            // The smoke phase counts its checks.
+            ran: match (phase, &outcome.smoke) {
+                (Phase::Smoke, Some(run)) => run.checks.len(),
+                _ => ran,
+            },
             fresh,
         });
     }
-
-    let stamps = layout.stamps(&plan.set);
     let sums = fs::read_to_string(layout.dist(&plan.set).join("SHA256SUMS")).unwrap_or_default();
     for step in plan.steps_in(&[Phase::Package]) {
-        let list = fs::read_to_string(exec::artifacts_path(&stamps, &step.id)).unwrap_or_default();
+        let list = fs::read_to_string(layout.artifacts(&plan.set, &step.id)).unwrap_or_default();
         for path in list.lines().filter(|line| !line.is_empty()) {
             let name = Path::new(path)
                 .file_name()
@@ -169,44 +153,22 @@ fn run_phases(
             });
         }
     }
-
-    let smoke_step = plan
-        .steps_in(&[Phase::Smoke])
-        .find_map(|step| match &step.action {
-            Action::Smoke(smoke) => Some(smoke.clone()),
-            _ => None,
-        })
-        .expect("every plan has a smoke step");
-    let started = Instant::now();
-    eprintln!("{:>12} phase smoke", "Starting");
-    let results = smoke::run_smoke(&smoke_step, &plan.set, false)
-        .context("phase smoke failed")?
-        .results;
-    report.phases.push(PhaseReport {
-        name: "smoke".into(),
-        seconds: started.elapsed().as_secs_f64(),
-        ran: results.len(),
-        fresh: 0,
-    });
-    for result in &results {
-        report.checks.push(CheckReport {
-            name: result.name.clone(),
-            passed: result.passed,
-            seconds: result.seconds,
-            detail: result.detail.clone(),
-        });
-    }
-    if let Some(failed) = results.iter().find(|result| !result.passed) {
-        anyhow::bail!(
-            "phase smoke failed: check `{}` failed: {}",
-            failed.name,
-            failed.detail
-        );
+    if let Some(run) = &outcome.smoke {
+        report.checks = run
+            .checks
+            .iter()
+            .map(|check| CheckReport {
+                name: check.name.clone(),
+                passed: check.passed,
+                seconds: check.seconds,
+                detail: check.detail.clone(),
+            })
+            .collect();
     }
     Ok(())
 }
 
-fn print_summary(report: &Report, seconds: f64, dist: &Path) {
+fn print_summary(report: &Report, seconds: f64, path: &Path) {
     eprintln!(
         "\nSummary of set {} on {} ({:.1}s):",
         report.set, report.platform, seconds
@@ -249,13 +211,10 @@ fn print_summary(report: &Report, seconds: f64, dist: &Path) {
         );
     }
     match &report.error {
-        None => eprintln!(
-            "  result   ok; report in {}",
-            dist.join("report.json").display()
-        ),
+        None => eprintln!("  result   ok; report in {}", path.display()),
         Some(error) => eprintln!(
             "  result   FAILED: {error}\n           report in {}",
-            dist.join("report.json").display()
+            path.display()
         ),
     }
 }

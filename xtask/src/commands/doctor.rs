@@ -4,12 +4,12 @@
 use std::path::Path;
 
 use anyhow::bail;
-use xshell::{cmd, Shell};
 
 use crate::{
     flags,
     host::{self, Selection},
     input::platform::{PackageFormat, PackageManager, Platform},
+    process::Command,
 };
 
 /// One check's outcome.
@@ -74,13 +74,11 @@ pub fn package_manager(platform: &Platform) -> Option<&PackageManager> {
         .find(|manager| find_program(&manager.program).is_some())
 }
 
-pub fn user_exists(sh: &Shell, user: &str) -> bool {
-    cmd!(sh, "id -u {user}")
-        .quiet()
-        .ignore_stdout()
-        .ignore_stderr()
-        .run()
-        .is_ok()
+pub fn user_exists(user: &str) -> bool {
+    Command::new("id")
+        .args(["-u", user])
+        .output()
+        .is_ok_and(|output| output.status.success())
 }
 
 /// The install command for `packages`, escalated when not root.
@@ -144,15 +142,31 @@ pub fn require_build_prerequisites(platform: &Platform) -> anyhow::Result<()> {
     )
 }
 
+/// What a doctor run found missing.
+#[derive(Default)]
+struct Gaps {
+    /// Packages that install what is missing, with the chosen package manager.
+    packages: Vec<String>,
+    /// What is missing with no package known for this host.
+    unfixable: Vec<String>,
+    /// The smoke user, when root and it does not exist.
+    user: Option<String>,
+}
+
+impl Gaps {
+    fn is_empty(&self) -> bool {
+        self.packages.is_empty() && self.unfixable.is_empty() && self.user.is_none()
+    }
+}
+
 impl flags::Doctor {
-    pub fn run(self, sh: &Shell) -> anyhow::Result<()> {
+    pub fn run(self) -> anyhow::Result<()> {
         let selection = host::select(&self.set)?;
         let Selection { platform, set, .. } = &selection;
         let formats = self
             .format
             .clone()
             .unwrap_or_else(|| platform.package_formats.clone());
-        let is_root = host::is_root();
         let manager = package_manager(platform);
         eprintln!(
             "doctor: set {} on {} (formats {}), package manager {}",
@@ -165,69 +179,9 @@ impl flags::Doctor {
                 .join(","),
             manager.map_or("none found", |m| m.name.as_str())
         );
-
-        let report = |sh: &Shell| -> (Vec<String>, Vec<String>, Option<String>) {
-            let mut missing_packages = Vec::new();
-            let mut unfixable = Vec::new();
-            for check in check_prerequisites(platform, &formats, manager) {
-                match (&check.found, &check.package) {
-                    (Some(found), _) => eprintln!("  ok       {:<18} {found}", check.name),
-                    (None, Some(package)) => {
-                        eprintln!("  missing  {:<18} package {package}", check.name);
-                        missing_packages.push(package.clone());
-                    }
-                    (None, None) => {
-                        eprintln!(
-                            "  missing  {:<18} no package known for this host: install it by hand",
-                            check.name
-                        );
-                        unfixable.push(check.name.clone());
-                    }
-                }
-            }
-            let mut missing_user = None;
-            if is_root {
-                let user = self
-                    .run_as
-                    .clone()
-                    .unwrap_or_else(|| platform.smoke_user.clone());
-                if user_exists(sh, &user) {
-                    eprintln!(
-                        "  ok       {:<18} {user} (smoke servers never run as root)",
-                        "smoke user"
-                    );
-                } else {
-                    eprintln!(
-                        "  missing  {:<18} {user}: initdb refuses root; smoke clusters run as this throwaway user",
-                        "smoke user"
-                    );
-                    missing_user = Some(user);
-                }
-            }
-            (missing_packages, unfixable, missing_user)
-        };
-
-        let (mut packages, unfixable, user) = report(sh);
-        packages.sort();
-        packages.dedup();
-        let mut fixes: Vec<Vec<String>> = Vec::new();
-        if !packages.is_empty() {
-            let manager = manager.expect("packages are only known with a package manager");
-            if !manager.refresh.is_empty() {
-                let mut refresh = if is_root {
-                    Vec::new()
-                } else {
-                    vec![platform.escalate.clone()]
-                };
-                refresh.extend(manager.refresh.iter().cloned());
-                fixes.push(refresh);
-            }
-            fixes.push(install_command(platform, manager, &packages, is_root));
-        }
-        if let Some(user) = &user {
-            fixes.push(create_user_command(platform, user, is_root));
-        }
-        if fixes.is_empty() && unfixable.is_empty() {
+        let gaps = self.examine(platform, &formats, manager);
+        let fixes = fixes(platform, manager, &gaps);
+        if gaps.is_empty() {
             eprintln!("doctor: everything is in place");
             return Ok(());
         }
@@ -237,23 +191,96 @@ impl flags::Doctor {
             }
             bail!(
                 "{} prerequisite(s) missing; run the commands above, or `cargo xtask doctor --fix`",
-                fixes.len() + unfixable.len()
+                fixes.len() + gaps.unfixable.len()
             );
         }
         for fix in &fixes {
             eprintln!("   Running {}", fix.join(" "));
             let (program, args) = fix.split_first().expect("commands are not empty");
-            cmd!(sh, "{program} {args...}")
+            // The package manager needs the user's settings (proxies, frontend).
+            Command::new(program)
+                .args(args)
+                .inherit_environment()
                 .env("DEBIAN_FRONTEND", "noninteractive")
-                .run()?;
+                .in_callers_group()
+                .run_in_terminal()?;
         }
-        let (packages, unfixable, user) = report(sh);
-        if !packages.is_empty() || !unfixable.is_empty() || user.is_some() {
+        if !self.examine(platform, &formats, manager).is_empty() {
             bail!("prerequisites still missing after --fix: see the lines above");
         }
         eprintln!("doctor: everything is in place");
         Ok(())
     }
+
+    /// Check every prerequisite, and the smoke user when root; a line each.
+    fn examine(
+        &self,
+        platform: &Platform,
+        formats: &[PackageFormat],
+        manager: Option<&PackageManager>,
+    ) -> Gaps {
+        let mut gaps = Gaps::default();
+        for check in check_prerequisites(platform, formats, manager) {
+            match (&check.found, &check.package) {
+                (Some(found), _) => eprintln!("  ok       {:<18} {found}", check.name),
+                (None, Some(package)) => {
+                    eprintln!("  missing  {:<18} package {package}", check.name);
+                    gaps.packages.push(package.clone());
+                }
+                (None, None) => {
+                    eprintln!(
+                        "  missing  {:<18} no package known for this host: install it by hand",
+                        check.name
+                    );
+                    gaps.unfixable.push(check.name.clone());
+                }
+            }
+        }
+        gaps.packages.sort();
+        gaps.packages.dedup();
+        if host::is_root() {
+            let user = self
+                .run_as
+                .clone()
+                .unwrap_or_else(|| platform.smoke_user.clone());
+            if user_exists(&user) {
+                eprintln!(
+                    "  ok       {:<18} {user} (smoke servers never run as root)",
+                    "smoke user"
+                );
+            } else {
+                eprintln!(
+                    "  missing  {:<18} {user}: initdb refuses root; smoke clusters run as this throwaway user",
+                    "smoke user"
+                );
+                gaps.user = Some(user);
+            }
+        }
+        gaps
+    }
+}
+
+/// The commands that close the gaps: refresh and install packages, create the user.
+fn fixes(platform: &Platform, manager: Option<&PackageManager>, gaps: &Gaps) -> Vec<Vec<String>> {
+    let is_root = host::is_root();
+    let mut fixes: Vec<Vec<String>> = Vec::new();
+    if !gaps.packages.is_empty() {
+        let manager = manager.expect("packages are only known with a package manager");
+        if !manager.refresh.is_empty() {
+            let mut refresh = if is_root {
+                Vec::new()
+            } else {
+                vec![platform.escalate.clone()]
+            };
+            refresh.extend(manager.refresh.iter().cloned());
+            fixes.push(refresh);
+        }
+        fixes.push(install_command(platform, manager, &gaps.packages, is_root));
+    }
+    if let Some(user) = &gaps.user {
+        fixes.push(create_user_command(platform, user, is_root));
+    }
+    fixes
 }
 
 #[cfg(test)]

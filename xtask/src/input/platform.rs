@@ -34,6 +34,12 @@ impl PackageFormat {
     }
 }
 
+impl std::fmt::Display for PackageFormat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 impl std::str::FromStr for PackageFormat {
     type Err = String;
     fn from_str(text: &str) -> Result<Self, String> {
@@ -137,10 +143,9 @@ struct PlatformSpans {
     package_managers: Vec<Spanned<toml::Table>>,
 }
 
-/// `BDR_DIST_PLATFORMS`, else the repository's `platforms/`.
-pub fn platforms_dir() -> PathBuf {
-    std::env::var_os("BDR_DIST_PLATFORMS")
-        .map(PathBuf::from)
+/// The platform directory: `--platforms`/`BDR_DIST_PLATFORMS`, else the repository's.
+pub fn platforms_dir(flag: Option<&Path>) -> PathBuf {
+    flag.map(Path::to_path_buf)
         .unwrap_or_else(|| crate::project_root().join("platforms"))
 }
 

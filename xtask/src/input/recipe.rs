@@ -121,6 +121,16 @@ pub enum StepKind {
     Install,
 }
 
+impl std::fmt::Display for StepKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            StepKind::Configure => "configure",
+            StepKind::Compile => "compile",
+            StepKind::Install => "install",
+        })
+    }
+}
+
 impl StepKind {
     /// The cargo-style status verb shown while the step runs.
     pub fn verb(self) -> &'static str {
@@ -374,6 +384,32 @@ fn validate_component(
     table: &ComponentTable,
     platforms: &[String],
 ) -> anyhow::Result<Component> {
+    let spec = validate_source(source, table)?;
+    let steps = table
+        .steps
+        .iter()
+        .map(|step| validate_step(source, step, platforms))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    for text in table.path_prepend.iter().chain(table.env.values()) {
+        check_template(text)
+            .map_err(|message| source.error_at(table.name.span(), "component", message))?;
+    }
+    Ok(Component {
+        name: table.name.get_ref().clone(),
+        version: table.version.clone(),
+        role: table.role,
+        depends: table.depends.iter().map(|d| d.get_ref().clone()).collect(),
+        source: spec,
+        path_prepend: table.path_prepend.clone(),
+        env: table.env.clone(),
+        steps,
+        subpackage: table.subpackage.clone(),
+    })
+}
+
+/// A source: its URLs, a plain file name, well-formed pins (at least one of
+/// them a content pin) and size limits.
+fn validate_source(source: &Source<'_>, table: &ComponentTable) -> anyhow::Result<SourceSpec> {
     let spec = &table.source;
     if spec.urls.get_ref().is_empty() {
         return Err(source.error_at(
@@ -437,64 +473,50 @@ fn validate_component(
         DEFAULT_MAX_UNPACKED,
     )?;
 
-    let mut steps = Vec::new();
-    for step in &table.steps {
-        let template = step.get_ref();
-        if template.run.is_empty() {
+    Ok(SourceSpec {
+        file: file_name.clone(),
+        urls: spec.urls.get_ref().clone(),
+        sha256,
+        tree,
+        commit,
+        archive: spec.archive,
+        max_download,
+        max_unpacked,
+    })
+}
+
+/// A build step: a command, platforms of the set, known template variables.
+fn validate_step(
+    source: &Source<'_>,
+    step: &Spanned<StepTemplate>,
+    platforms: &[String],
+) -> anyhow::Result<StepTemplate> {
+    let template = step.get_ref();
+    if template.run.is_empty() {
+        return Err(source.error_at(step.span(), "component.step.run", "a step needs a command"));
+    }
+    for platform in &template.only {
+        if !platforms.contains(platform) {
             return Err(source.error_at(
                 step.span(),
-                "component.step.run",
-                "a step needs a command",
+                "component.step.only",
+                format!(
+                    "platform `{platform}` is not one of this set's platforms ({})",
+                    platforms.join(", ")
+                ),
             ));
         }
-        for platform in &template.only {
-            if !platforms.contains(platform) {
-                return Err(source.error_at(
-                    step.span(),
-                    "component.step.only",
-                    format!(
-                        "platform `{platform}` is not one of this set's platforms ({})",
-                        platforms.join(", ")
-                    ),
-                ));
-            }
-        }
-        let texts = template
-            .run
-            .iter()
-            .chain(template.env.values())
-            .chain(template.dir.iter());
-        for text in texts {
-            check_template(text)
-                .map_err(|message| source.error_at(step.span(), "component.step", message))?;
-        }
-        steps.push(template.clone());
     }
-    for text in table.path_prepend.iter().chain(table.env.values()) {
+    let texts = template
+        .run
+        .iter()
+        .chain(template.env.values())
+        .chain(template.dir.iter());
+    for text in texts {
         check_template(text)
-            .map_err(|message| source.error_at(table.name.span(), "component", message))?;
+            .map_err(|message| source.error_at(step.span(), "component.step", message))?;
     }
-
-    Ok(Component {
-        name: table.name.get_ref().clone(),
-        version: table.version.clone(),
-        role: table.role,
-        depends: table.depends.iter().map(|d| d.get_ref().clone()).collect(),
-        source: SourceSpec {
-            file: file_name.clone(),
-            urls: spec.urls.get_ref().clone(),
-            sha256,
-            tree,
-            commit,
-            archive: spec.archive,
-            max_download,
-            max_unpacked,
-        },
-        path_prepend: table.path_prepend.clone(),
-        env: table.env.clone(),
-        steps,
-        subpackage: table.subpackage.clone(),
-    })
+    Ok(template.clone())
 }
 
 /// `512 MiB`, `4 GiB`, `1000000 B`: a size with its unit (B, KiB, MiB, GiB, TiB).

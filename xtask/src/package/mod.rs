@@ -1,31 +1,33 @@
-//! `cargo xtask package`: the stage, split into PGDG-style packages, in the
-//! formats release engineers ship (RPM + SRPM, binary tarball, .deb, OpenBSD).
+//! Packages: the stage, split into PGDG-style packages, in the formats
+//! release engineers ship (RPM + SRPM, binary tarball, .deb, OpenBSD).
 //!
 //! Every format is reproducible: entries sorted, times clamped to
 //! SOURCE_DATE_EPOCH (from the environment, else the newest time in the
 //! sources, never the clock), owner 0:0 without names.
 
 mod deb;
+pub mod manifest;
 mod openbsd;
 mod rpm;
+mod split;
 pub mod tarball;
 
 use std::{
     collections::{BTreeMap, BTreeSet},
-    fs,
+    fmt, fs,
     path::{Path, PathBuf},
     time::Instant,
 };
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use serde::Serialize;
-use xshell::Shell;
 
+pub use self::manifest::{Manifest, ManifestSource};
 use crate::{
-    exec, files, flags, host,
+    files,
     input::platform::PackageFormat,
-    plan::{self, Action, Package, Phase, Plan},
-    sources::fetch,
+    layout::Layout,
+    plan::{self, Package, Plan, StepId},
 };
 
 /// Client programs: the main package, as in PGDG's `postgresqlNN`.
@@ -148,65 +150,18 @@ impl Contents<'_> {
     }
 }
 
-/// The JSON manifest beside the tarball: what went in.
-#[derive(Debug, Clone, Serialize)]
-pub struct Manifest {
-    pub set: String,
-    pub platform: String,
-    pub package: String,
-    pub version: String,
-    pub release: String,
-    pub prefix: String,
-    pub source_date_epoch: u64,
-    pub sources: Vec<ManifestSource>,
-    pub tools: BTreeMap<String, String>,
-    pub subpackages: BTreeMap<String, usize>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct ManifestSource {
-    pub component: String,
-    pub version: String,
-    pub file: String,
-    pub urls: Vec<String>,
-    /// The sha256 of the archive this build used (whichever URL served it).
-    pub sha256: String,
-    /// The git tree its entries were checked to make, when the recipe pins one.
-    pub tree: Option<String>,
-    /// The tagged commit the recipe names.
-    pub commit: Option<String>,
-}
-
-/// The kind of a server file by its path below the prefix.
-fn server_file_kind(relative: &str, versioned_libraries: &BTreeSet<String>) -> Kind {
-    let name = relative.rsplit('/').next().unwrap_or(relative);
-    if let Some(program) = relative.strip_prefix("bin/") {
-        return match program {
-            "pg_config" | "ecpg" => Kind::Devel,
-            _ if CLIENT_PROGRAMS.contains(&program) => Kind::Clients,
-            _ => Kind::Server,
-        };
-    }
-    if relative.starts_with("include/")
-        || relative.starts_with("lib/pgxs/")
-        || relative.starts_with("lib/pkgconfig/")
-    {
-        return Kind::Devel;
-    }
-    if let Some(library) = relative.strip_prefix("lib/") {
-        if library.ends_with(".a") {
-            return Kind::Devel;
-        }
-        if name.starts_with("lib") && name.contains(".so.") {
-            return Kind::Libs;
-        }
-        // `libpq.so` beside `libpq.so.5` is the link-time name; `libpqwalreceiver.so`,
-        // with no versioned twin, is a server module.
-        if versioned_libraries.contains(library) {
-            return Kind::Devel;
+impl fmt::Display for Kind {
+    /// The name in the manifest: `libs`, `server`, `plugin-bdr`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Kind::Clients => f.write_str("clients"),
+            Kind::Libs => f.write_str("libs"),
+            Kind::Server => f.write_str("server"),
+            Kind::Contrib => f.write_str("contrib"),
+            Kind::Devel => f.write_str("devel"),
+            Kind::Plugin(name) => write!(f, "plugin-{name}"),
         }
     }
-    Kind::Server
 }
 
 /// A file made for the packages rather than taken from the stage: the
@@ -251,159 +206,55 @@ pub fn extra_files(contents: &Contents<'_>) -> Vec<ExtraFile> {
     ]
 }
 
-/// Split the stage into subpackages using the file lists the install steps recorded.
-pub fn split(package: &Package, stamps: &Path) -> anyhow::Result<Vec<Subpackage>> {
-    let prefix = package.prefix.trim_start_matches('/');
-    let mut by_kind: BTreeMap<Kind, Vec<String>> = BTreeMap::new();
-    for part in &package.parts {
-        let list_path = exec::installed_files_path(stamps, &part.step);
-        let list = fs::read_to_string(&list_path).with_context(|| {
-            format!(
-                "no record of the files step `{}` installed ({}): run `cargo xtask build --force`",
-                part.step,
-                list_path.display()
-            )
-        })?;
-        let files: Vec<&str> = list.lines().filter(|line| !line.is_empty()).collect();
-        let versioned: BTreeSet<String> = files
-            .iter()
-            .filter_map(|file| file.strip_prefix(prefix)?.strip_prefix("/lib/"))
-            .filter_map(|library| {
-                library
-                    .split_once(".so.")
-                    .map(|(stem, _)| format!("{stem}.so"))
-            })
-            .collect();
-        for file in files {
-            let Some(relative) = file
-                .strip_prefix(prefix)
-                .and_then(|rest| rest.strip_prefix('/'))
-            else {
-                bail!(
-                    "step `{}` installed {file}, outside the prefix {}",
-                    part.step,
-                    package.prefix
-                );
-            };
-            let kind = match &part.subpackage {
-                None => server_file_kind(relative, &versioned),
-                Some(name) if name == "contrib" => Kind::Contrib,
-                Some(name) => Kind::Plugin(name.clone()),
-            };
-            by_kind.entry(kind).or_default().push(file.to_owned());
-        }
-    }
-    Ok(by_kind
-        .into_iter()
-        .map(|(kind, mut files)| {
-            files.sort();
-            Subpackage { kind, files }
-        })
-        .collect())
-}
-
-/// SOURCE_DATE_EPOCH: the environment's, else the newest file time the
-/// source archives carried (recorded when they were unpacked).
-pub fn source_date_epoch(plan: &Plan) -> anyhow::Result<u64> {
-    if let Ok(value) = std::env::var("SOURCE_DATE_EPOCH") {
-        return value
-            .trim()
-            .parse()
-            .with_context(|| format!("SOURCE_DATE_EPOCH=`{value}` is not a number of seconds"));
-    }
-    let mut newest = None;
-    for step in &plan.steps {
-        if let Action::Unpack(unpack) = &step.action {
-            let path = crate::sources::archive::epoch_path(&unpack.dest);
-            let text = fs::read_to_string(&path).with_context(|| {
-                format!("cannot read {}: run `cargo xtask fetch`", path.display())
-            })?;
-            let epoch: u64 = text
-                .trim()
-                .parse()
-                .with_context(|| format!("{} is not a number", path.display()))?;
-            newest = newest.max(Some(epoch));
-        }
-    }
-    newest.context("the plan unpacks no source")
-}
-
-fn first_line_of(program: &str, args: &[&str]) -> String {
-    std::process::Command::new(program)
-        .args(args)
-        .output()
-        .ok()
-        .and_then(|output| {
-            String::from_utf8_lossy(&output.stdout)
-                .lines()
-                .next()
-                .map(str::to_owned)
-        })
-        .unwrap_or_else(|| "not found".to_owned())
-}
-
-fn manifest(
+/// Make the packages of one package step; returns the artifacts written, in
+/// `dist`. `installed` holds, by install step, the files it added to the stage.
+pub fn make(
     plan: &Plan,
     package: &Package,
-    subpackages: &[Subpackage],
-    epoch: u64,
-) -> anyhow::Result<Manifest> {
-    let cache = fetch::Cache::new(host::layout().downloads());
-    let mut sources = Vec::new();
-    for step in &plan.steps {
-        let Action::Fetch(fetch) = &step.action else {
-            continue;
-        };
-        let sha256 = match &fetch.sha256 {
-            Some(sha256) => sha256.clone(),
-            None => fetch::cached(fetch, &cache, &Default::default())?
-                .map(|hit| hit.sha256)
-                .with_context(|| {
-                    format!(
-                        "{} is not in the cache: run `cargo xtask fetch`",
-                        fetch.file
-                    )
-                })?,
-        };
-        // The recipe's own URLs, not the mirror it came from: the manifest
-        // says what went in, identically wherever it was built.
-        let urls = fetch
-            .urls
-            .iter()
-            .filter(|url| url.starts_with("https://") || url.starts_with("http://"))
-            .cloned();
-        sources.push(ManifestSource {
-            component: fetch.component.clone(),
-            version: fetch.version.clone(),
-            file: fetch.file.clone(),
-            urls: urls.collect(),
-            sha256,
-            tree: fetch.tree.clone(),
-            commit: fetch.commit.clone(),
-        });
+    installed: &BTreeMap<StepId, Vec<String>>,
+    layout: &Layout,
+) -> anyhow::Result<Vec<PathBuf>> {
+    let subpackages = split::split(package, installed)?;
+    let epoch = manifest::source_date_epoch(plan)?;
+    let manifest = manifest::manifest(plan, package, &subpackages, epoch, layout)?;
+    let dist = &package.dist;
+    fs::create_dir_all(dist).with_context(|| format!("cannot create {}", dist.display()))?;
+    let contents = Contents {
+        package,
+        subpackages,
+        epoch,
+        manifest,
+        stage_prefix: plan::join_prefix(&package.stage, &package.prefix),
+        arch: machine(),
+    };
+    let started = Instant::now();
+    eprintln!(
+        "{:>12} {} packages of {} {}-{}",
+        "Packaging", package.format, package.name, package.version, package.release
+    );
+    let made = match package.format {
+        PackageFormat::Tarball => tarball::make(&contents)?,
+        PackageFormat::Rpm => rpm::make(&contents, plan, layout)?,
+        PackageFormat::Deb => deb::make(&contents)?,
+        PackageFormat::Openbsd => openbsd::make(&contents)?,
+    };
+    for artifact in &made {
+        let size = fs::metadata(artifact).map(|m| m.len()).unwrap_or(0);
+        eprintln!(
+            "{:>12} {} ({})",
+            "Wrote",
+            artifact.display(),
+            files::human_bytes(size)
+        );
     }
-    let tools = BTreeMap::from([
-        ("cc".to_owned(), first_line_of("cc", &["--version"])),
-        ("make".to_owned(), first_line_of("make", &["--version"])),
-        ("flex".to_owned(), first_line_of("flex", &["--version"])),
-        ("bison".to_owned(), first_line_of("bison", &["--version"])),
-        ("bdr-dist".to_owned(), env!("CARGO_PKG_VERSION").to_owned()),
-    ]);
-    Ok(Manifest {
-        set: plan.set.clone(),
-        platform: plan.platform.clone(),
-        package: package.name.clone(),
-        version: package.version.clone(),
-        release: package.release.clone(),
-        prefix: package.prefix.clone(),
-        source_date_epoch: epoch,
-        sources,
-        tools,
-        subpackages: subpackages
-            .iter()
-            .map(|s| (format!("{:?}", s.kind).to_lowercase(), s.files.len()))
-            .collect(),
-    })
+    eprintln!(
+        "{:>12} {} in {:.1}s",
+        "Finished",
+        package.format,
+        started.elapsed().as_secs_f64()
+    );
+    write_checksums(dist)?;
+    Ok(made)
 }
 
 /// `uname -m` style machine name of this host.
@@ -412,66 +263,6 @@ fn machine() -> String {
         "x86" => "i686".to_owned(),
         other => other.to_owned(),
     }
-}
-
-/// Make every package step of `plan`; returns the artifacts written, in `dist`.
-pub fn make_packages(plan: &Plan, steps: &[&Package]) -> anyhow::Result<Vec<PathBuf>> {
-    let sh = Shell::new()?;
-    let layout = host::layout();
-    exec::require_complete_stage(&layout, &plan.set, &plan.stage)?;
-    let Some(first) = steps.first() else {
-        return Ok(Vec::new());
-    };
-    let stamps = layout.stamps(&plan.set);
-    let subpackages = split(first, &stamps)?;
-    let epoch = source_date_epoch(plan)?;
-    let manifest = manifest(plan, first, &subpackages, epoch)?;
-    let dist = &first.dist;
-    fs::create_dir_all(dist).with_context(|| format!("cannot create {}", dist.display()))?;
-    let mut artifacts = Vec::new();
-    for package in steps {
-        let contents = Contents {
-            package,
-            subpackages: subpackages.clone(),
-            epoch,
-            manifest: manifest.clone(),
-            stage_prefix: plan::join_prefix(&package.stage, &package.prefix),
-            arch: machine(),
-        };
-        let started = Instant::now();
-        eprintln!(
-            "{:>12} {} packages of {} {}-{}",
-            "Packaging",
-            package.format.as_str(),
-            package.name,
-            package.version,
-            package.release
-        );
-        let made = match package.format {
-            PackageFormat::Tarball => tarball::make(&contents)?,
-            PackageFormat::Rpm => rpm::make(&sh, &contents, plan, &layout)?,
-            PackageFormat::Deb => deb::make(&contents)?,
-            PackageFormat::Openbsd => openbsd::make(&contents)?,
-        };
-        for artifact in &made {
-            let size = fs::metadata(artifact).map(|m| m.len()).unwrap_or(0);
-            eprintln!(
-                "{:>12} {} ({})",
-                "Wrote",
-                artifact.display(),
-                files::human_bytes(size)
-            );
-        }
-        eprintln!(
-            "{:>12} {} in {:.1}s",
-            "Finished",
-            package.format.as_str(),
-            started.elapsed().as_secs_f64()
-        );
-        artifacts.extend(made);
-    }
-    write_checksums(dist)?;
-    Ok(artifacts)
 }
 
 /// `SHA256SUMS` over every artifact in `dist`, as `sha256sum -c` reads it.
@@ -493,42 +284,86 @@ pub fn write_checksums(dist: &Path) -> anyhow::Result<()> {
     files::write_atomically(&dist.join("SHA256SUMS"), text.as_bytes())
 }
 
-impl flags::Package {
-    pub fn run(self, _sh: &Shell) -> anyhow::Result<()> {
-        let selection = host::select(&self.set)?;
-        let mut options = host::plan_options(&selection, &host::facts());
-        options.formats = self.format;
-        let plan = plan::plan(&selection.set, &selection.platform, &options);
-        let layout = host::layout();
-        exec::require_complete_stage(&layout, &plan.set, &plan.stage)?;
-        let executor = exec::Executor {
-            plan: &plan,
-            layout,
-            force: self.force,
-            fetch: Default::default(),
-        };
-        executor.run(&[Phase::Package], false)?;
-        Ok(())
-    }
-}
-
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
+    use std::path::PathBuf;
+
     use super::*;
+    use crate::plan::PartKind;
+
+    /// Contents of a small stand-in package, the same on every machine.
+    pub fn fixture(check: impl FnOnce(&Contents<'_>)) {
+        let package = Package {
+            format: PackageFormat::Rpm,
+            name: "postgresql15-pglogical".into(),
+            version: "15.18".into(),
+            release: "1".into(),
+            prefix: "/usr/pgsql-15".into(),
+            stage: PathBuf::from("/t/stage"),
+            dist: PathBuf::from("/t/dist"),
+            parts: vec![crate::plan::PackagePart {
+                step: StepId::build("pglogical", None, crate::input::recipe::StepKind::Install),
+                component: "pglogical".into(),
+                part: PartKind::Plugin("pglogical".into()),
+            }],
+            provides: Some("postgresql15".into()),
+            summary: "PostgreSQL 15 with pglogical 2".into(),
+            license: "PostgreSQL".into(),
+            url: "https://www.postgresql.org/".into(),
+            service_user: "postgres".into(),
+        };
+        let subpackage = |kind: Kind, files: &[&str]| Subpackage {
+            kind,
+            files: files.iter().map(|f| f.to_string()).collect(),
+        };
+        let subpackages = vec![
+            subpackage(Kind::Clients, &["usr/pgsql-15/bin/psql"]),
+            subpackage(
+                Kind::Libs,
+                &[
+                    "usr/pgsql-15/lib/libpq.so.5",
+                    "usr/pgsql-15/lib/libpq.so.5.15",
+                ],
+            ),
+            subpackage(
+                Kind::Server,
+                &[
+                    "usr/pgsql-15/bin/postgres",
+                    "usr/pgsql-15/share/postgresql.conf.sample",
+                ],
+            ),
+            subpackage(Kind::Contrib, &["usr/pgsql-15/lib/btree_gist.so"]),
+            subpackage(
+                Kind::Plugin("pglogical".into()),
+                &["usr/pgsql-15/lib/pglogical.so"],
+            ),
+        ];
+        let manifest = Manifest {
+            set: "pg15-pglogical".into(),
+            platform: "linux".into(),
+            package: package.name.clone(),
+            version: package.version.clone(),
+            release: package.release.clone(),
+            prefix: package.prefix.clone(),
+            source_date_epoch: 1_700_000_000,
+            sources: Vec::new(),
+            tools: BTreeMap::new(),
+            subpackages: BTreeMap::new(),
+        };
+        let contents = Contents {
+            package: &package,
+            subpackages,
+            epoch: 1_700_000_000,
+            manifest,
+            stage_prefix: PathBuf::from("/t/stage/usr/pgsql-15"),
+            arch: "x86_64".into(),
+        };
+        check(&contents);
+    }
 
     #[test]
-    fn server_files_split_like_pgdg() {
-        let versioned: BTreeSet<String> = ["libpq.so".to_owned()].into();
-        let kind = |path| server_file_kind(path, &versioned);
-        assert_eq!(kind("bin/psql"), Kind::Clients);
-        assert_eq!(kind("bin/postgres"), Kind::Server);
-        assert_eq!(kind("bin/pg_config"), Kind::Devel);
-        assert_eq!(kind("lib/libpq.so.5.15"), Kind::Libs);
-        assert_eq!(kind("lib/libpq.so"), Kind::Devel);
-        assert_eq!(kind("lib/libpqwalreceiver.so"), Kind::Server);
-        assert_eq!(kind("lib/libpgcommon.a"), Kind::Devel);
-        assert_eq!(kind("include/server/postgres.h"), Kind::Devel);
-        assert_eq!(kind("lib/pgxs/src/makefiles/pgxs.mk"), Kind::Devel);
-        assert_eq!(kind("share/postgresql.conf.sample"), Kind::Server);
+    fn manifest_names_are_explicit_not_debug_output() {
+        assert_eq!(Kind::Plugin("bdr".into()).to_string(), "plugin-bdr");
+        assert_eq!(Kind::Libs.to_string(), "libs");
     }
 }

@@ -164,24 +164,6 @@ pub fn tree_entries(root: &Path, prefix: &str) -> anyhow::Result<Vec<Entry>> {
     Ok(entries)
 }
 
-/// The binary tarball that the last `package` run made for `plan`.
-pub fn find(layout: &crate::plan::Layout, plan: &crate::plan::Plan) -> anyhow::Result<PathBuf> {
-    let list = fs::read_to_string(crate::exec::artifacts_path(
-        &layout.stamps(&plan.set),
-        "package-tarball",
-    ))
-    .unwrap_or_default();
-    list.lines()
-        .map(PathBuf::from)
-        .find(|path| path.to_string_lossy().ends_with(".tar.gz") && path.is_file())
-        .with_context(|| {
-            format!(
-                "no binary tarball of set {}: run `cargo xtask package --set {} --format tarball`",
-                plan.set, plan.set
-            )
-        })
-}
-
 /// The relocatable binary tarball, and its JSON manifest beside it.
 pub fn make(contents: &Contents<'_>) -> anyhow::Result<Vec<PathBuf>> {
     let package = contents.package;

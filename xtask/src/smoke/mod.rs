@@ -1,669 +1,110 @@
-//! `cargo xtask smoke`: bring up N real nodes from the stage on 127.0.0.1 and
-//! prove that every node replicates to every other, then tear everything down.
-//!
-//! The cluster directory is short and lives in the temporary directory: unix
-//! socket paths are limited to about 107 bytes, and the unprivileged server
-//! user must be able to reach it. It is removed at teardown, which runs on
-//! success, on failure and on Ctrl-C or SIGTERM (unless `--keep`).
+//! The smoke step: bring up N real nodes from the stage (or the binary
+//! tarball) on 127.0.0.1, prove that every node replicates to every other,
+//! then tear everything down, on success, failure and signal alike (unless
+//! the cluster is kept, whole).
 
+pub mod checks;
+pub mod cluster;
+pub mod config;
 pub mod drivers;
 
 use std::{
-    ffi::CString,
-    fmt::Write as _,
-    fs,
-    io::{Read, Write},
-    net::TcpListener,
-    os::unix::{
-        ffi::OsStrExt,
-        fs::{OpenOptionsExt, PermissionsExt},
-        process::CommandExt,
-    },
     path::{Path, PathBuf},
-    process::{Command, Output, Stdio},
-    thread,
-    time::{Duration, Instant},
+    time::Instant,
 };
 
-use anyhow::{bail, Context};
-use xshell::Shell;
+use serde::Serialize;
 
-use crate::{
-    exec, flags, host,
-    input::recipe::ClusterDriver,
-    interrupt::{self, Interrupted},
-    plan::{self, Action, Phase, Smoke},
-    sources::archive,
+use self::{
+    checks::{CheckResult, Checks},
+    cluster::{Cluster, RunAs, DATABASE, OWNER, REPLICATION_USER},
 };
+use crate::{interrupt, plan::Smoke};
 
-/// How long any one wait may take before the check fails.
-pub const DEADLINE: Duration = Duration::from_secs(60);
-/// The database and its owner, named as in the reference procedure.
-pub const DATABASE: &str = "amstest";
-const OWNER: &str = "amsv2";
-const REPLICATION_USER: &str = "bdrsync";
-
-fn interrupted() -> bool {
-    interrupt::requested()
+/// What a smoke run found.
+#[derive(Debug, Serialize)]
+pub struct SmokeRun {
+    pub cluster_dir: PathBuf,
+    pub nodes: Vec<NodeReport>,
+    pub checks: Vec<CheckResult>,
+    /// From the start until the last check passed (teardown excluded).
+    pub verified_seconds: f64,
+    /// Left running: stop it with the commands printed on stderr.
+    pub kept: bool,
 }
 
-/// The user that runs the servers, when it is not the current one.
-#[derive(Debug, Clone)]
-pub struct RunAs {
-    pub name: String,
-    pub uid: u32,
-    pub gid: u32,
-}
-
-impl RunAs {
-    pub fn lookup(name: &str) -> anyhow::Result<RunAs> {
-        let id = |flag: &str| -> anyhow::Result<u32> {
-            let output = Command::new("id")
-                .args([flag, name])
-                .output()
-                .context("cannot run `id`")?;
-            if !output.status.success() {
-                bail!(
-                    "user `{name}` does not exist: servers never run as root, so create it \
-                     (`cargo xtask doctor --fix` does) or pass --run-as USER"
-                );
-            }
-            Ok(String::from_utf8_lossy(&output.stdout).trim().parse()?)
-        };
-        Ok(RunAs {
-            name: name.to_owned(),
-            uid: id("-u")?,
-            gid: id("-g")?,
-        })
-    }
-}
-
-/// One PostgreSQL node of the cluster.
-pub struct Node {
+/// A node as the run started it.
+#[derive(Debug, Serialize)]
+pub struct NodeReport {
     pub name: String,
     pub port: u16,
-    pub data: PathBuf,
-    pub log: PathBuf,
-    /// The postmaster's pid, once started: teardown stops exactly this one.
+    /// The postmaster's pid.
     pub pid: Option<u32>,
 }
 
-/// A running cluster. Dropping it stops every server it started and removes
-/// its directory, unless it is kept.
-pub struct Cluster {
-    pub dir: PathBuf,
-    pub bindir: PathBuf,
-    pub nodes: Vec<Node>,
-    pub run_as: Option<RunAs>,
-    pub password: String,
-    pub major: u32,
-    pub keep: bool,
-}
-
-/// One check's result line.
-pub struct CheckResult {
-    pub name: String,
-    pub passed: bool,
-    pub seconds: f64,
-    pub detail: String,
-}
-
-impl flags::Smoke {
-    pub fn run(self, _sh: &Shell) -> anyhow::Result<()> {
-        let selection = host::select(&self.set)?;
-        let facts = host::facts();
-        let mut options = host::plan_options(&selection, &facts);
-        options.nodes = self.nodes;
-        if let Some(user) = self.run_as {
-            options.run_as = Some(user);
-        }
-        if options.run_as.is_some() && !facts.is_root {
-            return Err(crate::input::located::invalid(
-                "--run-as needs root: without it the servers run as you",
-            ));
-        }
-        let plan = plan::plan(&selection.set, &selection.platform, &options);
-        exec::require_complete_stage(&host::layout(), &plan.set, &plan.stage)?;
-        let smoke = plan
-            .steps_in(&[Phase::Smoke])
-            .find_map(|step| match &step.action {
-                Action::Smoke(smoke) => Some(smoke.clone()),
-                _ => None,
-            })
-            .expect("every plan ends with a smoke step");
-        let tarball = match self.from {
-            flags::SmokeFrom::Stage => None,
-            flags::SmokeFrom::Tarball => {
-                Some(crate::package::tarball::find(&host::layout(), &plan)?)
-            }
-        };
-        interrupt::install()?;
-        let results = run_smoke_from(&smoke, &plan.set, self.keep, tarball.as_deref())?.results;
-        let failed: Vec<&CheckResult> = results.iter().filter(|r| !r.passed).collect();
-        if let Some(first) = failed.first() {
-            bail!("smoke check `{}` failed: {}", first.name, first.detail);
-        }
-        Ok(())
+impl SmokeRun {
+    pub fn first_failure(&self) -> Option<&CheckResult> {
+        self.checks.iter().find(|check| !check.passed)
     }
 }
 
-/// What a smoke run found.
-pub struct SmokeRun {
-    pub results: Vec<CheckResult>,
-    /// From the start until the last check passed (teardown excluded).
-    pub verified_seconds: f64,
-}
-
-/// Bring the cluster up, run every check, tear down. Returns the check lines;
-/// an `Err` is a failure to bring the cluster up.
-pub fn run_smoke(smoke: &Smoke, set: &str, keep: bool) -> anyhow::Result<SmokeRun> {
-    run_smoke_from(smoke, set, keep, None)
-}
-
-/// `run_smoke`, with the servers taken from a binary tarball when one is given
-/// (unpacked into the cluster directory) instead of the stage.
-pub fn run_smoke_from(
-    smoke: &Smoke,
-    set: &str,
-    keep: bool,
-    tarball: Option<&Path>,
-) -> anyhow::Result<SmokeRun> {
-    interrupt::install()?;
-    let _lock = exec::lock_set(&host::layout(), set, false)?;
+/// Bring the cluster up, run every check, tear down. A failed check is in
+/// the result; an `Err` is a cluster that could not be brought up, or an
+/// interruption.
+pub fn run(smoke: &Smoke, set: &str, tarball: Option<&Path>) -> anyhow::Result<SmokeRun> {
     let started = Instant::now();
     let run_as = smoke.run_as.as_deref().map(RunAs::lookup).transpose()?;
-    let mut cluster = Cluster::create(smoke, set, run_as, keep, tarball)?;
+    let mut cluster = Cluster::create(smoke, set, run_as, tarball)?;
     eprintln!(
         "{:>12} {} nodes of set {set} in {}",
         "Cluster",
         smoke.nodes,
         cluster.dir.display()
     );
-    let mut results = Vec::new();
+    let mut checks = Checks::default();
     let outcome = cluster
         .start_all(smoke)
-        .and_then(|()| run_checks(&cluster, smoke, &mut results));
-    match outcome {
-        Err(error) if error.downcast_ref::<SkipRest>().is_none() => {
-            cluster.print_log_tails();
-            return Err(error);
-        }
-        _ => {}
-    }
-    if results.iter().any(|r| !r.passed) {
+        .and_then(|()| prepare(&cluster, smoke))
+        .and_then(|()| drivers::run(smoke.driver, &cluster, &mut checks).map(drop));
+    if let Err(error) = outcome {
         cluster.print_log_tails();
-    } else if keep {
+        return Err(error);
+    }
+    if !checks.all_passed() {
+        cluster.print_log_tails();
+    } else if smoke.keep {
         cluster.print_keep_instructions();
     }
     let verified_seconds = started.elapsed().as_secs_f64();
     eprintln!(
         "{:>12} {} of {} checks passed; cluster up and verified in {verified_seconds:.1}s",
         "Smoke",
-        results.iter().filter(|r| r.passed).count(),
-        results.len(),
+        checks.results.iter().filter(|r| r.passed).count(),
+        checks.results.len(),
     );
-    drop(cluster);
-    Ok(SmokeRun {
-        results,
+    let run = SmokeRun {
+        cluster_dir: cluster.dir.clone(),
+        nodes: cluster
+            .nodes
+            .iter()
+            .map(|node| NodeReport {
+                name: node.name.clone(),
+                port: node.port,
+                pid: node.pid,
+            })
+            .collect(),
+        checks: checks.results,
         verified_seconds,
-    })
+        kept: smoke.keep && !interrupt::requested(),
+    };
+    drop(cluster);
+    Ok(run)
 }
 
-impl Cluster {
-    fn create(
-        smoke: &Smoke,
-        set: &str,
-        run_as: Option<RunAs>,
-        keep: bool,
-        tarball: Option<&Path>,
-    ) -> anyhow::Result<Cluster> {
-        let dir = make_temporary_dir(&format!("bdr-dist-{set}-"))?;
-        // Run as root for another user: the cluster directory and the copy of
-        // the installation stay root's (the servers only read and run them);
-        // only the empty data and socket directories are the user's.
-        let mode = if run_as.is_some() { 0o711 } else { 0o700 };
-        fs::set_permissions(&dir, fs::Permissions::from_mode(mode))?;
-        let mut cluster = Cluster {
-            dir: dir.clone(),
-            bindir: smoke.bindir.clone(),
-            nodes: Vec::new(),
-            run_as,
-            password: random_password()?,
-            major: 0,
-            keep,
-        };
-        cluster.mkdir(&cluster.socket_dir())?;
-        if let Some(tarball) = tarball {
-            let install = dir.join("install");
-            let expect = archive::Expect {
-                tree: None,
-                max_bytes: crate::input::recipe::DEFAULT_MAX_UNPACKED,
-            };
-            archive::unpack(
-                tarball,
-                crate::input::recipe::ArchiveKind::TarGz,
-                &install,
-                &expect,
-            )
-            .with_context(|| format!("cannot unpack {}", tarball.display()))?;
-            cluster.bindir = install.join("bin");
-        }
-        if cluster.run_as.is_some() {
-            // The server user may not reach the stage (a checkout under /root):
-            // then it runs a root-owned copy inside the cluster directory.
-            if !cluster
-                .run(&cluster.bindir.join("postgres"), &["--version"])
-                .is_ok_and(|o| o.status.success())
-            {
-                let install = dir.join("install");
-                let prefix = cluster.bindir.parent().context("bindir has no parent")?;
-                copy_tree(prefix, &install)?;
-                cluster.bindir = install.join("bin");
-            }
-        }
-        let version = cluster.run(&cluster.bindir.join("postgres"), &["--version"])?;
-        let version = String::from_utf8_lossy(&version.stdout).into_owned();
-        cluster.major = server_major(&version)
-            .with_context(|| format!("cannot read the server version from `{}`", version.trim()))?;
-        for index in 1..=smoke.nodes {
-            let node_dir = dir.join(format!("n{index}"));
-            cluster.mkdir(&node_dir)?;
-            cluster.nodes.push(Node {
-                name: format!("node{index}"),
-                port: free_port()?,
-                data: node_dir.join("data"),
-                log: node_dir.join("server.log"),
-                pid: None,
-            });
-        }
-        Ok(cluster)
-    }
-
-    /// Where the servers put their unix sockets: a 0700 directory of the
-    /// server user, so only that user connects through them.
-    fn socket_dir(&self) -> PathBuf {
-        self.dir.join("sock")
-    }
-
-    /// An empty directory of the server user's, 0700.
-    fn mkdir(&self, path: &Path) -> anyhow::Result<()> {
-        fs::create_dir(path).with_context(|| format!("cannot create {}", path.display()))?;
-        fs::set_permissions(path, fs::Permissions::from_mode(0o700))?;
-        if let Some(user) = &self.run_as {
-            std::os::unix::fs::chown(path, Some(user.uid), Some(user.gid))?;
-        }
-        Ok(())
-    }
-
-    /// A command run as the server user, with a clean environment.
-    fn command(&self, program: &Path) -> Command {
-        let mut command = Command::new(program);
-        command
-            .env_clear()
-            .env("PATH", "/usr/bin:/bin")
-            .env("LC_ALL", "C")
-            .current_dir(&self.dir);
-        if let Some(user) = &self.run_as {
-            // std drops supplementary groups when it changes the uid as root.
-            command.uid(user.uid).gid(user.gid);
-        }
-        command
-    }
-
-    fn run(&self, program: &Path, args: &[&str]) -> anyhow::Result<Output> {
-        self.command(program)
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .with_context(|| format!("cannot run {}", program.display()))
-    }
-
-    /// initdb every node (in parallel), configure, start (in parallel).
-    fn start_all(&mut self, smoke: &Smoke) -> anyhow::Result<()> {
-        let (auth, encryption) = if self.major >= 10 {
-            ("scram-sha-256", "scram-sha-256")
-        } else {
-            ("md5", "on")
-        };
-        let started = Instant::now();
-        let initdb = self.bindir.join("initdb");
-        let results = self.in_parallel(|node| {
-            let data = node.data.display().to_string();
-            // -N: no fsync; a smoke cluster is thrown away.
-            let args = [
-                "-D",
-                &data,
-                "-U",
-                "postgres",
-                "-A",
-                "trust",
-                "-N",
-                "-E",
-                "UTF8",
-                "--locale=C",
-            ];
-            let output = self.run(&initdb, &args)?;
-            if !output.status.success() {
-                bail!(
-                    "initdb for {} failed: {}",
-                    node.name,
-                    String::from_utf8_lossy(&output.stderr)
-                );
-            }
-            Ok(())
-        });
-        results.into_iter().collect::<anyhow::Result<Vec<()>>>()?;
-        let nodes = smoke.nodes as usize;
-        for node in &self.nodes {
-            let conf = format!(
-                "\n# bdr-dist smoke cluster\nlisten_addresses = '127.0.0.1'\nport = {port}\n\
-                 unix_socket_directories = '{socket}'\nshared_preload_libraries = '{preload}'\n\
-                 wal_level = logical\ntrack_commit_timestamp = on\nmax_connections = {connections}\n\
-                 max_wal_senders = {senders}\nmax_replication_slots = {slots}\nmax_worker_processes = {workers}\n\
-                 password_encryption = {encryption}\nfsync = off\nfull_page_writes = off\nwal_writer_delay = 10ms\n\
-                 log_line_prefix = '%m [%p] '\nlog_min_messages = warning\n",
-                port = node.port,
-                socket = self.socket_dir().display(),
-                preload = smoke.preload,
-                connections = 20 + 4 * nodes,
-                senders = 2 * nodes + 2,
-                slots = 2 * nodes + 2,
-                workers = 4 * nodes + 8,
-            );
-            append(&node.data.join("postgresql.conf"), &conf)?;
-            // Unix socket: trust, in a 0700 directory only the server user reaches.
-            // TCP: only the replication user, with a password, on 127.0.0.1 only.
-            let hba = format!(
-                "local all all trust\nlocal replication all trust\n\
-                 host all {REPLICATION_USER} 127.0.0.1/32 {auth}\n\
-                 host replication {REPLICATION_USER} 127.0.0.1/32 {auth}\n"
-            );
-            fs::write(node.data.join("pg_hba.conf"), hba)?;
-        }
-        let pg_ctl = self.bindir.join("pg_ctl");
-        let starts = self.in_parallel(|node| {
-            let (data, log) = (
-                node.data.display().to_string(),
-                node.log.display().to_string(),
-            );
-            let output = self.run(
-                &pg_ctl,
-                &["-D", &data, "-l", &log, "-w", "-t", "60", "start"],
-            )?;
-            // The pid file exists once the postmaster runs, even if start then failed.
-            let pid = read_pid(&node.data);
-            if !output.status.success() {
-                bail!(
-                    "{} did not start: {}",
-                    node.name,
-                    String::from_utf8_lossy(&output.stdout).trim()
-                );
-            }
-            pid.with_context(|| format!("{} started but wrote no postmaster.pid", node.name))
-        });
-        let mut first_error = None;
-        for (node, result) in self.nodes.iter_mut().zip(starts) {
-            node.pid = read_pid(&node.data);
-            match result {
-                Ok(pid) => eprintln!(
-                    "{:>12} {} on 127.0.0.1:{} (pid {pid})",
-                    "Started", node.name, node.port
-                ),
-                Err(error) => first_error = first_error.or(Some(error)),
-            }
-        }
-        if let Some(error) = first_error {
-            return Err(error);
-        }
-        eprintln!(
-            "{:>12} {} nodes initialized and started in {:.1}s",
-            "Up",
-            self.nodes.len(),
-            started.elapsed().as_secs_f64()
-        );
-        interrupt::check()?;
-        Ok(())
-    }
-
-    /// Run `work` for every node at once, one thread each; results in node order.
-    pub fn in_parallel<T: Send>(
-        &self,
-        work: impl Fn(&Node) -> anyhow::Result<T> + Sync,
-    ) -> Vec<anyhow::Result<T>> {
-        thread::scope(|scope| {
-            let handles: Vec<_> = self
-                .nodes
-                .iter()
-                .map(|node| scope.spawn(|| work(node)))
-                .collect();
-            handles
-                .into_iter()
-                .map(|handle| handle.join().expect("node thread panicked"))
-                .collect()
-        })
-    }
-
-    /// Run SQL on a node through its unix socket; returns psql's unaligned output.
-    pub fn sql(&self, node: &Node, database: &str, sql: &str) -> anyhow::Result<String> {
-        let port = node.port.to_string();
-        let socket = self.socket_dir().display().to_string();
-        // psql 9.4 runs only the last of several -c options: send SQL on stdin.
-        let mut child = self
-            .command(&self.bindir.join("psql"))
-            .args([
-                "-X",
-                "-q",
-                "-A",
-                "-t",
-                "-v",
-                "ON_ERROR_STOP=1",
-                "-h",
-                &socket,
-                "-p",
-                &port,
-                "-U",
-                "postgres",
-                "-d",
-                database,
-            ])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .context("cannot run psql")?;
-        child
-            .stdin
-            .take()
-            .expect("piped")
-            .write_all(sql.as_bytes())?;
-        let output = child.wait_with_output()?;
-        if !output.status.success() {
-            bail!(
-                "on {}: {}",
-                node.name,
-                String::from_utf8_lossy(&output.stderr).trim()
-            );
-        }
-        Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
-    }
-
-    /// Poll `sql` on `node` until `done` accepts its output, or the deadline.
-    pub fn poll(
-        &self,
-        node: &Node,
-        sql: &str,
-        done: impl Fn(&str) -> bool,
-    ) -> anyhow::Result<String> {
-        self.poll_within(node, sql, done, DEADLINE)
-    }
-
-    /// `poll` with a deadline of its own.
-    pub fn poll_within(
-        &self,
-        node: &Node,
-        sql: &str,
-        done: impl Fn(&str) -> bool,
-        within: Duration,
-    ) -> anyhow::Result<String> {
-        let deadline = Instant::now() + within;
-        let mut delay = Duration::from_millis(20);
-        loop {
-            interrupt::check()?;
-            let last = self.sql(node, DATABASE, sql);
-            match &last {
-                Ok(output) if done(output) => return Ok(output.clone()),
-                _ if Instant::now() >= deadline => {
-                    let seen = match last {
-                        Ok(output) => format!("last answer `{output}`"),
-                        Err(error) => format!("last error: {error:#}"),
-                    };
-                    bail!(
-                        "on {}: `{}` did not reach the expected answer within {within:?} ({seen})",
-                        node.name,
-                        sql.trim()
-                    );
-                }
-                _ => {}
-            }
-            thread::sleep(delay);
-            delay = (delay * 2).min(Duration::from_millis(200));
-        }
-    }
-
-    pub fn dsn(&self, node: &Node) -> String {
-        format!(
-            "host=127.0.0.1 port={} dbname={DATABASE} user={REPLICATION_USER} password={}",
-            node.port, self.password
-        )
-    }
-
-    fn print_log_tails(&self) {
-        for node in &self.nodes {
-            let text = fs::read_to_string(&node.log).unwrap_or_default();
-            let lines: Vec<&str> = text.lines().collect();
-            let tail = &lines[lines.len().saturating_sub(20)..];
-            eprintln!(
-                "--- {} log tail ({}):\n{}",
-                node.name,
-                node.log.display(),
-                tail.join("\n")
-            );
-        }
-    }
-
-    fn print_keep_instructions(&self) {
-        // pg_ctl must run as the servers' owner; su is on every platform, sudo is not.
-        let as_owner = |command: String| match &self.run_as {
-            Some(user) => format!(
-                "su -s /bin/sh {} -c {}",
-                user.name,
-                crate::plan::shell_quote(&command)
-            ),
-            None => command,
-        };
-        let mut text = String::from("The cluster keeps running (--keep):\n");
-        for node in &self.nodes {
-            let psql = format!(
-                "{} -h {} -p {} -U postgres {DATABASE}",
-                self.bindir.join("psql").display(),
-                self.socket_dir().display(),
-                node.port
-            );
-            let _ = writeln!(
-                text,
-                "  {}: {}\n      replication user: {}",
-                node.name,
-                as_owner(psql),
-                self.dsn(node)
-            );
-        }
-        let _ = writeln!(text, "Stop it and remove its directory with:");
-        for node in &self.nodes {
-            let stop = format!(
-                "{} -D {} -m fast stop",
-                self.bindir.join("pg_ctl").display(),
-                node.data.display()
-            );
-            let _ = writeln!(text, "  {}", as_owner(stop));
-        }
-        let _ = write!(text, "  rm -rf {}", self.dir.display());
-        eprintln!("{text}");
-    }
-
-    /// Send `signal` to `pid` as the server user (a process of another user
-    /// is out of its reach), or directly when the servers run as us.
-    fn signal(&self, pid: u32, signal: i32) {
-        match &self.run_as {
-            Some(_) => {
-                let _ = self
-                    .command(Path::new("/bin/kill"))
-                    .args([format!("-{signal}"), pid.to_string()])
-                    .stdin(Stdio::null())
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::null())
-                    .status();
-            }
-            // SAFETY: signals a server this run started, as its owner.
-            None => unsafe {
-                libc::kill(pid as i32, signal);
-            },
-        }
-    }
-
-    /// Stop every server this run started (by its pid file's pid), all at
-    /// once, then remove the directory.
-    fn teardown(&mut self) {
-        let pg_ctl = self.bindir.join("pg_ctl");
-        self.in_parallel(|node| {
-            let Some(pid) = node.pid.or_else(|| read_pid(&node.data)) else {
-                return Ok(());
-            };
-            let data = node.data.display().to_string();
-            let stopped = self
-                .run(
-                    &pg_ctl,
-                    &["-D", &data, "-m", "fast", "-w", "-t", "30", "stop"],
-                )
-                .is_ok_and(|output| output.status.success());
-            if !stopped || process_alive(pid) {
-                // pg_ctl could not do it: signal the postmaster we started, by
-                // pid, as the server user, so that a pid file that user wrote
-                // can never point root's signal at anything else.
-                self.signal(pid, libc::SIGQUIT);
-                let deadline = Instant::now() + Duration::from_secs(10);
-                while process_alive(pid) && Instant::now() < deadline {
-                    thread::sleep(Duration::from_millis(50));
-                }
-                if process_alive(pid) {
-                    self.signal(pid, libc::SIGKILL);
-                }
-            }
-            Ok(())
-        });
-        if let Err(error) = fs::remove_dir_all(&self.dir) {
-            eprintln!("warning: cannot remove {}: {error}", self.dir.display());
-        }
-        eprintln!(
-            "{:>12} cluster stopped and {} removed",
-            "Teardown",
-            self.dir.display()
-        );
-    }
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        if !self.keep || interrupted() {
-            self.teardown();
-        }
-    }
-}
-
-fn run_checks(
-    cluster: &Cluster,
-    smoke: &Smoke,
-    results: &mut Vec<CheckResult>,
-) -> anyhow::Result<()> {
+/// On every node, as the reference procedure does: the replication
+/// superuser with a password, an unprivileged owner, its database, and the
+/// set's extensions in it.
+fn prepare(cluster: &Cluster, smoke: &Smoke) -> anyhow::Result<()> {
     let started = Instant::now();
     for node in &cluster.nodes {
         let escaped = cluster.password.replace('\'', "''");
@@ -687,151 +128,5 @@ fn run_checks(
         "Prepared",
         started.elapsed().as_secs_f64()
     );
-    match smoke.driver {
-        ClusterDriver::Pglogical => crate::smoke::drivers::pglogical(cluster, results),
-        ClusterDriver::Bdr => crate::smoke::drivers::bdr(cluster, results),
-    }
-}
-
-/// Run one named check, timing it and recording pass or fail; a failed check
-/// stops the run (later checks build on it).
-pub fn check(
-    results: &mut Vec<CheckResult>,
-    name: &str,
-    body: impl FnOnce() -> anyhow::Result<String>,
-) -> anyhow::Result<()> {
-    let started = Instant::now();
-    let outcome = body();
-    let seconds = started.elapsed().as_secs_f64();
-    let (passed, detail) = match &outcome {
-        Ok(detail) => (true, detail.clone()),
-        Err(error) => (false, format!("{error:#}")),
-    };
-    eprintln!(
-        "{:>12} {name} ({seconds:.2}s){}",
-        if passed { "pass" } else { "FAIL" },
-        if detail.is_empty() {
-            String::new()
-        } else {
-            format!(": {detail}")
-        }
-    );
-    results.push(CheckResult {
-        name: name.to_owned(),
-        passed,
-        seconds,
-        detail,
-    });
-    if interrupted() {
-        return Err(Interrupted.into());
-    }
-    if passed {
-        Ok(())
-    } else {
-        Err(SkipRest.into())
-    }
-}
-
-/// A check failed; the remaining checks are skipped and the results returned.
-#[derive(Debug)]
-pub struct SkipRest;
-
-impl std::fmt::Display for SkipRest {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("a check failed")
-    }
-}
-
-impl std::error::Error for SkipRest {}
-
-fn server_major(version: &str) -> Option<u32> {
-    // "postgres (PostgreSQL) 15.18" or "postgres (PostgreSQL) 9.4.13"
-    let number = version.split_whitespace().last()?;
-    let mut parts = number.split('.');
-    // The major version alone: 15, or 9 for 9.4 (enough to pick md5 or scram).
-    parts.next()?.parse().ok()
-}
-
-fn random_password() -> anyhow::Result<String> {
-    let mut bytes = [0u8; 18];
-    fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
-    Ok(hex::encode(bytes))
-}
-
-fn free_port() -> anyhow::Result<u16> {
-    let listener =
-        TcpListener::bind("127.0.0.1:0").context("cannot find a free port on 127.0.0.1")?;
-    Ok(listener.local_addr()?.port())
-}
-
-/// The first line of `postmaster.pid`: a file the server user writes, so
-/// read it as hostile (no symlink, no fifo, a few bytes at most).
-fn read_pid(data: &Path) -> Option<u32> {
-    let file = fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-        .open(data.join("postmaster.pid"))
-        .ok()?;
-    if !file.metadata().ok()?.is_file() {
-        return None;
-    }
-    let mut text = String::new();
-    file.take(4096).read_to_string(&mut text).ok()?;
-    text.lines().next()?.trim().parse().ok()
-}
-
-fn process_alive(pid: u32) -> bool {
-    // SAFETY: kill with signal 0 only checks that the process exists.
-    unsafe { libc::kill(pid as i32, 0) == 0 }
-}
-
-fn append(path: &Path, text: &str) -> anyhow::Result<()> {
-    let mut file = fs::OpenOptions::new()
-        .append(true)
-        .open(path)
-        .with_context(|| format!("cannot open {}", path.display()))?;
-    file.write_all(text.as_bytes())?;
-    Ok(())
-}
-
-/// A fresh directory `<temp>/<prefix>XXXXXX`, made by mkdtemp: a name
-/// nobody could have created first.
-fn make_temporary_dir(prefix: &str) -> anyhow::Result<PathBuf> {
-    let template = std::env::temp_dir().join(format!("{prefix}XXXXXX"));
-    let template = CString::new(template.as_os_str().as_bytes())
-        .context("temporary directory name with a NUL byte")?;
-    let raw = template.into_raw();
-    // SAFETY: mkdtemp rewrites the X's of a NUL-terminated buffer we own.
-    let made = unsafe { libc::mkdtemp(raw) };
-    // SAFETY: the buffer came from into_raw just above.
-    let template = unsafe { CString::from_raw(raw) };
-    if made.is_null() {
-        return Err(std::io::Error::last_os_error()).context("cannot create a cluster directory");
-    }
-    Ok(PathBuf::from(std::ffi::OsStr::from_bytes(
-        template.as_bytes(),
-    )))
-}
-
-/// Copy an installation tree as the current user (root): directories 0755,
-/// files 0755 or 0644 by their executable bit, symlinks as they are.
-fn copy_tree(from: &Path, to: &Path) -> anyhow::Result<()> {
-    let meta =
-        fs::symlink_metadata(from).with_context(|| format!("cannot read {}", from.display()))?;
-    if meta.file_type().is_symlink() {
-        std::os::unix::fs::symlink(fs::read_link(from)?, to)?;
-    } else if meta.is_dir() {
-        fs::create_dir(to).with_context(|| format!("cannot create {}", to.display()))?;
-        fs::set_permissions(to, fs::Permissions::from_mode(0o755))?;
-        for entry in fs::read_dir(from)? {
-            let entry = entry?;
-            copy_tree(&entry.path(), &to.join(entry.file_name()))?;
-        }
-    } else {
-        fs::copy(from, to)
-            .with_context(|| format!("cannot copy {} to {}", from.display(), to.display()))?;
-        let mode = archive::clamped_file_mode(meta.permissions().mode());
-        fs::set_permissions(to, fs::Permissions::from_mode(mode))?;
-    }
     Ok(())
 }

@@ -194,178 +194,225 @@ impl Budget {
 /// below `root`.
 fn walk(reader: impl Read, root: Option<&Path>, max_bytes: u64) -> anyhow::Result<Unpacked> {
     let mut archive = tar::Archive::new(reader);
-    let mut budget = Budget {
-        used: 0,
-        max: max_bytes,
+    let mut walk = Walk {
+        root,
+        budget: Budget {
+            used: 0,
+            max: max_bytes,
+        },
+        newest: 0,
+        top_level: None,
+        tree: TreeHasher::new(),
+        blobs: BTreeMap::new(),
+        directories: Vec::new(),
+        symlinks: Vec::new(),
     };
-    let mut newest = 0u64;
-    let mut top_level: Option<String> = None;
-    let mut tree = TreeHasher::new();
-    let mut blobs: BTreeMap<PathBuf, (BlobMode, ObjectId)> = BTreeMap::new();
-    let mut directories: Vec<(PathBuf, FileTime)> = Vec::new();
-    // Each symlink unpacked, and its name in the archive.
-    let mut symlinks: Vec<(PathBuf, String)> = Vec::new();
-
     for entry in archive.entries().context("cannot read the archive")? {
         interrupt::check()?;
-        let mut entry = entry.context("cannot read the archive")?;
+        walk.entry(entry.context("cannot read the archive")?)?;
+    }
+    walk.finish()
+}
+
+/// The state of one pass over an archive.
+struct Walk<'a> {
+    /// Where entries are written; `None` to only check and hash them.
+    root: Option<&'a Path>,
+    budget: Budget,
+    newest: u64,
+    top_level: Option<String>,
+    tree: TreeHasher,
+    /// Every file so far, for the hardlinks that name it.
+    blobs: BTreeMap<PathBuf, (BlobMode, ObjectId)>,
+    /// Directories written, whose times are set last.
+    directories: Vec<(PathBuf, FileTime)>,
+    /// Each symlink written, and its name in the archive.
+    symlinks: Vec<(PathBuf, String)>,
+}
+
+/// One entry, as the checks and writers see it.
+struct Named {
+    /// The name in the archive, for messages.
+    shown: String,
+    /// Below the top-level directory.
+    relative: PathBuf,
+    /// Where it is written, when writing.
+    target: Option<PathBuf>,
+    mode: u32,
+    mtime: FileTime,
+}
+
+impl Walk<'_> {
+    fn entry<R: Read>(&mut self, mut entry: tar::Entry<'_, R>) -> anyhow::Result<()> {
         let header = entry.header();
         let kind = header.entry_type();
         let declared = header.size().unwrap_or(0);
-        budget.spend(HEADER_BYTES + declared)?;
+        self.budget.spend(HEADER_BYTES + declared)?;
         if matches!(kind, EntryType::XGlobalHeader | EntryType::XHeader) {
-            continue;
+            return Ok(());
         }
+        let (mode, seconds) = (header.mode().unwrap_or(0o644), header.mtime().unwrap_or(0));
         let raw_path = entry
             .path()
             .context("entry with an unreadable name")?
             .into_owned();
         let shown = raw_path.display().to_string();
-        let relative = strip_top_level(&raw_path, &mut top_level)
+        let relative = strip_top_level(&raw_path, &mut self.top_level)
             .with_context(|| format!("entry `{shown}`"))?;
-        let Some(relative) = relative else { continue };
-        let target = root.map(|root| root.join(&relative));
-        if let (Some(root), Some(target)) = (root, &target) {
+        let Some(relative) = relative else {
+            return Ok(());
+        };
+        let target = self.root.map(|root| root.join(&relative));
+        if let (Some(root), Some(target)) = (self.root, &target) {
             refuse_symlinked_ancestors(root, &relative)
                 .with_context(|| format!("entry `{shown}`"))?;
             if fs::symlink_metadata(target).is_ok_and(|meta| meta.file_type().is_symlink()) {
                 bail!("entry `{shown}`: writes through a symlink");
             }
         }
-        let mode = header.mode().unwrap_or(0o644);
-        let seconds = header.mtime().unwrap_or(0);
-        newest = newest.max(seconds);
-        let mtime = FileTime::from_unix_time(seconds as i64, 0);
-
-        match kind {
-            EntryType::Directory => {
-                tree.add_directory(&relative)
-                    .with_context(|| format!("entry `{shown}`"))?;
-                if let Some(target) = target {
-                    fs::create_dir_all(&target)?;
-                    fs::set_permissions(&target, fs::Permissions::from_mode(0o755))?;
-                    directories.push((target, mtime));
-                }
-            }
-            EntryType::Regular | EntryType::Continuous => {
-                let mut blob = BlobHasher::new(declared);
-                let mut sink: Box<dyn Write> = match &target {
-                    Some(target) => {
-                        create_parent(target)?;
-                        Box::new(
-                            File::create(target)
-                                .with_context(|| format!("cannot create {}", target.display()))?,
-                        )
-                    }
-                    None => Box::new(io::sink()),
-                };
-                copy_hashing(&mut entry, &mut sink, &mut blob)
-                    .with_context(|| format!("entry `{shown}`: truncated archive"))?;
-                drop(sink);
-                let id = blob.finish().with_context(|| format!("entry `{shown}`"))?;
-                let blob_mode = BlobMode::of_file(mode);
-                tree.add_blob(&relative, blob_mode, id)
-                    .with_context(|| format!("entry `{shown}`"))?;
-                blobs.insert(relative.clone(), (blob_mode, id));
-                if let Some(target) = target {
-                    fs::set_permissions(
-                        &target,
-                        fs::Permissions::from_mode(clamped_file_mode(mode)),
-                    )?;
-                    filetime::set_file_mtime(&target, mtime)?;
-                }
-            }
+        self.newest = self.newest.max(seconds);
+        let named = Named {
+            shown,
+            relative,
+            target,
+            mode,
+            mtime: FileTime::from_unix_time(seconds as i64, 0),
+        };
+        let written = match kind {
+            EntryType::Directory => self.directory(&named),
+            EntryType::Regular | EntryType::Continuous => self.file(&named, declared, &mut entry),
             EntryType::Symlink => {
                 let link = entry
                     .link_name_bytes()
                     .context("symlink without a target")?
                     .into_owned();
-                let link_path = Path::new(std::ffi::OsStr::from_bytes(&link));
-                if !stays_inside(&relative, link_path, true) {
-                    bail!(
-                        "entry `{shown}`: symlink to `{}` points outside the tree",
-                        link_path.display()
-                    );
-                }
-                tree.add_blob(&relative, BlobMode::Symlink, gittree::blob_id(&link)?)
-                    .with_context(|| format!("entry `{shown}`"))?;
-                blobs.remove(&relative);
-                if let Some(target) = target {
-                    create_parent(&target)?;
-                    std::os::unix::fs::symlink(link_path, &target)?;
-                    filetime::set_symlink_file_times(&target, mtime, mtime)?;
-                    symlinks.push((relative.clone(), shown.clone()));
-                }
+                self.symlink(&named, &link)
             }
             EntryType::Link => {
                 let link = entry
                     .link_name()?
                     .context("hardlink without a target")?
                     .into_owned();
-                let source = strip_top_level(&link, &mut top_level)
-                    .ok()
-                    .flatten()
-                    .filter(|source| stays_inside(Path::new(""), source, false))
-                    .with_context(|| {
-                        format!(
-                            "entry `{shown}`: hardlink to `{}` points outside the tree",
-                            link.display()
-                        )
-                    })?;
-                let Some(&(blob_mode, id)) = blobs.get(&source) else {
-                    bail!(
-                        "entry `{shown}`: hardlink to `{}`, which is not a file of this archive",
-                        link.display()
-                    );
-                };
-                tree.add_blob(&relative, blob_mode, id)
-                    .with_context(|| format!("entry `{shown}`"))?;
-                blobs.insert(relative.clone(), (blob_mode, id));
-                if let (Some(root), Some(target)) = (root, &target) {
-                    refuse_symlinked_ancestors(root, &source)
-                        .with_context(|| format!("entry `{shown}`"))?;
-                    let source = root.join(source);
-                    if !fs::symlink_metadata(&source).is_ok_and(|meta| meta.is_file()) {
-                        bail!(
-                            "entry `{shown}`: hardlink to `{}`, which is not a file of this archive",
-                            link.display()
-                        );
-                    }
-                    create_parent(target)?;
-                    fs::hard_link(&source, target)?;
-                }
+                self.hardlink(&named, &link)
             }
             other => bail!(
-                "entry `{shown}`: refused entry type {other:?} (only files, directories and links)"
+                "entry `{}`: refused entry type {other:?} (only files, directories and links)",
+                named.shown
             ),
+        };
+        written.with_context(|| format!("entry `{}`", named.shown))
+    }
+
+    fn directory(&mut self, named: &Named) -> anyhow::Result<()> {
+        self.tree.add_directory(&named.relative)?;
+        if let Some(target) = &named.target {
+            fs::create_dir_all(target)?;
+            fs::set_permissions(target, fs::Permissions::from_mode(0o755))?;
+            self.directories.push((target.clone(), named.mtime));
         }
+        Ok(())
     }
-    if top_level.is_none() {
-        bail!("the archive is empty");
+
+    fn file(&mut self, named: &Named, declared: u64, entry: &mut impl Read) -> anyhow::Result<()> {
+        let mut blob = BlobHasher::new(declared);
+        let mut sink: Box<dyn Write> = match &named.target {
+            Some(target) => {
+                create_parent(target)?;
+                Box::new(
+                    File::create(target)
+                        .with_context(|| format!("cannot create {}", target.display()))?,
+                )
+            }
+            None => Box::new(io::sink()),
+        };
+        copy_hashing(entry, &mut sink, &mut blob).context("truncated archive")?;
+        drop(sink);
+        let id = blob.finish()?;
+        let blob_mode = BlobMode::of_file(named.mode);
+        self.tree.add_blob(&named.relative, blob_mode, id)?;
+        self.blobs.insert(named.relative.clone(), (blob_mode, id));
+        if let Some(target) = &named.target {
+            let mode = clamped_file_mode(named.mode);
+            fs::set_permissions(target, fs::Permissions::from_mode(mode))?;
+            filetime::set_file_mtime(target, named.mtime)?;
+        }
+        Ok(())
     }
-    if let Some(root) = root {
-        // Each link looked inside on its own; followed through the links
-        // around it (`a -> .`, `b -> a/..`), it must still end inside.
-        for (link, shown) in &symlinks {
-            if !resolves_inside(root, link) {
-                bail!(
-                    "entry `{shown}`: symlink to `{}` resolves outside the tree through the links it meets",
-                    fs::read_link(root.join(link))
-                        .unwrap_or_default()
-                        .display()
-                );
+
+    fn symlink(&mut self, named: &Named, link: &[u8]) -> anyhow::Result<()> {
+        let link_path = Path::new(std::ffi::OsStr::from_bytes(link));
+        if !stays_inside(&named.relative, link_path, true) {
+            bail!(
+                "symlink to `{}` points outside the tree",
+                link_path.display()
+            );
+        }
+        self.tree
+            .add_blob(&named.relative, BlobMode::Symlink, gittree::blob_id(link)?)?;
+        self.blobs.remove(&named.relative);
+        if let Some(target) = &named.target {
+            create_parent(target)?;
+            std::os::unix::fs::symlink(link_path, target)?;
+            filetime::set_symlink_file_times(target, named.mtime, named.mtime)?;
+            self.symlinks
+                .push((named.relative.clone(), named.shown.clone()));
+        }
+        Ok(())
+    }
+
+    fn hardlink(&mut self, named: &Named, link: &Path) -> anyhow::Result<()> {
+        let source = strip_top_level(link, &mut self.top_level)
+            .ok()
+            .flatten()
+            .filter(|source| stays_inside(Path::new(""), source, false))
+            .with_context(|| format!("hardlink to `{}` points outside the tree", link.display()))?;
+        let not_a_file = || {
+            anyhow::anyhow!(
+                "hardlink to `{}`, which is not a file of this archive",
+                link.display()
+            )
+        };
+        let &(blob_mode, id) = self.blobs.get(&source).ok_or_else(not_a_file)?;
+        self.tree.add_blob(&named.relative, blob_mode, id)?;
+        self.blobs.insert(named.relative.clone(), (blob_mode, id));
+        if let (Some(root), Some(target)) = (self.root, &named.target) {
+            refuse_symlinked_ancestors(root, &source)?;
+            let source = root.join(source);
+            if !fs::symlink_metadata(&source).is_ok_and(|meta| meta.is_file()) {
+                return Err(not_a_file());
+            }
+            create_parent(target)?;
+            fs::hard_link(&source, target)?;
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> anyhow::Result<Unpacked> {
+        if self.top_level.is_none() {
+            bail!("the archive is empty");
+        }
+        if let Some(root) = self.root {
+            // Each link looked inside on its own; followed through the links
+            // around it (`a -> .`, `b -> a/..`), it must still end inside.
+            for (link, shown) in &self.symlinks {
+                if !resolves_inside(root, link) {
+                    bail!(
+                        "entry `{shown}`: symlink to `{}` resolves outside the tree through the links it meets",
+                        fs::read_link(root.join(link)).unwrap_or_default().display()
+                    );
+                }
+            }
+            // Directory times last: creating their files changed them.
+            for (directory, mtime) in self.directories.iter().rev() {
+                filetime::set_file_mtime(directory, *mtime)?;
             }
         }
-        // Directory times last: creating their files changed them.
-        for (directory, mtime) in directories.iter().rev() {
-            filetime::set_file_mtime(directory, *mtime)?;
-        }
+        Ok(Unpacked {
+            tree: self.tree.finish()?,
+            newest: self.newest,
+            bytes: self.budget.used,
+        })
     }
-    Ok(Unpacked {
-        tree: tree.finish()?,
-        newest,
-        bytes: budget.used,
-    })
 }
 
 fn copy_hashing(

@@ -25,7 +25,9 @@ use sha2::{Digest, Sha256};
 use crate::{
     files::{self, copy_hashing, human_bytes, sha256_file, write_atomically},
     input::located::invalid,
-    interrupt, plan,
+    interrupt,
+    layout::Downloads,
+    plan,
     sources::archive::{self, Expect, TreeMismatch},
 };
 
@@ -55,46 +57,26 @@ impl Default for FetchOptions {
     }
 }
 
-/// The download cache under `target/downloads`.
+/// The download cache under `target/downloads` (its paths: [`Downloads`]).
 pub struct Cache {
-    pub dir: PathBuf,
+    pub paths: Downloads,
 }
 
 impl Cache {
     pub fn new(dir: impl Into<PathBuf>) -> Cache {
-        Cache { dir: dir.into() }
-    }
-    pub fn blob(&self, sha256: &str) -> PathBuf {
-        self.dir.join(sha256)
-    }
-    /// What was verified for a source file name: its sha256, tree and URL.
-    fn receipt(&self, file: &str) -> PathBuf {
-        self.dir.join("receipts").join(file)
-    }
-    /// Partial download of one URL, kept across runs for resuming.
-    fn part(&self, url: &str) -> PathBuf {
-        self.dir
-            .join("partial")
-            .join(format!("{}.part", url_key(url)))
-    }
-    /// Held while one run downloads a URL: two runs never share a `.part`.
-    fn part_lock(&self, url: &str) -> PathBuf {
-        self.dir
-            .join("partial")
-            .join(format!("{}.lock", url_key(url)))
+        Cache {
+            paths: Downloads::new(dir),
+        }
     }
 
     /// Remove a blob and the receipt that vouched for it.
     pub fn evict(&self, sha256: &str, file: &str) {
-        let _ = fs::remove_file(self.blob(sha256));
-        if read_receipt(&self.receipt(file)).is_some_and(|receipt| receipt.sha256 == sha256) {
-            let _ = fs::remove_file(self.receipt(file));
+        let _ = fs::remove_file(self.paths.blob(sha256));
+        let receipt = self.paths.receipt(file);
+        if read_receipt(&receipt).is_some_and(|receipt| receipt.sha256 == sha256) {
+            let _ = fs::remove_file(receipt);
         }
     }
-}
-
-fn url_key(url: &str) -> String {
-    hex::encode(Sha256::digest(url.as_bytes()))
 }
 
 /// A verified source in the cache.
@@ -139,7 +121,7 @@ fn write_receipt(cache: &Cache, fetched: &Fetched) -> anyhow::Result<()> {
         fetched.tree.as_deref().unwrap_or(""),
         fetched.url
     );
-    write_atomically(&cache.receipt(&fetched.file), text.as_bytes())
+    write_atomically(&cache.paths.receipt(&fetched.file), text.as_bytes())
 }
 
 /// Fetch all sources concurrently; the first error is returned once every
@@ -223,13 +205,13 @@ pub fn cached(
     cache: &Cache,
     options: &FetchOptions,
 ) -> anyhow::Result<Option<Fetched>> {
-    let receipt = read_receipt(&cache.receipt(&fetch.file));
+    let receipt = read_receipt(&cache.paths.receipt(&fetch.file));
     let sha256 = match (&fetch.sha256, &receipt) {
         (Some(sha256), _) => sha256.clone(),
         (None, Some(receipt)) => receipt.sha256.clone(),
         (None, None) => return Ok(None),
     };
-    let path = cache.blob(&sha256);
+    let path = cache.paths.blob(&sha256);
     if !path.is_file() {
         return Ok(None);
     }
@@ -286,19 +268,59 @@ fn fetch_one(
     }
     let mut failures = Vec::new();
     for url in &fetch.urls {
+        let attempt = Attempt {
+            client,
+            fetch,
+            url,
+            cache,
+            options,
+            progress,
+        };
+        match attempt.run()? {
+            Ok(fetched) => return Ok(fetched),
+            Err(why) => failures.push(format!("{url}: {why}")),
+        }
+    }
+    bail!(
+        "could not fetch {} from any of its {} URLs:\n  {}",
+        fetch.file,
+        fetch.urls.len(),
+        failures.join("\n  ")
+    )
+}
+
+/// Fetching one source from one URL.
+struct Attempt<'a> {
+    client: &'a reqwest::blocking::Client,
+    fetch: &'a plan::Fetch,
+    url: &'a str,
+    cache: &'a Cache,
+    options: &'a FetchOptions,
+    progress: &'a Progress,
+}
+
+impl Attempt<'_> {
+    /// Download, verify, move into the cache. The outer error stops the
+    /// whole fetch (a signal, the cache itself failing); the inner one says
+    /// why this URL's bytes were not taken, and the next URL is tried.
+    fn run(&self) -> anyhow::Result<Result<Fetched, String>> {
+        let Attempt {
+            fetch, url, cache, ..
+        } = *self;
         let _lock = files::lock(
-            &cache.part_lock(url),
+            &cache.paths.part_lock(url),
             true,
             &format!("waiting for another run's download of {url}"),
         )?;
         // That other run may have finished it.
-        if let Some(hit) = cached(fetch, cache, options)? {
-            return Ok(hit);
+        if let Some(hit) = cached(fetch, cache, self.options)? {
+            return Ok(Ok(hit));
         }
-        let part = cache.part(url);
+        let part = cache.paths.part(url);
         let started = Instant::now();
-        progress.line("Downloading", &format!("{} from {url}", fetch.file));
-        let downloaded = download(client, url, &part, fetch, progress);
+        self.progress
+            .line("Downloading", &format!("{} from {url}", fetch.file));
+        let downloaded = download(self.client, url, &part, fetch, self.progress);
         interrupt::check()?;
         let sha256 = match downloaded {
             Ok(sha256) => sha256,
@@ -306,27 +328,25 @@ fn fetch_one(
                 // What a cut or stalled transfer brought stays for the next run
                 // to resume; bytes over the limit do not.
                 let kept = fs::metadata(&part).map_or(0, |meta| meta.len());
-                let error = if kept > 0 && error.is::<Transient>() {
+                let why = if kept > 0 && error.is::<Transient>() {
                     format!("{error:#} ({} kept to resume)", human_bytes(kept))
                 } else {
                     let _ = fs::remove_file(&part);
                     format!("{error:#}")
                 };
-                progress.line("Failed", &format!("{url}: {error}"));
-                failures.push(format!("{url}: {error}"));
-                continue;
+                self.progress.line("Failed", &format!("{url}: {why}"));
+                return Ok(Err(why));
             }
         };
-        let tree = match verify(fetch, &part, &sha256, options) {
+        let tree = match verify(fetch, &part, &sha256, self.options) {
             Ok(tree) => tree,
             Err(error) => {
                 let _ = fs::remove_file(&part);
-                progress.line("Refused", &format!("{url}: {error:#}"));
-                failures.push(format!("{url}: {error:#}"));
-                continue;
+                self.progress.line("Refused", &format!("{url}: {error:#}"));
+                return Ok(Err(format!("{error:#}")));
             }
         };
-        let blob = cache.blob(&sha256);
+        let blob = cache.paths.blob(&sha256);
         fs::rename(&part, &blob)
             .with_context(|| format!("cannot move {} into the cache", part.display()))?;
         let fetched = Fetched {
@@ -334,16 +354,21 @@ fn fetch_one(
             path: blob,
             sha256,
             tree,
-            url: url.clone(),
+            url: url.to_owned(),
             from_cache: false,
         };
         write_receipt(cache, &fetched)?;
+        self.report(&fetched, started)?;
+        Ok(Ok(fetched))
+    }
+
+    fn report(&self, fetched: &Fetched, started: Instant) -> anyhow::Result<()> {
         let size = fs::metadata(&fetched.path)?.len();
-        progress.line(
+        self.progress.line(
             "Downloaded",
             &format!(
                 "{} ({}, {:.1}s, sha256 {}{})",
-                fetch.file,
+                fetched.file,
                 human_bytes(size),
                 started.elapsed().as_secs_f64(),
                 &fetched.sha256[..16],
@@ -354,30 +379,23 @@ fn fetch_one(
                     .unwrap_or_default()
             ),
         );
-        if !options.locked {
-            if let Some(locked) = fetch
-                .locked_sha256
-                .as_ref()
-                .filter(|l| **l != fetched.sha256)
-            {
-                progress.line(
-                    "Note",
-                    &format!(
-                        "{}: these bytes pass the recipe's pins but differ from the lock file's sha256 {locked} \
-                         (another archiver, or another mirror); `fetch --pin` records them, `--locked` refuses them",
-                        fetch.file
-                    ),
-                );
-            }
+        let differs_from_lock = self
+            .fetch
+            .locked_sha256
+            .as_ref()
+            .filter(|locked| **locked != fetched.sha256);
+        if let (false, Some(locked)) = (self.options.locked, differs_from_lock) {
+            self.progress.line(
+                "Note",
+                &format!(
+                    "{}: these bytes pass the recipe's pins but differ from the lock file's sha256 {locked} \
+                     (another archiver, or another mirror); `fetch --pin` records them, `--locked` refuses them",
+                    fetched.file
+                ),
+            );
         }
-        return Ok(fetched);
+        Ok(())
     }
-    bail!(
-        "could not fetch {} from any of its {} URLs:\n  {}",
-        fetch.file,
-        fetch.urls.len(),
-        failures.join("\n  ")
-    )
 }
 
 /// Check freshly downloaded bytes against every pin; returns the verified tree.

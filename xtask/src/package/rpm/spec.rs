@@ -1,148 +1,20 @@
-//! RPMs in the PGDG shape, built by `rpmbuild` from a generated spec.
-//!
-//! Two specs share everything but how the buildroot is filled: the binary
-//! packages come from the stage (seconds, and exactly what was tested), and
-//! the SRPM's spec rebuilds the same packages from the source tarballs, so
-//! mock, Koji or COPR can build it for every distribution release.
+//! The spec files, as pure functions of the package contents: one that
+//! takes the binary packages from the stage, one that rebuilds them from the
+//! source tarballs (the SRPM's).
 
-use std::{
-    collections::BTreeSet,
-    fmt::Write as _,
-    fs,
-    path::{Path, PathBuf},
-};
+use std::{collections::BTreeSet, fmt::Write as _, path::Path};
 
-use anyhow::{bail, Context};
-use xshell::{cmd, Shell};
-
-use super::{extra_files, Contents, Kind};
-use crate::{
-    plan::{shell_quote, Action, Layout, Phase, Plan},
-    sources::fetch,
-};
+use super::super::{extra_files, Contents, ExtraFile, Kind};
+use crate::plan::{shell_quote, Action, Phase, Plan};
 
 /// Where the files of a spec's buildroot come from.
-enum Fill<'a> {
+pub enum Fill<'a> {
     Stage(&'a Path),
     Sources(&'a Plan),
 }
 
-pub fn make(
-    sh: &Shell,
-    contents: &Contents<'_>,
-    plan: &Plan,
-    layout: &Layout,
-) -> anyhow::Result<Vec<PathBuf>> {
-    let package = contents.package;
-    let topdir = layout.set_dir(&plan.set).join("rpmbuild");
-    if topdir.exists() {
-        fs::remove_dir_all(&topdir)?;
-    }
-    for dir in ["SPECS", "SOURCES", "BUILD", "BUILDROOT", "RPMS", "SRPMS"] {
-        fs::create_dir_all(topdir.join(dir))?;
-    }
-    for (index, extra) in extra_files(contents).iter().enumerate() {
-        fs::write(
-            topdir
-                .join("SOURCES")
-                .join(extra_source_name(index, &extra.path)),
-            &extra.text,
-        )?;
-    }
-    let cache = fetch::Cache::new(layout.downloads());
-    for step in plan.steps_in(&[Phase::Fetch]) {
-        if let Action::Fetch(fetch) = &step.action {
-            let hit = fetch::cached(fetch, &cache, &Default::default())?.with_context(|| {
-                format!(
-                    "{} is not in the cache: run `cargo xtask fetch`",
-                    fetch.file
-                )
-            })?;
-            let copy = topdir.join("SOURCES").join(&fetch.file);
-            if fs::hard_link(&hit.path, &copy).is_err() {
-                fs::copy(&hit.path, &copy)?;
-            }
-        }
-    }
-
-    let binary_spec = topdir
-        .join("SPECS")
-        .join(format!("{}-from-stage.spec", package.name));
-    fs::write(&binary_spec, spec(contents, &Fill::Stage(&package.stage)))?;
-    let source_spec = topdir.join("SPECS").join(format!("{}.spec", package.name));
-    fs::write(&source_spec, spec(contents, &Fill::Sources(plan)))?;
-
-    let dist = &package.dist;
-    let epoch = contents.epoch.to_string();
-    let topdir_define = format!("_topdir {}", topdir.display());
-    let rpmdir_define = format!("_rpmdir {}", dist.display());
-    let srcrpmdir_define = format!("_srcrpmdir {}", dist.display());
-    // Flat file names in dist/, as SHA256SUMS lists them.
-    let name_format = "_build_name_fmt %%{NAME}-%%{VERSION}-%%{RELEASE}.%%{ARCH}.rpm";
-    let _env = sh.push_env("SOURCE_DATE_EPOCH", &epoch);
-    for old in fs::read_dir(dist)? {
-        let path = old?.path();
-        if path.extension().is_some_and(|ext| ext == "rpm") {
-            fs::remove_file(path)?;
-        }
-    }
-    let output = cmd!(sh, "rpmbuild -bb --define {topdir_define} --define {rpmdir_define} --define {name_format} {binary_spec}")
-        .ignore_status()
-        .output()?;
-    if !output.status.success() {
-        let log = topdir.join("rpmbuild-bb.log");
-        fs::write(
-            &log,
-            [output.stdout.as_slice(), output.stderr.as_slice()].concat(),
-        )?;
-        bail!(
-            "rpmbuild -bb {} failed: {}\n{}\n  full log: {}",
-            binary_spec.display(),
-            output.status,
-            tail(&output.stderr, 40),
-            log.display()
-        );
-    }
-    // The SRPM's header records its scripts with every macro expanded: build
-    // it as mock does, under /builddir/build, with sources found relative to
-    // the working directory and a fixed -j, so it names nothing of this machine.
-    let sources_dir = topdir.join("SOURCES");
-    let _cwd = sh.push_dir(&sources_dir);
-    let neutral = [
-        "_topdir /builddir/build",
-        "_sourcedir .",
-        "_smp_build_ncpus 1",
-    ];
-    let [neutral_topdir, neutral_sources, neutral_jobs] = neutral;
-    let output = cmd!(
-        sh,
-        "rpmbuild -bs --define {neutral_topdir} --define {neutral_sources} --define {neutral_jobs} --define {srcrpmdir_define} {source_spec}"
-    )
-    .ignore_status()
-    .output()?;
-    if !output.status.success() {
-        bail!(
-            "rpmbuild -bs {} failed: {}\n{}",
-            source_spec.display(),
-            output.status,
-            tail(&output.stderr, 40)
-        );
-    }
-    let mut made: Vec<PathBuf> = fs::read_dir(dist)?
-        .filter_map(|entry| entry.ok().map(|e| e.path()))
-        .filter(|path| path.extension().is_some_and(|ext| ext == "rpm"))
-        .collect();
-    made.sort();
-    Ok(made)
-}
-
-fn tail(bytes: &[u8], lines: usize) -> String {
-    let text = String::from_utf8_lossy(bytes);
-    let all: Vec<&str> = text.lines().collect();
-    all[all.len().saturating_sub(lines)..].join("\n")
-}
-
-fn extra_source_name(index: usize, path: &str) -> String {
+/// The name an extra file has in SOURCES.
+pub fn extra_source_name(index: usize, path: &str) -> String {
     format!("extra{index}-{}", path.rsplit('/').next().unwrap_or("file"))
 }
 
@@ -154,10 +26,40 @@ fn quote_path(path: &str) -> String {
     }
 }
 
-fn spec(contents: &Contents<'_>, fill: &Fill<'_>) -> String {
-    let package = contents.package;
+pub fn spec(contents: &Contents<'_>, fill: &Fill<'_>) -> String {
     let extras = extra_files(contents);
     let mut spec = String::new();
+    write_preamble(&mut spec, contents, fill, &extras);
+    write_subpackages(&mut spec, contents);
+    match fill {
+        Fill::Stage(stage_root) => {
+            spec.push_str("\n%prep\n\n%build\n\n%install\nmkdir -p %{buildroot}\n");
+            let _ = writeln!(spec, "cp -a {}/. %{{buildroot}}/", stage_root.display());
+        }
+        Fill::Sources(plan) => write_source_build(&mut spec, plan),
+    }
+    for (index, extra) in extras.iter().enumerate() {
+        let _ = writeln!(
+            spec,
+            "install -D -m 0644 %{{SOURCE{}}} %{{buildroot}}{}",
+            100 + index,
+            extra.path
+        );
+    }
+    write_scriptlets(&mut spec, &contents.package.service_user);
+    write_files(&mut spec, contents, &extras);
+    spec
+}
+
+/// The macros that make the packages reproducible, the main package's tags
+/// and the sources.
+fn write_preamble(
+    spec: &mut String,
+    contents: &Contents<'_>,
+    fill: &Fill<'_>,
+    extras: &[ExtraFile],
+) {
+    let package = contents.package;
     let origin = match fill {
         Fill::Stage(_) => "the binary packages, from the staged build",
         Fill::Sources(_) => "every package, from the source tarballs",
@@ -186,13 +88,15 @@ fn spec(contents: &Contents<'_>, fill: &Fill<'_>) -> String {
         license = package.license,
         url = package.url,
     );
-    let mut source_number = 0;
     if let Fill::Sources(plan) = fill {
-        for step in plan.steps_in(&[Phase::Fetch]) {
-            if let Action::Fetch(fetch) = &step.action {
-                let _ = writeln!(spec, "Source{source_number}: {}", fetch.file);
-                source_number += 1;
-            }
+        let sources = plan
+            .steps_in(&[Phase::Fetch])
+            .filter_map(|step| match &step.action {
+                Action::Fetch(fetch) => Some(fetch),
+                _ => None,
+            });
+        for (number, fetch) in sources.enumerate() {
+            let _ = writeln!(spec, "Source{number}: {}", fetch.file);
         }
     }
     for (index, extra) in extras.iter().enumerate() {
@@ -206,7 +110,12 @@ fn spec(contents: &Contents<'_>, fill: &Fill<'_>) -> String {
     if let Fill::Sources(_) = fill {
         spec.push_str("BuildRequires: gcc, make, flex, bison, perl, readline-devel, zlib-devel\n");
     }
+}
 
+/// Each subpackage's tags (sibling requires at the exact version, PGDG
+/// provides) and description.
+fn write_subpackages(spec: &mut String, contents: &Contents<'_>) {
+    let package = contents.package;
     let subpackages: Vec<&Kind> = contents.subpackages.iter().map(|s| &s.kind).collect();
     for kind in &subpackages {
         if let Some(suffix) = kind.suffix() {
@@ -232,32 +141,18 @@ fn spec(contents: &Contents<'_>, fill: &Fill<'_>) -> String {
         if **kind == Kind::Server {
             spec.push_str("Requires(pre): /usr/sbin/useradd, /usr/sbin/groupadd\n");
         }
-        let section = kind.suffix().map(|s| format!(" {s}")).unwrap_or_default();
         let _ = write!(
             spec,
-            "\n%description{section}\n{} ({}).\nPackaged by bdr-dist.\n",
+            "\n%description{}\n{} ({}).\nPackaged by bdr-dist.\n",
+            section(kind),
             package.summary,
             kind.description()
         );
     }
+}
 
-    match fill {
-        Fill::Stage(stage_root) => {
-            spec.push_str("\n%prep\n\n%build\n\n%install\nmkdir -p %{buildroot}\n");
-            let _ = writeln!(spec, "cp -a {}/. %{{buildroot}}/", stage_root.display());
-        }
-        Fill::Sources(plan) => write_source_build(&mut spec, plan),
-    }
-    for (index, extra) in extras.iter().enumerate() {
-        let _ = writeln!(
-            spec,
-            "install -D -m 0644 %{{SOURCE{}}} %{{buildroot}}{}",
-            100 + index,
-            extra.path
-        );
-    }
-
-    let user = &package.service_user;
+/// The server's user and group, and ldconfig for the libraries.
+fn write_scriptlets(spec: &mut String, user: &str) {
     let _ = write!(
         spec,
         "\n%pre server\n\
@@ -267,21 +162,19 @@ fn spec(contents: &Contents<'_>, fill: &Fill<'_>) -> String {
          %post server\n/sbin/ldconfig\n\n%postun server\n/sbin/ldconfig\n\n\
          %post libs\n/sbin/ldconfig\n\n%postun libs\n/sbin/ldconfig\n"
     );
+}
 
+/// Each subpackage's `%files`: its directories under the prefix, its files,
+/// and the extra files made for it (configuration marked so).
+fn write_files(spec: &mut String, contents: &Contents<'_>, extras: &[ExtraFile]) {
+    let prefix = contents.package.prefix.trim_start_matches('/');
     for subpackage in &contents.subpackages {
-        let section = subpackage
-            .kind
-            .suffix()
-            .map(|s| format!(" {s}"))
-            .unwrap_or_default();
-        let _ = writeln!(spec, "\n%files{section}");
+        let _ = writeln!(spec, "\n%files{}", section(&subpackage.kind));
         let mut dirs = BTreeSet::new();
         for file in &subpackage.files {
             let mut parent = Path::new(file).parent();
             while let Some(dir) = parent {
-                if dir.as_os_str().is_empty()
-                    || !dir.starts_with(package.prefix.trim_start_matches('/'))
-                {
+                if dir.as_os_str().is_empty() || !dir.starts_with(prefix) {
                     break;
                 }
                 dirs.insert(format!("/{}", dir.display()));
@@ -303,7 +196,11 @@ fn spec(contents: &Contents<'_>, fill: &Fill<'_>) -> String {
             let _ = writeln!(spec, "{config}{}", extra.path);
         }
     }
-    spec
+}
+
+/// ` server` for `%files server`; nothing for the main package.
+fn section(kind: &Kind) -> String {
+    kind.suffix().map(|s| format!(" {s}")).unwrap_or_default()
 }
 
 /// %prep, %build and %install that redo the plan's build steps from the
@@ -383,5 +280,51 @@ fn write_source_build(spec: &mut String, plan: &Plan) {
             format!("env {} ", env.join(" "))
         };
         let _ = writeln!(spec, "( cd {dir} && {env}{} )", line.join(" "));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+    use crate::package::tests::fixture;
+
+    #[test]
+    fn the_spec_of_the_binary_packages() {
+        fixture(|contents| {
+            let text = spec(contents, &Fill::Stage(&PathBuf::from("/t/stage")));
+            expect_test::expect_file!["../../../../tests/golden/rpm-from-stage.spec"]
+                .assert_eq(&text);
+        });
+    }
+
+    #[test]
+    fn the_srpm_spec_rebuilds_from_the_sources() {
+        let root = crate::project_root();
+        let platforms = crate::input::platform::names(&root.join("platforms")).unwrap();
+        let set = crate::input::recipe::load(&root.join("recipes"), "pg15-pglogical", &platforms)
+            .unwrap();
+        let platform = crate::input::platform::load(&root.join("platforms"), "linux").unwrap();
+        let options = crate::plan::PlanOptions {
+            target_dir: PathBuf::from("/bdr-dist/target"),
+            jobs: 2,
+            mirrors: Vec::new(),
+            escalate: true,
+            ccache_dir: None,
+            install_prefix: None,
+            formats: None,
+            nodes: 2,
+            run_as: None,
+            locked_sha256: Default::default(),
+            smoke_from: crate::plan::SmokeFrom::Stage,
+            smoke_keep: false,
+        };
+        let plan = crate::plan::plan(&set, &platform, &options);
+        fixture(|contents| {
+            let text = spec(contents, &Fill::Sources(&plan));
+            expect_test::expect_file!["../../../../tests/golden/rpm-from-sources.spec"]
+                .assert_eq(&text);
+        });
     }
 }

@@ -1,0 +1,17 @@
+//! `cargo xtask package`: the packages of a finished stage, in the formats
+//! asked for.
+
+use super::Session;
+use crate::{exec, flags, plan::Phase};
+
+impl flags::Package {
+    pub fn run(self) -> anyhow::Result<()> {
+        let session = Session::open(&self.set)?;
+        let plan = session.plan(|options| options.formats = self.format.clone());
+        exec::require_complete_stage(&session.layout, &plan.set, &plan.stage)?;
+        session
+            .executor(&plan, self.force, Default::default())
+            .run(&[Phase::Package], false)?;
+        Ok(())
+    }
+}

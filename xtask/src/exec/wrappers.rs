@@ -1,0 +1,71 @@
+//! Compiler wrappers: scripts named like the C compilers that run the real
+//! compiler with the step's path maps (`-ffile-prefix-map`), through ccache
+//! when the step uses it. Flags given to configure or make would be recorded
+//! by `pg_config` and leak the build path anyway. The wrappers call ccache by
+//! name rather than through its masquerade directory, which would find the
+//! wrapper again as "the next cc" on `PATH` and loop.
+
+use std::{
+    fs,
+    os::unix::fs::PermissionsExt,
+    path::{Path, PathBuf},
+};
+
+use anyhow::Context;
+
+use crate::plan::{shell_quote, Run};
+
+/// The compilers wrapped, by the names a build calls them.
+const COMPILERS: [&str; 3] = ["cc", "gcc", "clang"];
+
+/// Each wrapper's name and text. Without `ccache`, these are the texts a
+/// step's fingerprint hashes: which compiler runs, and how, is an input of
+/// what it builds; whether ccache sits in front is not.
+pub fn scripts(run: &Run, ccache: Option<&Path>) -> Vec<(&'static str, String)> {
+    let flags: Vec<String> = run
+        .path_map
+        .iter()
+        .map(|map| shell_quote(&format!("-ffile-prefix-map={}={}", map.from, map.to)))
+        .collect();
+    COMPILERS
+        .iter()
+        .filter_map(|name| {
+            let real = real_compiler(name)?;
+            let mut line = vec!["exec".to_owned()];
+            line.extend(ccache.map(|ccache| shell_quote(&ccache.display().to_string())));
+            line.push(shell_quote(&real.display().to_string()));
+            line.extend(flags.iter().cloned());
+            line.push("\"$@\"".to_owned());
+            Some((
+                *name,
+                format!(
+                    "#!/bin/sh\n# bdr-dist: keep build paths out of what the compiler writes.\n{}\n",
+                    line.join(" ")
+                ),
+            ))
+        })
+        .collect()
+}
+
+/// The compiler itself, not a ccache masquerade link that may be on `PATH`.
+fn real_compiler(name: &str) -> Option<PathBuf> {
+    which::which_all(name).ok().and_then(|mut all| {
+        all.find(|path| fs::canonicalize(path).is_ok_and(|target| !target.ends_with("ccache")))
+    })
+}
+
+/// Write the wrappers of `run` into `dir`.
+pub fn write(dir: &Path, run: &Run) -> anyhow::Result<()> {
+    fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let ccache = run
+        .ccache_dir
+        .as_ref()
+        .and_then(|_| which::which("ccache").ok());
+    for (name, script) in scripts(run, ccache.as_deref()) {
+        let wrapper = dir.join(name);
+        fs::write(&wrapper, script)
+            .with_context(|| format!("cannot write {}", wrapper.display()))?;
+        fs::set_permissions(&wrapper, fs::Permissions::from_mode(0o755))?;
+    }
+    Ok(())
+}

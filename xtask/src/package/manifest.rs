@@ -1,0 +1,151 @@
+//! The JSON manifest beside the binary tarball, and SOURCE_DATE_EPOCH.
+
+use std::{collections::BTreeMap, fs};
+
+use anyhow::Context;
+use serde::Serialize;
+
+use super::Subpackage;
+use crate::{
+    layout::{epoch_file, Layout},
+    plan::{Action, Package, Plan},
+    process::Command,
+    sources::fetch::{self, Cache},
+};
+
+/// The JSON manifest beside the tarball: what went in.
+#[derive(Debug, Clone, Serialize)]
+pub struct Manifest {
+    pub set: String,
+    pub platform: String,
+    pub package: String,
+    pub version: String,
+    pub release: String,
+    pub prefix: String,
+    pub source_date_epoch: u64,
+    pub sources: Vec<ManifestSource>,
+    pub tools: BTreeMap<String, String>,
+    pub subpackages: BTreeMap<String, usize>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ManifestSource {
+    pub component: String,
+    pub version: String,
+    pub file: String,
+    pub urls: Vec<String>,
+    /// The sha256 of the archive this build used (whichever URL served it).
+    pub sha256: String,
+    /// The git tree its entries were checked to make, when the recipe pins one.
+    pub tree: Option<String>,
+    /// The tagged commit the recipe names.
+    pub commit: Option<String>,
+}
+
+/// SOURCE_DATE_EPOCH: the environment's, else the newest file time the
+/// source archives carried (recorded when they were unpacked).
+pub fn source_date_epoch(plan: &Plan) -> anyhow::Result<u64> {
+    if let Ok(value) = std::env::var("SOURCE_DATE_EPOCH") {
+        return value
+            .trim()
+            .parse()
+            .with_context(|| format!("SOURCE_DATE_EPOCH=`{value}` is not a number of seconds"));
+    }
+    let mut newest = None;
+    for step in &plan.steps {
+        if let Action::Unpack(unpack) = &step.action {
+            let path = epoch_file(&unpack.dest);
+            let text = fs::read_to_string(&path).with_context(|| {
+                format!("cannot read {}: run `cargo xtask fetch`", path.display())
+            })?;
+            let epoch: u64 = text
+                .trim()
+                .parse()
+                .with_context(|| format!("{} is not a number", path.display()))?;
+            newest = newest.max(Some(epoch));
+        }
+    }
+    newest.context("the plan unpacks no source")
+}
+
+/// The first line a tool prints of its version, as the build ran it.
+fn first_line_of(program: &str, args: &[&str]) -> String {
+    Command::new(program)
+        .args(args)
+        .output()
+        .ok()
+        .and_then(|output| {
+            String::from_utf8_lossy(&output.stdout)
+                .lines()
+                .next()
+                .map(str::to_owned)
+        })
+        .unwrap_or_else(|| "not found".to_owned())
+}
+
+/// What went into `package`: sources (with the sha256 this build used),
+/// tools, and how many files each subpackage holds.
+pub fn manifest(
+    plan: &Plan,
+    package: &Package,
+    subpackages: &[Subpackage],
+    epoch: u64,
+    layout: &Layout,
+) -> anyhow::Result<Manifest> {
+    let cache = Cache::new(layout.downloads().dir);
+    let mut sources = Vec::new();
+    for step in &plan.steps {
+        let Action::Fetch(fetch) = &step.action else {
+            continue;
+        };
+        let sha256 = match &fetch.sha256 {
+            Some(sha256) => sha256.clone(),
+            None => fetch::cached(fetch, &cache, &Default::default())?
+                .map(|hit| hit.sha256)
+                .with_context(|| {
+                    format!(
+                        "{} is not in the cache: run `cargo xtask fetch`",
+                        fetch.file
+                    )
+                })?,
+        };
+        // The recipe's own URLs, not the mirror it came from: the manifest
+        // says what went in, identically wherever it was built.
+        let urls = fetch
+            .urls
+            .iter()
+            .filter(|url| url.starts_with("https://") || url.starts_with("http://"))
+            .cloned();
+        sources.push(ManifestSource {
+            component: fetch.component.clone(),
+            version: fetch.version.clone(),
+            file: fetch.file.clone(),
+            urls: urls.collect(),
+            sha256,
+            tree: fetch.tree.clone(),
+            commit: fetch.commit.clone(),
+        });
+    }
+    let tools = BTreeMap::from([
+        ("cc".to_owned(), first_line_of("cc", &["--version"])),
+        ("make".to_owned(), first_line_of("make", &["--version"])),
+        ("flex".to_owned(), first_line_of("flex", &["--version"])),
+        ("bison".to_owned(), first_line_of("bison", &["--version"])),
+        ("bdr-dist".to_owned(), env!("CARGO_PKG_VERSION").to_owned()),
+    ]);
+    Ok(Manifest {
+        set: plan.set.clone(),
+        platform: plan.platform.clone(),
+        package: package.name.clone(),
+        version: package.version.clone(),
+        release: package.release.clone(),
+        prefix: package.prefix.clone(),
+        source_date_epoch: epoch,
+        sources,
+        tools,
+        subpackages: subpackages
+            .iter()
+            .map(|s| (s.kind.to_string(), s.files.len()))
+            .collect(),
+    })
+}

@@ -1,0 +1,130 @@
+//! RPMs in the PGDG shape, built by `rpmbuild` from a generated spec.
+//!
+//! Two specs share everything but how the buildroot is filled: the binary
+//! packages come from the stage (seconds, and exactly what was tested), and
+//! the SRPM's spec rebuilds the same packages from the source tarballs, so
+//! mock, Koji or COPR can build it for every distribution release.
+
+mod spec;
+
+use std::{fs, path::PathBuf};
+
+use anyhow::{bail, Context};
+
+use self::spec::{extra_source_name, spec, Fill};
+use super::{extra_files, Contents};
+use crate::{
+    layout::Layout,
+    plan::{Action, Phase, Plan},
+    process::{self, Command},
+    sources::fetch::{self, Cache},
+};
+
+pub fn make(contents: &Contents<'_>, plan: &Plan, layout: &Layout) -> anyhow::Result<Vec<PathBuf>> {
+    let package = contents.package;
+    let topdir = layout.rpmbuild(&plan.set);
+    if topdir.exists() {
+        fs::remove_dir_all(&topdir)?;
+    }
+    for dir in ["SPECS", "SOURCES", "BUILD", "BUILDROOT", "RPMS", "SRPMS"] {
+        fs::create_dir_all(topdir.join(dir))?;
+    }
+    for (index, extra) in extra_files(contents).iter().enumerate() {
+        fs::write(
+            topdir
+                .join("SOURCES")
+                .join(extra_source_name(index, &extra.path)),
+            &extra.text,
+        )?;
+    }
+    let cache = Cache::new(layout.downloads().dir);
+    for step in plan.steps_in(&[Phase::Fetch]) {
+        if let Action::Fetch(fetch) = &step.action {
+            let hit = fetch::cached(fetch, &cache, &Default::default())?.with_context(|| {
+                format!(
+                    "{} is not in the cache: run `cargo xtask fetch`",
+                    fetch.file
+                )
+            })?;
+            let copy = topdir.join("SOURCES").join(&fetch.file);
+            if fs::hard_link(&hit.path, &copy).is_err() {
+                fs::copy(&hit.path, &copy)?;
+            }
+        }
+    }
+
+    let binary_spec = topdir
+        .join("SPECS")
+        .join(format!("{}-from-stage.spec", package.name));
+    fs::write(&binary_spec, spec(contents, &Fill::Stage(&package.stage)))?;
+    let source_spec = topdir.join("SPECS").join(format!("{}.spec", package.name));
+    fs::write(&source_spec, spec(contents, &Fill::Sources(plan)))?;
+
+    let dist = &package.dist;
+    let epoch = contents.epoch.to_string();
+    let topdir_define = format!("_topdir {}", topdir.display());
+    let rpmdir_define = format!("_rpmdir {}", dist.display());
+    let srcrpmdir_define = format!("_srcrpmdir {}", dist.display());
+    // Flat file names in dist/, as SHA256SUMS lists them.
+    let name_format = "_build_name_fmt %%{NAME}-%%{VERSION}-%%{RELEASE}.%%{ARCH}.rpm";
+    for old in fs::read_dir(dist)? {
+        let path = old?.path();
+        if path.extension().is_some_and(|ext| ext == "rpm") {
+            fs::remove_file(path)?;
+        }
+    }
+    let output = Command::new("rpmbuild")
+        .arg("-bb")
+        .args(["--define", &topdir_define, "--define", &rpmdir_define])
+        .args(["--define", name_format])
+        .arg(&binary_spec)
+        .env("SOURCE_DATE_EPOCH", &epoch)
+        .output()?;
+    if !output.status.success() {
+        let log = topdir.join("rpmbuild-bb.log");
+        fs::write(
+            &log,
+            [output.stdout.as_slice(), output.stderr.as_slice()].concat(),
+        )?;
+        bail!(
+            "rpmbuild -bb {} failed: {}\n{}\n  full log: {}",
+            binary_spec.display(),
+            process::describe_status(output.status),
+            tail(&output.stderr, 40),
+            log.display()
+        );
+    }
+    // The SRPM's header records its scripts with every macro expanded: build
+    // it as mock does, under /builddir/build, with sources found relative to
+    // the working directory and a fixed -j, so it names nothing of this machine.
+    let output = Command::new("rpmbuild")
+        .arg("-bs")
+        .args(["--define", "_topdir /builddir/build"])
+        .args(["--define", "_sourcedir ."])
+        .args(["--define", "_smp_build_ncpus 1"])
+        .args(["--define", &srcrpmdir_define])
+        .arg(&source_spec)
+        .cwd(topdir.join("SOURCES"))
+        .env("SOURCE_DATE_EPOCH", &epoch)
+        .output()?;
+    if !output.status.success() {
+        bail!(
+            "rpmbuild -bs {} failed: {}\n{}",
+            source_spec.display(),
+            process::describe_status(output.status),
+            tail(&output.stderr, 40)
+        );
+    }
+    let mut made: Vec<PathBuf> = fs::read_dir(dist)?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|path| path.extension().is_some_and(|ext| ext == "rpm"))
+        .collect();
+    made.sort();
+    Ok(made)
+}
+
+fn tail(bytes: &[u8], lines: usize) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}

@@ -1,0 +1,229 @@
+//! The plan's stable text form: what `cargo xtask plan` prints and the
+//! snapshot tests pin.
+
+use std::fmt;
+
+use super::{
+    shell_quote, size_text, Action, EnvVar, Fetch, Package, Phase, Plan, PrepareInstall, Run,
+    Smoke, SmokeFrom, Step, Unpack,
+};
+
+impl fmt::Display for EnvVar {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let value = shell_quote(&self.value);
+        if self.prepend {
+            write!(f, "{}={value}:${}", self.name, self.name)
+        } else {
+            write!(f, "{}={value}", self.name)
+        }
+    }
+}
+
+impl fmt::Display for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.action {
+            Action::Fetch(fetch) => fetch.fmt(f),
+            Action::Unpack(unpack) => unpack.fmt(f),
+            Action::PrepareInstall(install) => install.fmt(f),
+            Action::Run(run) => run.fmt(f),
+            Action::Package(package) => package.fmt(f),
+            Action::Smoke(smoke) => smoke.fmt(f),
+        }
+    }
+}
+
+impl fmt::Display for Fetch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let fetch = self;
+        writeln!(
+            f,
+            "fetch {} {}  [{}]",
+            fetch.component, fetch.version, fetch.file
+        )?;
+        for url in &fetch.urls {
+            writeln!(f, "    url     {url}")?;
+        }
+        if let Some(sha) = &fetch.sha256 {
+            writeln!(f, "    sha256  {sha}")?;
+        }
+        if let Some(tree) = &fetch.tree {
+            writeln!(
+                f,
+                "    tree    {tree}  (git tree of the entries, recomputed from the archive)"
+            )?;
+        }
+        if let Some(commit) = &fetch.commit {
+            writeln!(f, "    commit  {commit}  (names the tag; not a pin)")?;
+        }
+        match &fetch.locked_sha256 {
+            Some(sha) => writeln!(
+                f,
+                "    lock    {sha}  (sha256 recorded; `--locked` requires it)"
+            )?,
+            None => writeln!(
+                f,
+                "    lock    (none: `fetch --pin` records the sha256 fetched)"
+            )?,
+        }
+        writeln!(
+            f,
+            "    limits  {} download, {} unpacked",
+            size_text(fetch.max_download),
+            size_text(fetch.max_unpacked)
+        )?;
+        Ok(())
+    }
+}
+
+impl fmt::Display for Unpack {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let unpack = self;
+        writeln!(
+            f,
+            "unpack {} {}  [{}, {}]",
+            unpack.component,
+            unpack.version,
+            unpack.file,
+            unpack.archive.as_str()
+        )?;
+        writeln!(f, "    into    {}", unpack.dest.display())?;
+        if let Some(tree) = &unpack.tree {
+            writeln!(f, "    tree    {tree}  (checked while unpacking)")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for PrepareInstall {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let install = self;
+        writeln!(f, "prepare install into {}", install.prefix)?;
+        writeln!(
+            f,
+            "    check   {}: not a symlink; it and every parent writable by root alone",
+            install.prefix
+        )?;
+        writeln!(f, "    from    {}", install.from.display())?;
+        writeln!(
+            f,
+            "    archive {}  (owner root:{}, modes 0755/0644, existing directories untouched)",
+            install.archive.display(),
+            install.group
+        )?;
+        Ok(())
+    }
+}
+
+impl fmt::Display for Run {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let run = self;
+        writeln!(f, "{} {}", run.kind.verb(), run.subject)?;
+        writeln!(f, "    cwd     {}", run.cwd.display())?;
+        if let Some(dir) = &run.ccache_dir {
+            writeln!(f, "    ccache  {} first on PATH", dir.display())?;
+        }
+        for map in &run.path_map {
+            writeln!(
+                f,
+                "    map     {} -> {}",
+                map.from,
+                if map.to.is_empty() {
+                    "(nothing)"
+                } else {
+                    &map.to
+                }
+            )?;
+        }
+        for var in &run.env {
+            writeln!(f, "    env     {var}")?;
+        }
+        if let Some(dir) = &run.fresh_dir {
+            writeln!(f, "    fresh   {} (removed first)", dir.display())?;
+        }
+        let line: Vec<String> = run
+            .command_line()
+            .iter()
+            .map(|arg| shell_quote(arg))
+            .collect();
+        writeln!(f, "    $ {}", line.join(" "))?;
+        Ok(())
+    }
+}
+
+impl fmt::Display for Package {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let package = self;
+        writeln!(
+            f,
+            "package {} {}-{}-{}",
+            package.format.as_str(),
+            package.name,
+            package.version,
+            package.release
+        )?;
+        writeln!(
+            f,
+            "    from    {} (prefix {})",
+            package.stage.display(),
+            package.prefix
+        )?;
+        writeln!(f, "    into    {}", package.dist.display())?;
+        Ok(())
+    }
+}
+
+impl fmt::Display for Smoke {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let smoke = self;
+        writeln!(
+            f,
+            "smoke {} nodes, driver {}",
+            smoke.nodes,
+            smoke.driver.as_str()
+        )?;
+        writeln!(f, "    bindir  {}", smoke.bindir.display())?;
+        writeln!(
+            f,
+            "    conf    shared_preload_libraries = '{}', listen 127.0.0.1",
+            smoke.preload
+        )?;
+        writeln!(f, "    create  extension {}", smoke.extensions.join(", "))?;
+        if let Some(user) = &smoke.run_as {
+            writeln!(f, "    as      {user}")?;
+        }
+        if smoke.from == SmokeFrom::Tarball {
+            writeln!(
+                f,
+                "    from    the binary tarball, unpacked into the cluster"
+            )?;
+        }
+        if smoke.keep {
+            writeln!(f, "    keep    the cluster is left running, whole")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for Plan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "plan for set {} on {}, prefix {}\n  {}",
+            self.set, self.platform, self.prefix, self.description
+        )?;
+        let mut phase = None;
+        for (number, step) in self.steps.iter().enumerate() {
+            if phase != Some(step.phase) {
+                phase = Some(step.phase);
+                let note = if step.phase == Phase::Install {
+                    " (only `cargo xtask install`)"
+                } else {
+                    ""
+                };
+                writeln!(f, "\n[{}]{note}", step.phase.as_str())?;
+            }
+            write!(f, "{:>3}. {step}", number + 1)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,421 @@
+//! The planner: each phase's steps from the set, the platform and the options.
+
+use std::{collections::BTreeMap, path::PathBuf};
+
+use super::{
+    join_prefix, Action, EnvVar, Fetch, Package, PackagePart, PartKind, PathMap, Phase, Plan,
+    PlanOptions, PrepareInstall, Run, Smoke, Step, StepId, Unpack,
+};
+use crate::{
+    input::{
+        platform::Platform,
+        recipe::{self, Component, RecipeSet, Role, StepKind, StepTemplate},
+    },
+    layout::Layout,
+};
+
+/// The install prefix of a set on a platform.
+pub fn prefix_of(set: &RecipeSet, platform: &Platform) -> String {
+    set.prefix
+        .get(&platform.name)
+        .cloned()
+        .unwrap_or_else(|| platform.default_prefix.clone())
+}
+
+/// What every phase's planner needs to know.
+struct Context<'a> {
+    set: &'a RecipeSet,
+    platform: &'a Platform,
+    options: &'a PlanOptions,
+    layout: Layout,
+    prefix: String,
+    stage: PathBuf,
+    server_bindir: PathBuf,
+}
+
+/// Compute every step of a full run. Pure: see the module comment.
+pub fn plan(set: &RecipeSet, platform: &Platform, options: &PlanOptions) -> Plan {
+    let layout = Layout::new(&options.target_dir);
+    let prefix = prefix_of(set, platform);
+    let stage = layout.stage(&set.name);
+    let server_bindir = join_prefix(&stage, &prefix).join("bin");
+    let context = Context {
+        set,
+        platform,
+        options,
+        layout,
+        prefix,
+        stage,
+        server_bindir,
+    };
+    let mut steps = fetch_steps(&context);
+    let (build, parts, build_ids) = build_steps(&context);
+    steps.extend(build);
+    steps.extend(package_steps(&context, &parts, &build_ids));
+    steps.push(smoke_step(&context, &build_ids));
+    steps.extend(install_steps(&context, build_ids));
+    Plan {
+        set: set.name.clone(),
+        description: set.description.clone(),
+        platform: platform.name.clone(),
+        prefix: context.prefix,
+        stage: context.stage,
+        steps,
+    }
+}
+
+/// Download every source (mirrors first), then unpack each.
+fn fetch_steps(context: &Context<'_>) -> Vec<Step> {
+    let Context {
+        set,
+        options,
+        layout,
+        ..
+    } = context;
+    let mut steps = Vec::new();
+    for component in &set.components {
+        let source = &component.source;
+        let urls = options
+            .mirrors
+            .iter()
+            .map(|mirror| format!("{}/{}", mirror.trim_end_matches('/'), source.file))
+            .chain(source.urls.iter().cloned())
+            .collect();
+        steps.push(Step {
+            id: StepId::fetch(&component.name),
+            phase: Phase::Fetch,
+            after: Vec::new(),
+            action: Action::Fetch(Fetch {
+                component: component.name.clone(),
+                version: component.version.clone(),
+                file: source.file.clone(),
+                urls,
+                sha256: source.sha256.clone(),
+                tree: source.tree.clone(),
+                commit: source.commit.clone(),
+                locked_sha256: options.locked_sha256.get(&source.file).cloned(),
+                archive: source.archive,
+                max_download: source.max_download,
+                max_unpacked: source.max_unpacked,
+            }),
+        });
+    }
+    for component in &set.components {
+        steps.push(Step {
+            id: StepId::unpack(&component.name),
+            phase: Phase::Fetch,
+            after: vec![StepId::fetch(&component.name)],
+            action: Action::Unpack(Unpack {
+                component: component.name.clone(),
+                version: component.version.clone(),
+                file: component.source.file.clone(),
+                archive: component.source.archive,
+                dest: layout.src(&set.name, &component.name, &component.version),
+                tree: component.source.tree.clone(),
+                max_unpacked: component.source.max_unpacked,
+            }),
+        });
+    }
+    steps
+}
+
+/// Every component's build steps, in order; the parts packages are split
+/// into; the last step of each component.
+fn build_steps(context: &Context<'_>) -> (Vec<Step>, Vec<PackagePart>, Vec<StepId>) {
+    let Context { set, platform, .. } = context;
+    let mut steps = Vec::new();
+    let mut parts = Vec::new();
+    let mut last_step_of: BTreeMap<&str, StepId> = BTreeMap::new();
+    let mut server_staged = false;
+    for component in &set.components {
+        let variables = template_variables(context, component);
+        let env = component_env(component, &variables);
+        let mut previous = StepId::unpack(&component.name);
+        let mut dependencies: Vec<StepId> = component
+            .depends
+            .iter()
+            .filter_map(|dep| last_step_of.get(dep.as_str()).cloned())
+            .collect();
+        let templates = component
+            .steps
+            .iter()
+            .filter(|t| t.only.is_empty() || t.only.contains(&platform.name));
+        for template in templates {
+            let id = StepId::build(&component.name, template.label.as_deref(), template.kind);
+            // The server's first install empties the stage: a rebuilt server
+            // never lands on stale files.
+            let empties_stage = template.kind == StepKind::Install
+                && component.role == Role::Server
+                && !server_staged;
+            server_staged |= empties_stage;
+            if template.kind == StepKind::Install {
+                parts.push(PackagePart {
+                    step: id.clone(),
+                    component: component.name.clone(),
+                    part: part_kind(component, template),
+                });
+            }
+            let mut after = vec![previous];
+            after.append(&mut dependencies);
+            steps.push(Step {
+                id: id.clone(),
+                phase: Phase::Build,
+                after,
+                action: Action::Run(build_run(
+                    context,
+                    component,
+                    template,
+                    &variables,
+                    &env,
+                    empties_stage,
+                )),
+            });
+            previous = id;
+        }
+        last_step_of.insert(&component.name, previous);
+    }
+    (steps, parts, last_step_of.into_values().collect())
+}
+
+/// The values of `{name}` in a component's templates.
+fn template_variables(
+    context: &Context<'_>,
+    component: &Component,
+) -> BTreeMap<&'static str, String> {
+    let src = context
+        .layout
+        .src(&context.set.name, &component.name, &component.version);
+    BTreeMap::from([
+        ("prefix", context.prefix.clone()),
+        ("stage", context.stage.display().to_string()),
+        ("make", context.platform.make.clone()),
+        ("server_bindir", context.server_bindir.display().to_string()),
+        ("name", component.name.clone()),
+        ("version", component.version.clone()),
+        ("src", src.display().to_string()),
+    ])
+}
+
+/// The variables every step of a component gets: `PATH` first, then its own.
+fn component_env(component: &Component, variables: &BTreeMap<&str, String>) -> Vec<EnvVar> {
+    let mut env = Vec::new();
+    if !component.path_prepend.is_empty() {
+        let dirs: Vec<String> = component
+            .path_prepend
+            .iter()
+            .map(|dir| recipe::expand(dir, variables))
+            .collect();
+        env.push(EnvVar {
+            name: "PATH".into(),
+            value: dirs.join(":"),
+            prepend: true,
+        });
+    }
+    env.extend(component.env.iter().map(|(name, value)| EnvVar {
+        name: name.clone(),
+        value: recipe::expand(value, variables),
+        prepend: false,
+    }));
+    env
+}
+
+fn part_kind(component: &Component, template: &StepTemplate) -> PartKind {
+    match (component.role, template.label.as_deref()) {
+        (Role::Server, Some("contrib")) => PartKind::Contrib,
+        (Role::Server, _) => PartKind::Server,
+        (Role::Plugin, _) => PartKind::Plugin(
+            component
+                .subpackage
+                .clone()
+                .unwrap_or_else(|| component.name.clone()),
+        ),
+    }
+}
+
+fn build_run(
+    context: &Context<'_>,
+    component: &Component,
+    template: &StepTemplate,
+    variables: &BTreeMap<&str, String>,
+    component_env: &[EnvVar],
+    empties_stage: bool,
+) -> Run {
+    let src = PathBuf::from(&variables["src"]);
+    let mut env = component_env.to_vec();
+    if template.kind == StepKind::Configure {
+        env.extend(
+            context
+                .platform
+                .configure_env
+                .iter()
+                .map(|(name, value)| EnvVar {
+                    name: name.clone(),
+                    value: value.clone(),
+                    prepend: false,
+                }),
+        );
+    }
+    env.extend(template.env.iter().map(|(name, value)| EnvVar {
+        name: name.clone(),
+        value: recipe::expand(value, variables),
+        prepend: false,
+    }));
+    let cwd = match &template.dir {
+        Some(dir) => src.join(recipe::expand(dir, variables)),
+        None => src.clone(),
+    };
+    Run {
+        kind: template.kind,
+        subject: subject(
+            &component.name,
+            &component.version,
+            template.label.as_deref(),
+        ),
+        cwd,
+        env,
+        argv: template
+            .run
+            .iter()
+            .map(|arg| recipe::expand(arg, variables))
+            .collect(),
+        jobs: template.parallel.then_some(context.options.jobs),
+        ccache_dir: (template.kind != StepKind::Install)
+            .then(|| context.options.ccache_dir.clone())
+            .flatten(),
+        escalate: None,
+        fresh_dir: empties_stage.then(|| context.stage.clone()),
+        installs: template.kind == StepKind::Install,
+        path_map: vec![
+            PathMap {
+                from: src.display().to_string(),
+                to: format!("/usr/src/debug/{}-{}", component.name, component.version),
+            },
+            PathMap {
+                from: context.stage.display().to_string(),
+                to: String::new(),
+            },
+        ],
+    }
+}
+
+fn package_steps(context: &Context<'_>, parts: &[PackagePart], build_ids: &[StepId]) -> Vec<Step> {
+    let Context {
+        set,
+        platform,
+        options,
+        layout,
+        ..
+    } = context;
+    let formats = options
+        .formats
+        .clone()
+        .unwrap_or_else(|| platform.package_formats.clone());
+    formats
+        .into_iter()
+        .map(|format| Step {
+            id: StepId::package(format),
+            phase: Phase::Package,
+            after: build_ids.to_vec(),
+            action: Action::Package(Package {
+                format,
+                name: set.package.name.clone(),
+                version: set.package_version().to_owned(),
+                release: set.package.release.clone(),
+                prefix: context.prefix.clone(),
+                stage: context.stage.clone(),
+                dist: layout.dist(&set.name),
+                parts: parts.to_vec(),
+                provides: set.package.provides.clone(),
+                summary: set.package.summary.clone(),
+                license: set.package.license.clone(),
+                url: set.package.url.clone(),
+                service_user: platform.service_user.clone(),
+            }),
+        })
+        .collect()
+}
+
+fn smoke_step(context: &Context<'_>, build_ids: &[StepId]) -> Step {
+    let Context { set, options, .. } = context;
+    Step {
+        id: StepId::smoke(),
+        phase: Phase::Smoke,
+        after: build_ids.to_vec(),
+        action: Action::Smoke(Smoke {
+            driver: set.smoke.driver,
+            nodes: options.nodes,
+            bindir: context.server_bindir.clone(),
+            preload: set.smoke.preload.clone(),
+            extensions: set.smoke.extensions.clone(),
+            run_as: options.run_as.clone(),
+            from: options.smoke_from,
+            keep: options.smoke_keep,
+        }),
+    }
+}
+
+/// The only step that escalates: extracting, as root, an archive of the
+/// finished stage whose entries are root's. Nothing is copied with the
+/// builder's ownership, and existing directories keep theirs.
+fn install_steps(context: &Context<'_>, build_ids: Vec<StepId>) -> Vec<Step> {
+    let Context {
+        set,
+        platform,
+        options,
+        layout,
+        ..
+    } = context;
+    let install_prefix = options
+        .install_prefix
+        .clone()
+        .unwrap_or_else(|| context.prefix.clone());
+    let archive = layout.install_archive(&set.name);
+    let archive_text = archive.display().to_string();
+    let prepare = Step {
+        id: StepId::install_prepare(),
+        phase: Phase::Install,
+        after: build_ids,
+        action: Action::PrepareInstall(PrepareInstall {
+            from: join_prefix(&context.stage, &context.prefix),
+            prefix: install_prefix.clone(),
+            archive,
+            group: platform.install.group.clone(),
+            gid: platform.install.gid,
+        }),
+    };
+    let extract = Step {
+        id: StepId::install_extract(),
+        phase: Phase::Install,
+        after: vec![StepId::install_prepare()],
+        action: Action::Run(Run {
+            kind: StepKind::Install,
+            subject: format!(
+                "{} {} into {install_prefix}",
+                set.package.name,
+                set.server().version
+            ),
+            cwd: options.target_dir.clone(),
+            env: Vec::new(),
+            argv: platform
+                .install
+                .extract
+                .iter()
+                .map(|arg| arg.replace("{archive}", &archive_text))
+                .collect(),
+            jobs: None,
+            ccache_dir: None,
+            escalate: options.escalate.then(|| platform.escalate.clone()),
+            fresh_dir: None,
+            installs: false,
+            path_map: Vec::new(),
+        }),
+    };
+    vec![prepare, extract]
+}
+
+fn subject(name: &str, version: &str, label: Option<&str>) -> String {
+    match label {
+        Some(label) => format!("{name} {version} ({label})"),
+        None => format!("{name} {version}"),
+    }
+}

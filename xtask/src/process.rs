@@ -1,0 +1,459 @@
+//! The one way this tool starts a process: build steps, rpmbuild, psql,
+//! initdb and the servers, the doctor's package manager, the test suite.
+//!
+//! A [`Command`] sees a scrubbed environment (an allowlist, `LC_ALL=C` and its
+//! own variables) unless it asks to inherit the caller's; runs in a process
+//! group of its own, so that a signal to the run stops it whole; and is
+//! stopped (SIGTERM, then SIGKILL) when the run is interrupted. Built on duct.
+
+use std::{
+    collections::BTreeMap,
+    ffi::{OsStr, OsString},
+    fmt,
+    io::{BufRead, BufReader, Write},
+    os::unix::process::{CommandExt, ExitStatusExt},
+    path::{Path, PathBuf},
+    process::{ExitStatus, Output},
+    sync::mpsc,
+    thread,
+    time::{Duration, Instant},
+};
+
+use anyhow::{bail, Context};
+
+use crate::interrupt;
+
+/// Inherited environment variables that commands keep. Everything else
+/// (`MAKEFLAGS`, `CARGO_*`, `TARGET`, `CFLAGS`, `PG*`, ...) is dropped, so a
+/// build depends only on its plan, which is what its stamp hashes.
+pub const KEPT_ENVIRONMENT: &[&str] = &[
+    "PATH", "HOME", "USER", "LOGNAME", "TMPDIR", "TERM", "SHELL", "TZ",
+];
+
+/// How long a stopped command gets between SIGTERM and SIGKILL.
+const GRACE: Duration = Duration::from_secs(3);
+
+/// The kept variables of this process's environment, and `LC_ALL=C`.
+pub fn scrubbed_environment() -> BTreeMap<String, String> {
+    let mut environment: BTreeMap<String, String> = std::env::vars()
+        .filter(|(name, _)| KEPT_ENVIRONMENT.contains(&name.as_str()))
+        .collect();
+    environment.insert("LC_ALL".into(), "C".into());
+    environment
+        .entry("PATH".into())
+        .or_insert_with(|| "/usr/bin:/bin".into());
+    environment
+}
+
+#[derive(Debug, Clone)]
+enum Environment {
+    /// The scrubbed environment and these variables.
+    Scrubbed(BTreeMap<String, String>),
+    /// Exactly these variables.
+    Exact(BTreeMap<String, String>),
+    /// The caller's environment, these variables set and those removed.
+    Inherited(BTreeMap<String, String>, Vec<String>),
+}
+
+/// A command to run, as plain data until it runs.
+#[derive(Debug, Clone)]
+pub struct Command {
+    program: OsString,
+    args: Vec<OsString>,
+    cwd: Option<PathBuf>,
+    environment: Environment,
+    user: Option<(u32, u32)>,
+    own_group: bool,
+    stdin: Option<Vec<u8>>,
+}
+
+impl Command {
+    pub fn new(program: impl AsRef<OsStr>) -> Command {
+        Command {
+            program: program.as_ref().to_os_string(),
+            args: Vec::new(),
+            cwd: None,
+            environment: Environment::Scrubbed(BTreeMap::new()),
+            user: None,
+            own_group: true,
+            stdin: None,
+        }
+    }
+
+    pub fn arg(mut self, arg: impl AsRef<OsStr>) -> Command {
+        self.args.push(arg.as_ref().to_os_string());
+        self
+    }
+
+    pub fn args<I: IntoIterator<Item = S>, S: AsRef<OsStr>>(mut self, args: I) -> Command {
+        self.args
+            .extend(args.into_iter().map(|arg| arg.as_ref().to_os_string()));
+        self
+    }
+
+    pub fn cwd(mut self, dir: impl Into<PathBuf>) -> Command {
+        self.cwd = Some(dir.into());
+        self
+    }
+
+    /// Set one variable (on top of the scrubbed or inherited environment).
+    pub fn env(mut self, name: impl Into<String>, value: impl Into<String>) -> Command {
+        let (name, value) = (name.into(), value.into());
+        match &mut self.environment {
+            Environment::Scrubbed(vars)
+            | Environment::Exact(vars)
+            | Environment::Inherited(vars, _) => {
+                vars.insert(name, value);
+            }
+        }
+        self
+    }
+
+    /// Run with exactly these variables and no others.
+    pub fn exact_environment(mut self, vars: BTreeMap<String, String>) -> Command {
+        self.environment = Environment::Exact(vars);
+        self
+    }
+
+    /// Run with the caller's environment: for tools that need the user's
+    /// settings (the package manager, cargo), never for a build step.
+    pub fn inherit_environment(mut self) -> Command {
+        if let Environment::Scrubbed(vars) | Environment::Exact(vars) = &self.environment {
+            self.environment = Environment::Inherited(vars.clone(), Vec::new());
+        }
+        self
+    }
+
+    /// Drop one inherited variable.
+    pub fn remove_env(mut self, name: &str) -> Command {
+        if let Environment::Inherited(_, removed) = &mut self.environment {
+            removed.push(name.to_owned());
+        }
+        self
+    }
+
+    /// Run as another user (when root).
+    pub fn as_user(mut self, uid: u32, gid: u32) -> Command {
+        self.user = Some((uid, gid));
+        self
+    }
+
+    /// Stay in the caller's process group: for a command that may ask
+    /// something on the terminal (sudo's password) or that the user expects
+    /// Ctrl-C to reach directly.
+    pub fn in_callers_group(mut self) -> Command {
+        self.own_group = false;
+        self
+    }
+
+    pub fn stdin_bytes(mut self, bytes: impl Into<Vec<u8>>) -> Command {
+        self.stdin = Some(bytes.into());
+        self
+    }
+
+    /// The environment the command will see.
+    pub fn environment(&self) -> BTreeMap<String, String> {
+        match &self.environment {
+            Environment::Scrubbed(vars) => {
+                let mut all = scrubbed_environment();
+                all.extend(vars.clone());
+                all
+            }
+            Environment::Exact(vars) => vars.clone(),
+            Environment::Inherited(vars, removed) => {
+                let mut all: BTreeMap<String, String> = std::env::vars()
+                    .filter(|(name, _)| !removed.contains(name))
+                    .collect();
+                all.extend(vars.clone());
+                all
+            }
+        }
+    }
+
+    /// The command line, quoted as a POSIX shell would read it back.
+    pub fn line(&self) -> String {
+        std::iter::once(&self.program)
+            .chain(&self.args)
+            .map(|arg| shell_quote(&arg.to_string_lossy()))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    fn expression(&self) -> duct::Expression {
+        let mut expression = duct::cmd(&self.program, &self.args)
+            .full_env(self.environment())
+            .unchecked();
+        if let Some(dir) = &self.cwd {
+            expression = expression.dir(dir);
+        }
+        let (user, own_group) = (self.user, self.own_group);
+        expression.before_spawn(move |command| {
+            if let Some((uid, gid)) = user {
+                // std drops supplementary groups when it changes the uid as root.
+                command.uid(uid).gid(gid);
+            }
+            if own_group {
+                command.process_group(0);
+            }
+            Ok(())
+        })
+    }
+
+    fn spawn_error(&self) -> String {
+        match &self.cwd {
+            Some(dir) => format!("cannot start `{}` in {}", self.line(), dir.display()),
+            None => format!("cannot start `{}`", self.line()),
+        }
+    }
+
+    /// Run to the end with stdout and stderr captured; the status is not
+    /// checked. Stopped early when the run is interrupted.
+    pub fn output(&self) -> anyhow::Result<Output> {
+        let mut expression = self.expression().stdout_capture().stderr_capture();
+        expression = match &self.stdin {
+            Some(bytes) => expression.stdin_bytes(bytes.clone()),
+            None => expression.stdin_null(),
+        };
+        let handle = expression.start().with_context(|| self.spawn_error())?;
+        let pid = handle.pids().first().copied();
+        let _watch = pid.map(|pid| Watch::start(pid, self.own_group));
+        let output = handle
+            .wait()
+            .with_context(|| format!("cannot wait for `{}`", self.line()))?;
+        interrupt::check()?;
+        Ok(output.clone())
+    }
+
+    /// [`output`](Self::output), with a failure status turned into an error
+    /// that shows the command, its status and its stderr.
+    pub fn checked_output(&self) -> anyhow::Result<Output> {
+        let output = self.output()?;
+        if !output.status.success() {
+            bail!(
+                "`{}` failed: {}\n{}",
+                self.line(),
+                describe_status(output.status),
+                String::from_utf8_lossy(&output.stderr).trim_end()
+            );
+        }
+        Ok(output)
+    }
+
+    /// Run with stdout and stderr merged, every byte copied to `log` and
+    /// every line given to `on_line`. Stopped when the run is interrupted.
+    pub fn run_logged(
+        &self,
+        log: &mut impl Write,
+        mut on_line: impl FnMut(&str),
+    ) -> anyhow::Result<ExitStatus> {
+        let handle = self
+            .expression()
+            .stderr_to_stdout()
+            .stdin_null()
+            .reader()
+            .with_context(|| self.spawn_error())?;
+        let pid = handle.pids().first().copied();
+        let watch = pid.map(|pid| Watch::start(pid, self.own_group));
+        let mut reader = BufReader::new(&handle);
+        let mut buffer = Vec::new();
+        loop {
+            buffer.clear();
+            let read = reader
+                .read_until(b'\n', &mut buffer)
+                .context("cannot read the command's output")?;
+            if read == 0 {
+                break;
+            }
+            log.write_all(&buffer)?;
+            on_line(String::from_utf8_lossy(&buffer).trim_end());
+        }
+        drop(watch);
+        if interrupt::requested() {
+            let _ = handle.kill();
+            return Err(interrupt::Interrupted.into());
+        }
+        let output = handle
+            .try_wait()?
+            .context("the command closed its output but did not finish")?;
+        Ok(output.status)
+    }
+
+    /// Run with the terminal's stdin, stdout and stderr; the status is checked.
+    pub fn run_in_terminal(&self) -> anyhow::Result<()> {
+        let handle = self
+            .expression()
+            .start()
+            .with_context(|| self.spawn_error())?;
+        let pid = handle.pids().first().copied();
+        let _watch = pid.map(|pid| Watch::start(pid, self.own_group));
+        let output = handle
+            .wait()
+            .with_context(|| format!("cannot wait for `{}`", self.line()))?;
+        interrupt::check()?;
+        if !output.status.success() {
+            bail!(
+                "`{}` failed: {}",
+                self.line(),
+                describe_status(output.status)
+            );
+        }
+        Ok(())
+    }
+
+    /// `self | next > stdout`, both commands stopped on interruption.
+    pub fn pipe_to_file(&self, next: &Command, stdout: &Path) -> anyhow::Result<()> {
+        let expression = self
+            .expression()
+            .pipe(next.expression())
+            .stdout_path(stdout);
+        let handle = expression.start().with_context(|| self.spawn_error())?;
+        let watches: Vec<Watch> = handle
+            .pids()
+            .into_iter()
+            .map(|pid| Watch::start(pid, true))
+            .collect();
+        let output = handle.wait()?;
+        drop(watches);
+        interrupt::check()?;
+        if !output.status.success() {
+            bail!(
+                "`{} | {}` failed: {}",
+                self.line(),
+                next.line(),
+                describe_status(output.status)
+            );
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for Command {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.line())
+    }
+}
+
+/// `exit status: 2`, or `killed by signal 15`.
+pub fn describe_status(status: ExitStatus) -> String {
+    match (status.code(), status.signal()) {
+        (Some(code), _) => format!("exit status: {code}"),
+        (None, Some(signal)) => format!("killed by signal {signal}"),
+        _ => status.to_string(),
+    }
+}
+
+/// Quote an argument for display the way a POSIX shell would read it back.
+pub fn shell_quote(arg: &str) -> String {
+    let plain = !arg.is_empty()
+        && arg
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./=:,+@%^".contains(&b));
+    if plain {
+        arg.to_owned()
+    } else {
+        format!("'{}'", arg.replace('\'', r"'\''"))
+    }
+}
+
+/// While alive, stops a child (its process group, when it has its own) once
+/// a signal asks the run to stop: SIGTERM, then SIGKILL after a grace period.
+struct Watch {
+    done: Option<mpsc::Sender<()>>,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+impl Watch {
+    fn start(pid: u32, own_group: bool) -> Watch {
+        let (done, finished) = mpsc::channel::<()>();
+        let target = if own_group { -(pid as i32) } else { pid as i32 };
+        let thread = thread::spawn(move || {
+            let tick = Duration::from_millis(50);
+            loop {
+                match finished.recv_timeout(tick) {
+                    Err(mpsc::RecvTimeoutError::Timeout) if interrupt::requested() => break,
+                    Err(mpsc::RecvTimeoutError::Timeout) => continue,
+                    _ => return,
+                }
+            }
+            // SAFETY: signals the process (group) this run started.
+            unsafe { libc::kill(target, libc::SIGTERM) };
+            let deadline = Instant::now() + GRACE;
+            while Instant::now() < deadline {
+                if !matches!(
+                    finished.recv_timeout(tick),
+                    Err(mpsc::RecvTimeoutError::Timeout)
+                ) {
+                    return;
+                }
+            }
+            // SAFETY: as above.
+            unsafe { libc::kill(target, libc::SIGKILL) };
+        });
+        Watch {
+            done: Some(done),
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        drop(self.done.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_scrubbed_environment_keeps_only_the_allowlist() {
+        let command = Command::new("env").env("STEP", "1");
+        let environment = command.environment();
+        assert!(environment
+            .keys()
+            .all(|name| KEPT_ENVIRONMENT.contains(&name.as_str())
+                || name == "LC_ALL"
+                || name == "STEP"));
+        assert_eq!(environment["LC_ALL"], "C");
+        let output = command.checked_output().unwrap();
+        let seen = String::from_utf8(output.stdout).unwrap();
+        assert!(seen.lines().any(|line| line == "STEP=1"), "{seen}");
+        assert!(!seen.contains("CARGO"), "{seen}");
+    }
+
+    #[test]
+    fn a_failure_names_the_command_and_its_status() {
+        let error = Command::new("sh")
+            .args(["-c", "echo oops >&2; exit 3"])
+            .checked_output()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("`sh -c 'echo oops >&2; exit 3'` failed: exit status: 3"),
+            "{error}"
+        );
+        assert!(error.contains("oops"), "{error}");
+    }
+
+    #[test]
+    fn stdin_and_logged_output() {
+        let output = Command::new("cat")
+            .stdin_bytes("hello\n")
+            .checked_output()
+            .unwrap();
+        assert_eq!(output.stdout, b"hello\n");
+        let mut log = Vec::new();
+        let mut lines = Vec::new();
+        let status = Command::new("sh")
+            .args(["-c", "echo one; echo two >&2"])
+            .run_logged(&mut log, |line| lines.push(line.to_owned()))
+            .unwrap();
+        assert!(status.success());
+        assert_eq!(lines, ["one", "two"]);
+        assert_eq!(log, b"one\ntwo\n");
+    }
+}
