@@ -765,3 +765,52 @@ fn which_cc() -> String {
         .unwrap();
     String::from_utf8(output.stdout).unwrap().trim().to_owned()
 }
+
+#[test]
+fn install_refuses_an_existing_directory_below_the_prefix_that_another_user_owns() {
+    // What an older `cp -p` install left behind: the prefix is root's, its
+    // lib/ is the builder's, who could swap the libraries root's servers load.
+    let fixture = Fixture::new();
+    succeeded(&fixture.build(&[]));
+    let (uid, gid) = nobody();
+    let prefix = fixture.root.join("installed/opt");
+    fs::create_dir_all(prefix.join("bin")).unwrap();
+    std::os::unix::fs::chown(prefix.join("bin"), Some(uid), Some(gid)).unwrap();
+    let output = fixture.install(&prefix);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = support::stderr(&output);
+    assert!(
+        stderr.contains("refusing to install")
+            && stderr.contains(&format!("bin is owned by uid {uid}")),
+        "{stderr}"
+    );
+    assert_eq!(fs::read_dir(prefix.join("bin")).unwrap().count(), 0);
+}
+
+#[test]
+fn install_through_a_roots_symlink_above_the_prefix_lands_where_it_was_checked() {
+    let fixture = Fixture::new();
+    succeeded(&fixture.build(&[]));
+    let real = fixture.root.join("real");
+    fs::create_dir_all(&real).unwrap();
+    fs::write(real.join("important"), "keep\n").unwrap();
+    let link = fixture.root.join("alink");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    let output = fixture.install(&link.join("pg"));
+    assert!(output.status.success(), "{}", support::stderr(&output));
+    assert!(
+        fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink(),
+        "the link was replaced"
+    );
+    assert_eq!(
+        fs::read_to_string(real.join("pg/bin/tool")).unwrap(),
+        "built plain\n"
+    );
+    assert_eq!(
+        fs::read_to_string(real.join("important")).unwrap(),
+        "keep\n"
+    );
+}

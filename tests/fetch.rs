@@ -757,3 +757,38 @@ fn pin_records_the_sha256_fetched_and_locked_then_refuses_other_bytes_of_the_sam
         "{stderr}"
     );
 }
+
+#[test]
+fn a_server_that_trickles_is_stopped_at_the_download_timeout_and_resumed_later() {
+    // 64 KiB every 20 ms: never silent for a read timeout, slow in all.
+    let body = fixture(4 << 20);
+    let server = HttpServer::start(BTreeMap::from([(
+        "/a".into(),
+        Route::Trickle(body.clone()),
+    )]));
+    let cache_dir = tempfile::tempdir().unwrap();
+    let fetch = source_for(vec![server.url("/a")], Some(sha256(&body)), None);
+    let hurried = FetchOptions {
+        total_timeout: Duration::from_millis(300),
+        ..FetchOptions::default()
+    };
+    let error = format!(
+        "{:#}",
+        fetch_with(&fetch, &Cache::new(cache_dir.path()), &hurried).unwrap_err()
+    );
+    assert!(
+        error.contains("longer than `--download-timeout`") && error.contains("kept to resume"),
+        "{error}"
+    );
+    // The next run resumes where this one stopped, by Range.
+    let fetched = fetch_one(&fetch, &Cache::new(cache_dir.path())).unwrap();
+    assert_eq!(fs::read(fetched.path).unwrap(), body);
+    let requests = server.requests();
+    assert!(
+        requests[1]
+            .range
+            .as_deref()
+            .is_some_and(|range| range != "bytes=0-"),
+        "{requests:?}"
+    );
+}

@@ -84,29 +84,32 @@ fn only_the_install_step_escalates_and_it_uses_the_platforms_tool() {
         } else {
             "sudo"
         };
-        let mut install_steps = 0;
+        let mut installs = 0;
         for step in &plan.steps {
-            let Action::Run(run) = &step.action else {
-                continue;
-            };
-            if step.phase == Phase::Install {
-                install_steps += 1;
-                assert_eq!(run.escalate.as_deref(), Some(expected_tool), "{}", step.id);
-            } else {
-                assert_eq!(
-                    run.escalate, None,
-                    "{} on {} must not escalate",
-                    step.id, platform.name
-                );
-                assert!(
-                    !run.argv.iter().any(|arg| arg == "sudo" || arg == "doas"),
-                    "{}",
-                    step.id
-                );
+            match &step.action {
+                Action::Install(install) => {
+                    installs += 1;
+                    assert_eq!(step.phase, Phase::Install);
+                    for line in install.command_lines() {
+                        assert_eq!(line[0], expected_tool, "{line:?}");
+                    }
+                }
+                Action::Run(run) => {
+                    assert_eq!(
+                        run.escalate, None,
+                        "{} on {} must not escalate",
+                        step.id, platform.name
+                    );
+                    assert!(
+                        !run.argv.iter().any(|arg| arg == "sudo" || arg == "doas"),
+                        "{}",
+                        step.id
+                    );
+                }
+                _ => {}
             }
         }
-        // `tar -x` of the prepared archive, the one escalated command.
-        assert_eq!(install_steps, 1, "set {} on {}", set.name, platform.name);
+        assert_eq!(installs, 1, "set {} on {}", set.name, platform.name);
     }
 }
 

@@ -343,3 +343,159 @@ fn as_root_the_servers_run_as_the_throwaway_user_and_the_installation_stays_root
     }
     inspected.unwrap();
 }
+
+/// Server programs that only do what the attack needs: `postgres` names a
+/// version, `initdb` makes a data directory in which the server user plants
+/// links to root's files, where root would write the configuration and read
+/// the log.
+fn planting_server(bin: &Path, victims: &Path) {
+    let script = |name: &str, body: String| {
+        let path = bin.join(name);
+        fs::write(&path, format!("#!/bin/sh\n{body}")).unwrap();
+        fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    };
+    script("postgres", "echo 'postgres (PostgreSQL) 15.18'\n".into());
+    script(
+        "initdb",
+        format!(
+            "while [ $# -gt 0 ]; do [ \"$1\" = -D ] && D=$2; shift; done\n\
+             mkdir -p \"$D\"\n\
+             ln -s {v}/hba \"$D/pg_hba.conf\"\n\
+             ln -s {v}/conf \"$D/postgresql.conf\"\n\
+             ln -s {v}/secret \"$D/../server.log\"\n",
+            v = victims.display()
+        ),
+    );
+}
+
+#[test]
+fn as_root_nothing_of_roots_is_written_or_read_through_links_the_server_user_plants() {
+    if unsafe { libc::geteuid() } != 0 {
+        panic!("this test checks what a root run does with the server user's files: run the suite as root, as CI does");
+    }
+    // A fake set whose stage holds the planting server, reachable by the server user.
+    let work = tempfile::tempdir().unwrap();
+    fs::set_permissions(
+        work.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let victims = tempfile::tempdir().unwrap();
+    for (name, text) in [
+        ("hba", "ORIGINAL HBA\n"),
+        ("conf", "ORIGINAL CONF\n"),
+        ("secret", "ROOT SECRET\n"),
+    ] {
+        fs::write(victims.path().join(name), text).unwrap();
+    }
+    let recipes = work.path().join("recipes");
+    fs::create_dir_all(&recipes).unwrap();
+    let recipe =
+        fs::read_to_string(xtask::project_root().join("recipes/pg15-pglogical.toml")).unwrap();
+    fs::write(recipes.join("planted.toml"), recipe).unwrap();
+    let target = work.path().join("target");
+    let bin = target.join("sets/planted/stage/usr/pgsql-15/bin");
+    fs::create_dir_all(&bin).unwrap();
+    planting_server(&bin, victims.path());
+    let output = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args([
+            "smoke",
+            "--set",
+            "planted",
+            "--platform",
+            "linux",
+            "--recipes",
+        ])
+        .arg(&recipes)
+        .env("BDR_DIST_TARGET", &target)
+        .output()
+        .unwrap();
+    let stderr = support::stderr(&output);
+    eprintln!("{stderr}");
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("tee"),
+        "the configuration is written as the server user: {stderr}"
+    );
+    assert_eq!(
+        fs::read_to_string(victims.path().join("hba")).unwrap(),
+        "ORIGINAL HBA\n"
+    );
+    assert_eq!(
+        fs::read_to_string(victims.path().join("conf")).unwrap(),
+        "ORIGINAL CONF\n"
+    );
+    assert!(
+        !stderr.contains("ROOT SECRET"),
+        "root read a planted log link: {stderr}"
+    );
+}
+
+#[test]
+fn as_root_an_unreachable_stage_is_copied_with_its_owners_rights_only() {
+    if unsafe { libc::geteuid() } != 0 {
+        panic!("this test checks what a root run copies for the server user: run the suite as root, as CI does");
+    }
+    let nobody = uid_of("nobody");
+    // target/ is nobody's and closed: the server user cannot reach the stage,
+    // so root copies it, and a file of root's inside it must not come along.
+    let work = tempfile::tempdir().unwrap();
+    fs::set_permissions(
+        work.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o711),
+    )
+    .unwrap();
+    let recipes = work.path().join("recipes");
+    fs::create_dir_all(&recipes).unwrap();
+    let recipe =
+        fs::read_to_string(xtask::project_root().join("recipes/pg15-pglogical.toml")).unwrap();
+    fs::write(recipes.join("closed.toml"), recipe).unwrap();
+    let target = work.path().join("target");
+    let prefix = target.join("sets/closed/stage/usr/pgsql-15");
+    fs::create_dir_all(prefix.join("bin")).unwrap();
+    fs::create_dir_all(prefix.join("share")).unwrap();
+    let victims = tempfile::tempdir().unwrap();
+    planting_server(&prefix.join("bin"), victims.path());
+    fs::write(prefix.join("share/root-only"), "ROOT SECRET\n").unwrap();
+    fs::set_permissions(
+        prefix.join("share/root-only"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+    Command::new("chown")
+        .args(["-R", &nobody.to_string()])
+        .arg(&target)
+        .status()
+        .unwrap();
+    std::os::unix::fs::chown(prefix.join("share/root-only"), Some(0), Some(0)).unwrap();
+    fs::set_permissions(&target, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args([
+            "smoke",
+            "--set",
+            "closed",
+            "--platform",
+            "linux",
+            "--recipes",
+        ])
+        .arg(&recipes)
+        .env("BDR_DIST_TARGET", &target)
+        .output()
+        .unwrap();
+    let stderr = support::stderr(&output);
+    eprintln!("{stderr}");
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("cannot copy") && stderr.contains("root-only"),
+        "the copy, made with the owner's rights, cannot read root's file: {stderr}"
+    );
+    let torn_down = stderr
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("Teardown cluster stopped and "))
+        .and_then(|rest| rest.strip_suffix(" removed"))
+        .expect("the cluster is torn down");
+    assert!(
+        !Path::new(torn_down).exists(),
+        "{torn_down} was left behind"
+    );
+}

@@ -569,3 +569,166 @@ fn a_tree_pin_mismatch_refuses_the_unpack_naming_both_trees_and_keeps_nothing() 
     );
     area.assert_nothing_left();
 }
+
+/// A gzipped tar written raw: each item a header and the bytes after it.
+fn raw_archive(path: &Path, items: &[(Header, Vec<u8>)]) {
+    use std::io::Write;
+    let mut out =
+        flate2::write::GzEncoder::new(fs::File::create(path).unwrap(), flate2::Compression::fast());
+    for (header, body) in items {
+        out.write_all(header.as_bytes()).unwrap();
+        out.write_all(body).unwrap();
+        let padding = (512 - body.len() % 512) % 512;
+        out.write_all(&vec![0u8; padding]).unwrap();
+    }
+    out.write_all(&[0u8; 1024]).unwrap();
+    out.finish().unwrap();
+}
+
+fn raw_header(name: &str, kind: EntryType, size: u64) -> Header {
+    let mut header = Header::new_ustar();
+    header.set_path(name).unwrap();
+    header.set_entry_type(kind);
+    header.set_mode(0o644);
+    header.set_size(size);
+    header.set_cksum();
+    header
+}
+
+#[test]
+fn a_path_named_twice_is_refused_even_when_the_tree_would_match() {
+    // The attack: P gets Q's bytes, Q is a hardlink to P (hashed as Q's
+    // content), then P is written again with P's bytes, which would rewrite Q
+    // on disk through the shared inode while the recomputed tree still matches.
+    let repo = tempfile::tempdir().unwrap();
+    fs::write(repo.path().join("P"), "legit P\n").unwrap();
+    fs::write(repo.path().join("Q"), "legit Q\n").unwrap();
+    git(repo.path(), &["init", "-q"]);
+    git(repo.path(), &["add", "."]);
+    git(repo.path(), &["commit", "-q", "-m", "c"]);
+    let tree = String::from_utf8(git(repo.path(), &["rev-parse", "HEAD^{tree}"])).unwrap();
+    let tree = tree.trim();
+    let area = Area::new();
+    let path = area.root.join("twice.tar.gz");
+    let mut hardlink = raw_header("pkg-1/Q", EntryType::Link, 0);
+    hardlink.set_link_name("pkg-1/P").unwrap();
+    hardlink.set_cksum();
+    raw_archive(
+        &path,
+        &[
+            (raw_header("pkg-1/", EntryType::Directory, 0), Vec::new()),
+            (
+                raw_header("pkg-1/P", EntryType::Regular, 8),
+                b"legit Q\n".to_vec(),
+            ),
+            (hardlink, Vec::new()),
+            (
+                raw_header("pkg-1/P", EntryType::Regular, 8),
+                b"legit P\n".to_vec(),
+            ),
+        ],
+    );
+    let expect = Expect {
+        tree: Some(tree),
+        max_bytes: 1 << 20,
+    };
+    let error = format!(
+        "{:#}",
+        archive::unpack(
+            &path,
+            ArchiveKind::TarGz,
+            &area.root.join("target/src"),
+            &expect
+        )
+        .unwrap_err()
+    );
+    assert!(
+        error.contains("entry `pkg-1/P`: the archive names this path twice"),
+        "{error}"
+    );
+    area.assert_nothing_left();
+    assert!(archive::inspect(&path, ArchiveKind::TarGz, &expect).is_err());
+}
+
+#[test]
+fn a_pax_size_larger_than_the_header_counts_against_the_limit() {
+    let area = Area::new();
+    let path = area.root.join("pax.tar.gz");
+    let size = 64u64 << 20;
+    let record = format!("size={size}\n");
+    let record = format!("{} {record}", record.len() + 3);
+    assert_eq!(
+        record.len(),
+        record.split(' ').next().unwrap().parse::<usize>().unwrap()
+    );
+    raw_archive(
+        &path,
+        &[
+            (raw_header("pkg-1/", EntryType::Directory, 0), Vec::new()),
+            (
+                raw_header("pkg-1/PaxHeader", EntryType::XHeader, record.len() as u64),
+                record.into_bytes(),
+            ),
+            // The header says 0 bytes; the pax record says 64 MiB, and they follow.
+            (
+                raw_header("pkg-1/big", EntryType::Regular, 0),
+                vec![0u8; size as usize],
+            ),
+        ],
+    );
+    let expect = Expect {
+        tree: None,
+        max_bytes: 1 << 20,
+    };
+    let error = format!(
+        "{:#}",
+        archive::unpack(
+            &path,
+            ArchiveKind::TarGz,
+            &area.root.join("target/src"),
+            &expect
+        )
+        .unwrap_err()
+    );
+    assert!(error.contains("more than 1048576 bytes"), "{error}");
+    area.assert_nothing_left();
+}
+
+#[test]
+fn a_long_name_past_the_limit_is_not_read_whole() {
+    let area = Area::new();
+    let path = area.root.join("longname.tar.gz");
+    let mut name = b"pkg-1/".to_vec();
+    name.extend(std::iter::repeat_n(b'a', 8 << 20));
+    let mut long = Header::new_gnu();
+    long.set_entry_type(EntryType::GNULongName);
+    long.set_size(name.len() as u64);
+    long.as_gnu_mut().unwrap().name[..13].copy_from_slice(b"././@LongLink");
+    long.set_cksum();
+    raw_archive(
+        &path,
+        &[
+            (long, name),
+            (
+                raw_header("pkg-1/short", EntryType::Regular, 1),
+                b"x".to_vec(),
+            ),
+        ],
+    );
+    let expect = Expect {
+        tree: None,
+        max_bytes: 1 << 20,
+    };
+    let error = format!(
+        "{:#}",
+        archive::unpack(
+            &path,
+            ArchiveKind::TarGz,
+            &area.root.join("target/src"),
+            &expect
+        )
+        .unwrap_err()
+    );
+    assert!(error.contains("more than 1048576 bytes"), "{error}");
+    area.assert_nothing_left();
+}

@@ -11,6 +11,8 @@ use std::{
 use anyhow::Context;
 use sha2::{Digest, Sha256};
 
+use crate::interrupt;
+
 /// Write `bytes` to `path` through a temporary file and a rename.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     let parent = path.parent().context("path without a parent")?;
@@ -86,17 +88,24 @@ pub fn lock(path: &Path, exclusive: bool, waiting: &str) -> anyhow::Result<FileL
     } else {
         libc::LOCK_SH
     };
-    // SAFETY: flock on a descriptor this function owns.
-    let locked = unsafe { libc::flock(file.as_raw_fd(), operation | libc::LOCK_NB) } == 0;
-    if !locked {
-        eprintln!("{:>12} {waiting} ({})", "Blocking", path.display());
-        // SAFETY: as above; this call waits.
-        if unsafe { libc::flock(file.as_raw_fd(), operation) } != 0 {
-            return Err(io::Error::last_os_error())
-                .with_context(|| format!("cannot lock {}", path.display()));
+    let mut said = false;
+    loop {
+        // SAFETY: flock on a descriptor this function owns.
+        if unsafe { libc::flock(file.as_raw_fd(), operation | libc::LOCK_NB) } == 0 {
+            return Ok(FileLock { _file: file });
         }
+        let error = io::Error::last_os_error();
+        if error.raw_os_error() != Some(libc::EWOULDBLOCK) {
+            return Err(error).with_context(|| format!("cannot lock {}", path.display()));
+        }
+        if !said {
+            eprintln!("{:>12} {waiting} ({})", "Blocking", path.display());
+            said = true;
+        }
+        // Waiting, but not past a signal.
+        interrupt::check()?;
+        std::thread::sleep(std::time::Duration::from_millis(100));
     }
-    Ok(FileLock { _file: file })
 }
 
 pub fn human_bytes(bytes: u64) -> String {

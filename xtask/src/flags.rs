@@ -94,6 +94,10 @@ pub struct FetchArgs {
     /// retrying (a retry resumes where the transfer stopped).
     #[arg(long, value_name = "SECS", default_value_t = 30)]
     pub read_timeout: u64,
+    /// Seconds one URL may take in all, however steadily it sends; what
+    /// arrived is kept, and the next run resumes it.
+    #[arg(long, value_name = "SECS", default_value_t = 1800)]
+    pub download_timeout: u64,
 }
 
 impl FetchArgs {
@@ -102,6 +106,7 @@ impl FetchArgs {
             locked: self.locked,
             connect_timeout: std::time::Duration::from_secs(self.connect_timeout),
             read_timeout: std::time::Duration::from_secs(self.read_timeout),
+            total_timeout: std::time::Duration::from_secs(self.download_timeout),
         }
     }
 }

@@ -4,7 +4,7 @@
 //! runner stops its child's process group, a download or an unpack stops
 //! between two reads, a smoke cluster tears itself down. Each then returns
 //! [`Interrupted`], so stamps are left as they are (the interrupted step is
-//! not stamped) and the next run resumes.
+//! not stamped) and the next run resumes. A second signal exits at once.
 
 use std::{
     fmt,
@@ -23,8 +23,13 @@ static INSTALLED: OnceLock<Result<(), String>> = OnceLock::new();
 pub fn install() -> anyhow::Result<()> {
     INSTALLED
         .get_or_init(|| {
-            ctrlc::set_handler(|| REQUESTED.store(true, Ordering::SeqCst))
-                .map_err(|error| error.to_string())
+            ctrlc::set_handler(|| {
+                // A second signal: the user will not wait for the teardown.
+                if REQUESTED.swap(true, Ordering::SeqCst) {
+                    std::process::exit(130);
+                }
+            })
+            .map_err(|error| error.to_string())
         })
         .clone()
         .map_err(anyhow::Error::msg)

@@ -199,6 +199,14 @@ impl Command {
         })
     }
 
+    /// Its stdin: the bytes given, or nothing.
+    fn with_stdin(&self, expression: duct::Expression) -> duct::Expression {
+        match &self.stdin {
+            Some(bytes) => expression.stdin_bytes(bytes.clone()),
+            None => expression.stdin_null(),
+        }
+    }
+
     fn spawn_error(&self) -> String {
         match &self.cwd {
             Some(dir) => format!("cannot start `{}` in {}", self.line(), dir.display()),
@@ -209,11 +217,7 @@ impl Command {
     /// Run to the end with stdout and stderr captured; the status is not
     /// checked. Stopped early when the run is interrupted.
     pub fn output(&self) -> anyhow::Result<Output> {
-        let mut expression = self.expression().stdout_capture().stderr_capture();
-        expression = match &self.stdin {
-            Some(bytes) => expression.stdin_bytes(bytes.clone()),
-            None => expression.stdin_null(),
-        };
+        let expression = self.with_stdin(self.expression().stdout_capture().stderr_capture());
         let handle = expression.start().with_context(|| self.spawn_error())?;
         let pid = handle.pids().first().copied();
         let _watch = pid.map(|pid| Watch::start(pid, self.own_group));
@@ -246,12 +250,8 @@ impl Command {
         log: &mut impl Write,
         mut on_line: impl FnMut(&str),
     ) -> anyhow::Result<ExitStatus> {
-        let handle = self
-            .expression()
-            .stderr_to_stdout()
-            .stdin_null()
-            .reader()
-            .with_context(|| self.spawn_error())?;
+        let expression = self.with_stdin(self.expression().stderr_to_stdout());
+        let handle = expression.reader().with_context(|| self.spawn_error())?;
         let pid = handle.pids().first().copied();
         let watch = pid.map(|pid| Watch::start(pid, self.own_group));
         let mut reader = BufReader::new(&handle);
@@ -276,6 +276,16 @@ impl Command {
             .try_wait()?
             .context("the command closed its output but did not finish")?;
         Ok(output.status)
+    }
+
+    /// Start, and read its stdout as it comes (stderr goes to ours); the
+    /// status is checked when the reader reaches the end.
+    pub fn read_stdout(&self) -> anyhow::Result<duct::ReaderHandle> {
+        self.expression()
+            .stdin_null()
+            .unchecked()
+            .reader()
+            .with_context(|| self.spawn_error())
     }
 
     /// Run with the terminal's stdin, stdout and stderr; the status is checked.

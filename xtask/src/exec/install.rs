@@ -1,37 +1,111 @@
-//! What happens before the one escalated step: checking that the prefix is
-//! root's alone, and writing the archive that root extracts into it.
+//! The install: the one step that escalates, and everything that makes it
+//! safe to.
 //!
 //! The builder owns the stage. Copying it with its owners (`cp -p`) would hand
 //! them the installed tree, and with it every program root later runs from
-//! there. So root extracts an archive whose entries say root and the
-//! platform's group, with modes clamped to 0755/0644 by the stage's
-//! executable bit, no setuid, and a directory entry for every parent of the
-//! prefix, which the extracting tar applies only to directories it creates.
+//! there. So the tool (unprivileged) checks that the prefix, its parents and
+//! every directory the install writes into are root's alone, and makes an
+//! archive of the stage whose entries say root and the platform's group, with
+//! modes clamped to 0755/0644 by the stage's executable bit and no setuid.
+//! Root then makes the prefix (`mkdir -p -m 0755`, which leaves an existing
+//! one alone), the prefix is checked again, and root extracts the archive
+//! into it (`tar -x --no-overwrite-dir -C PREFIX`), read from a pipe: the
+//! bytes checked are the bytes extracted, with no file in between for anyone
+//! to swap.
 
 use std::{
-    fs::{self, File},
-    io::{self, BufWriter},
+    fs, io,
     os::unix::fs::{MetadataExt, PermissionsExt},
     path::{Component, Path, PathBuf},
+    time::Instant,
 };
 
 use anyhow::{bail, Context};
 use tar::{EntryType, Header};
 
-use crate::{plan::PrepareInstall, sources::archive::clamped_file_mode};
+use crate::{
+    files::write_atomically,
+    layout::Layout,
+    plan::{Install, StepId},
+    process::{self, Command},
+    sources::archive::clamped_file_mode,
+};
 
-/// Check the prefix, then write the archive.
-pub fn prepare(install: &PrepareInstall) -> anyhow::Result<()> {
-    check_prefix(Path::new(&install.prefix))?;
-    write_archive(install)
+/// Check, make the archive, and have root make the prefix and extract it.
+pub fn run(install: &Install, layout: &Layout, set: &str) -> anyhow::Result<()> {
+    let prefix = Path::new(&install.prefix);
+    let entries = walk(&install.from)?;
+    let directories: Vec<&Path> = entries
+        .iter()
+        .filter(|(_, path)| fs::symlink_metadata(path).is_ok_and(|meta| meta.is_dir()))
+        .map(|(relative, _)| relative.as_path())
+        .collect();
+    check_prefix(prefix, &directories)?;
+    let archive = archive(install, &entries)?;
+    write_atomically(&install.archive, &archive)?;
+    eprintln!(
+        "{:>12} {} into {} (owner root:{}, {} entries)",
+        "Installing",
+        install.from.display(),
+        install.prefix,
+        install.group,
+        entries.len()
+    );
+    let log_path = layout.log(set, StepId::install());
+    if let Some(dir) = log_path.parent() {
+        fs::create_dir_all(dir)?;
+    }
+    let mut log = fs::File::create(&log_path)
+        .with_context(|| format!("cannot create {}", log_path.display()))?;
+    let [mkdir, extract] = install.command_lines();
+    escalated(&mkdir, None, &mut log, &log_path)?;
+    // Made by root now, or there before: checked again before anything lands in it.
+    check_prefix(prefix, &directories)?;
+    let started = Instant::now();
+    escalated(&extract, Some(archive), &mut log, &log_path)?;
+    eprintln!(
+        "{:>12} install into {} in {:.1}s",
+        "Finished",
+        install.prefix,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
 }
 
-/// Refuse a prefix that is a symlink, or that someone other than root could
-/// change under root's feet: the prefix and each existing parent must be
-/// owned by root and writable by no other user. A sticky, world-writable
-/// parent (`/tmp`) is allowed when the entry below it already exists and is
-/// root's, since then nobody else may rename it.
-pub fn check_prefix(prefix: &Path) -> anyhow::Result<()> {
+/// Run one escalated command line, its output in the install log.
+fn escalated(
+    line: &[String],
+    stdin: Option<Vec<u8>>,
+    log: &mut fs::File,
+    log_path: &Path,
+) -> anyhow::Result<()> {
+    use std::io::Write;
+    let (program, args) = line.split_first().context("empty command")?;
+    // sudo may ask for a password on the terminal; it relays signals.
+    let mut command = Command::new(program).args(args).in_callers_group();
+    if let Some(bytes) = stdin {
+        command = command.stdin_bytes(bytes);
+    }
+    writeln!(log, "$ {command}")?;
+    let status = command.run_logged(log, |_| {})?;
+    if !status.success() {
+        bail!(
+            "`{command}` failed: {}\n  full log: {}",
+            process::describe_status(status),
+            log_path.display()
+        );
+    }
+    Ok(())
+}
+
+/// Refuse a prefix that someone other than root could change under root's
+/// feet: the prefix must not be a symlink, and it, each existing parent and
+/// each existing directory the install writes into must be owned by root and
+/// writable by no other user. A sticky, world-writable parent (`/tmp`) is
+/// allowed when the entry below it already exists and is root's, since then
+/// nobody else may rename it. What cannot be looked at is refused, not
+/// assumed absent.
+pub fn check_prefix(prefix: &Path, directories: &[&Path]) -> anyhow::Result<()> {
     if !prefix.is_absolute()
         || prefix
             .components()
@@ -49,8 +123,8 @@ pub fn check_prefix(prefix: &Path) -> anyhow::Result<()> {
             path.display()
         )
     };
-    if let Ok(meta) = fs::symlink_metadata(prefix) {
-        if meta.file_type().is_symlink() {
+    match lstat(prefix)? {
+        Some(meta) if meta.file_type().is_symlink() => {
             let target = fs::read_link(prefix).unwrap_or_default();
             return Err(refuse(
                 prefix,
@@ -60,17 +134,16 @@ pub fn check_prefix(prefix: &Path) -> anyhow::Result<()> {
                 ),
             ));
         }
-        if !meta.is_dir() {
-            bail!(
-                "refusing to install into {}: it exists and is not a directory",
-                prefix.display()
-            );
-        }
+        Some(meta) if !meta.is_dir() => bail!(
+            "refusing to install into {}: it exists and is not a directory",
+            prefix.display()
+        ),
+        _ => {}
     }
     // From the prefix up to `/`, each path that exists.
     let mut child_is_roots: Option<bool> = None;
     for path in prefix.ancestors() {
-        let Ok(link_meta) = fs::symlink_metadata(path) else {
+        let Some(link_meta) = lstat(path)? else {
             child_is_roots = None;
             continue;
         };
@@ -81,80 +154,91 @@ pub fn check_prefix(prefix: &Path) -> anyhow::Result<()> {
             ));
         }
         let meta = fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
-        let mode = meta.permissions().mode();
-        if meta.uid() != 0 {
-            return Err(refuse(path, format!("is owned by uid {}", meta.uid())));
-        }
-        let group_writable = mode & 0o020 != 0 && meta.gid() != 0;
-        let world_writable = mode & 0o002 != 0;
-        let sticky = mode & 0o1000 != 0;
-        if group_writable && !(sticky && child_is_roots == Some(true)) {
-            return Err(refuse(
-                path,
-                format!(
-                    "is writable by group {} (mode {:o})",
-                    meta.gid(),
-                    mode & 0o7777
-                ),
-            ));
-        }
-        if world_writable && !(sticky && child_is_roots == Some(true)) {
-            return Err(refuse(
-                path,
-                format!("is writable by everyone (mode {:o})", mode & 0o7777),
-            ));
-        }
+        roots_alone(&meta, child_is_roots == Some(true)).map_err(|why| refuse(path, why))?;
         child_is_roots = Some(true);
+    }
+    // Below the prefix, each directory the install writes into that exists.
+    for relative in directories {
+        let path = prefix.join(relative);
+        let Some(meta) = lstat(&path)? else { continue };
+        if meta.file_type().is_symlink() {
+            return Err(refuse(
+                &path,
+                "is a symlink where the install has a directory".into(),
+            ));
+        }
+        if !meta.is_dir() {
+            return Err(refuse(
+                &path,
+                "is not a directory where the install has one".into(),
+            ));
+        }
+        roots_alone(&meta, false).map_err(|why| refuse(&path, why))?;
     }
     Ok(())
 }
 
-/// The archive root extracts at `/`: every parent of the prefix, then the
-/// stage's tree below it, sorted, owned by root and the platform's group.
-pub fn write_archive(install: &PrepareInstall) -> anyhow::Result<()> {
-    if !install.from.is_dir() {
-        bail!(
-            "no staged prefix at {}: run `cargo xtask build` first",
-            install.from.display()
-        );
+/// Whether a directory is root's alone; a sticky world-writable one counts
+/// when the entry below it is known to be root's.
+fn roots_alone(meta: &fs::Metadata, child_is_roots: bool) -> Result<(), String> {
+    let mode = meta.permissions().mode();
+    if meta.uid() != 0 {
+        return Err(format!("is owned by uid {}", meta.uid()));
     }
-    let parent = install
-        .archive
-        .parent()
-        .context("archive path has no parent")?;
-    fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
-    let temporary = install.archive.with_extension("tar.partial");
-    let file = File::create(&temporary)
-        .with_context(|| format!("cannot write {}", temporary.display()))?;
-    let mut builder = tar::Builder::new(BufWriter::new(file));
+    let sticky_over_roots = mode & 0o1000 != 0 && child_is_roots;
+    if mode & 0o020 != 0 && meta.gid() != 0 && !sticky_over_roots {
+        return Err(format!(
+            "is writable by group {} (mode {:o})",
+            meta.gid(),
+            mode & 0o7777
+        ));
+    }
+    if mode & 0o002 != 0 && !sticky_over_roots {
+        return Err(format!(
+            "is writable by everyone (mode {:o})",
+            mode & 0o7777
+        ));
+    }
+    Ok(())
+}
+
+/// `symlink_metadata`, with "not there" as `None` and any other failure
+/// (a parent this user cannot search, say) as an error.
+fn lstat(path: &Path) -> anyhow::Result<Option<fs::Metadata>> {
+    match fs::symlink_metadata(path) {
+        Ok(meta) => Ok(Some(meta)),
+        Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(error) => Err(error).with_context(|| {
+            format!(
+                "cannot check {} before installing (run the install as root, or make it readable)",
+                path.display()
+            )
+        }),
+    }
+}
+
+/// The archive root extracts into the prefix: the stage's tree below it,
+/// sorted, owned by root and the platform's group; no entry for the prefix
+/// itself, so an existing one keeps its owner, mode and time.
+pub fn archive(install: &Install, entries: &[(PathBuf, PathBuf)]) -> anyhow::Result<Vec<u8>> {
+    let mut builder = tar::Builder::new(Vec::new());
     builder.follow_symlinks(false);
-    let prefix = install.prefix.trim_start_matches('/').trim_end_matches('/');
-    let mut name = PathBuf::new();
-    for component in Path::new(prefix).components() {
-        name.push(component);
-        let mut header = header(install, EntryType::Directory, 0o755, 0);
-        builder.append_data(&mut header, &name, io::empty())?;
-    }
-    for (relative, path) in walk(&install.from)? {
-        let meta = fs::symlink_metadata(&path)
+    for (relative, path) in entries {
+        let meta = fs::symlink_metadata(path)
             .with_context(|| format!("cannot read {}", path.display()))?;
-        let name = Path::new(prefix).join(&relative);
         let mtime = meta.mtime().max(0) as u64;
         if meta.file_type().is_symlink() {
-            let mut header = header(install, EntryType::Symlink, 0o777, 0);
-            header.set_mtime(mtime);
-            builder.append_link(&mut header, &name, fs::read_link(&path)?)?;
+            let mut header = header(install, EntryType::Symlink, 0o777, 0, mtime);
+            builder.append_link(&mut header, relative, fs::read_link(path)?)?;
         } else if meta.is_dir() {
-            let mut header = header(install, EntryType::Directory, 0o755, 0);
-            header.set_mtime(mtime);
-            builder.append_data(&mut header, &name, io::empty())?;
+            let mut header = header(install, EntryType::Directory, 0o755, 0, mtime);
+            builder.append_data(&mut header, relative, io::empty())?;
         } else if meta.is_file() {
             let mode = clamped_file_mode(meta.permissions().mode());
-            let mut header = header(install, EntryType::Regular, mode, meta.len());
-            header.set_mtime(mtime);
+            let mut header = header(install, EntryType::Regular, mode, meta.len(), mtime);
             let file =
-                File::open(&path).with_context(|| format!("cannot read {}", path.display()))?;
-            builder.append_data(&mut header, &name, file)?;
+                fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+            builder.append_data(&mut header, relative, file)?;
         } else {
             bail!(
                 "{} is neither a file, a directory nor a symlink",
@@ -162,20 +246,15 @@ pub fn write_archive(install: &PrepareInstall) -> anyhow::Result<()> {
             );
         }
     }
-    let writer = builder.into_inner()?;
-    writer
-        .into_inner()
-        .map_err(|error| error.into_error())?
-        .sync_all()?;
-    fs::rename(&temporary, &install.archive)
-        .with_context(|| format!("cannot write {}", install.archive.display()))
+    Ok(builder.into_inner()?)
 }
 
-fn header(install: &PrepareInstall, kind: EntryType, mode: u32, size: u64) -> Header {
+fn header(install: &Install, kind: EntryType, mode: u32, size: u64, mtime: u64) -> Header {
     let mut header = Header::new_gnu();
     header.set_entry_type(kind);
     header.set_mode(mode);
     header.set_size(size);
+    header.set_mtime(mtime);
     header.set_uid(0);
     header.set_gid(install.gid as u64);
     // Names for readers; the extracting tar is told to use the numbers.
@@ -184,8 +263,14 @@ fn header(install: &PrepareInstall, kind: EntryType, mode: u32, size: u64) -> He
     header
 }
 
-/// Every path below `root`, relative to it, sorted.
+/// Every path below `root`, relative to it, sorted (parents first).
 fn walk(root: &Path) -> anyhow::Result<Vec<(PathBuf, PathBuf)>> {
+    if !root.is_dir() {
+        bail!(
+            "no staged prefix at {}: run `cargo xtask build` first",
+            root.display()
+        );
+    }
     let mut found = Vec::new();
     let mut pending = vec![root.to_path_buf()];
     while let Some(dir) = pending.pop() {
@@ -208,7 +293,7 @@ mod tests {
 
     #[test]
     fn a_relative_or_climbing_prefix_is_refused() {
-        assert!(check_prefix(Path::new("usr/local")).is_err());
-        assert!(check_prefix(Path::new("/usr/../tmp/x")).is_err());
+        assert!(check_prefix(Path::new("usr/local"), &[]).is_err());
+        assert!(check_prefix(Path::new("/usr/../tmp/x"), &[]).is_err());
     }
 }

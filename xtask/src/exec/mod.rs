@@ -248,16 +248,9 @@ impl Executor<'_> {
                 outcome.smoke = Some(self.smoke(smoke)?);
                 Ok(())
             }
-            Action::PrepareInstall(prepare) => {
+            Action::Install(install) => {
                 require_complete_stage(&self.layout, self.set(), &self.plan.stage)?;
-                eprintln!(
-                    "{:>12} {} into {} (owner root:{})",
-                    "Preparing",
-                    prepare.from.display(),
-                    prepare.prefix,
-                    prepare.group
-                );
-                install::prepare(prepare)
+                install::run(install, &self.layout, self.set())
             }
         }
     }

@@ -103,7 +103,11 @@ pub struct InstallSpec {
     /// Group of every installed path (`root` on Linux, `bin` on OpenBSD).
     pub group: String,
     pub gid: u32,
-    /// The extracting command, run as root; `{archive}` is replaced.
+    /// Makes the prefix (and its missing parents), run as root; `{prefix}`
+    /// is replaced. It must leave an existing directory as it is.
+    pub mkdir: Vec<String>,
+    /// Extracts the archive from stdin into the prefix, run as root;
+    /// `{prefix}` is replaced. It must leave existing directories as they are.
     pub extract: Vec<String>,
 }
 
@@ -218,16 +222,16 @@ pub fn parse(path: &Path, text: &str, name: &str) -> anyhow::Result<Platform> {
             return Err(source.error_at(span.span(), "package_manager.install", "needs a command"));
         }
     }
-    if !platform
-        .install
-        .extract
-        .iter()
-        .any(|arg| arg.contains("{archive}"))
-    {
-        return Err(invalid(format!(
-            "{}: key `install.extract`: the command must name `{{archive}}`",
-            path.display()
-        )));
+    for (key, argv) in [
+        ("install.mkdir", &platform.install.mkdir),
+        ("install.extract", &platform.install.extract),
+    ] {
+        if !argv.iter().any(|arg| arg.contains("{prefix}")) {
+            return Err(invalid(format!(
+                "{}: key `{key}`: the command must name `{{prefix}}`",
+                path.display()
+            )));
+        }
     }
     if platform.create_user.is_empty() {
         return Err(invalid(format!(

@@ -4,8 +4,8 @@
 use std::fmt;
 
 use super::{
-    shell_quote, size_text, Action, EnvVar, Fetch, Package, Phase, Plan, PrepareInstall, Run,
-    Smoke, SmokeFrom, Step, Unpack,
+    shell_quote, size_text, Action, EnvVar, Fetch, Install, Package, Phase, Plan, Run, Smoke,
+    SmokeFrom, Step, Unpack,
 };
 
 impl fmt::Display for EnvVar {
@@ -24,7 +24,7 @@ impl fmt::Display for Step {
         match &self.action {
             Action::Fetch(fetch) => fetch.fmt(f),
             Action::Unpack(unpack) => unpack.fmt(f),
-            Action::PrepareInstall(install) => install.fmt(f),
+            Action::Install(install) => install.fmt(f),
             Action::Run(run) => run.fmt(f),
             Action::Package(package) => package.fmt(f),
             Action::Smoke(smoke) => smoke.fmt(f),
@@ -94,23 +94,30 @@ impl fmt::Display for Unpack {
     }
 }
 
-impl fmt::Display for PrepareInstall {
+impl fmt::Display for Install {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let install = self;
-        writeln!(f, "prepare install into {}", install.prefix)?;
+        writeln!(f, "install into {}", self.prefix)?;
         writeln!(
             f,
-            "    check   {}: not a symlink; it and every parent writable by root alone",
-            install.prefix
+            "    check   {}: not a symlink; it, its parents and the directories it installs into writable by root alone",
+            self.prefix
         )?;
-        writeln!(f, "    from    {}", install.from.display())?;
+        writeln!(f, "    from    {}", self.from.display())?;
         writeln!(
             f,
-            "    archive {}  (owner root:{}, modes 0755/0644, existing directories untouched)",
-            install.archive.display(),
-            install.group
+            "    archive {}  (owner root:{}, modes 0755/0644, no setuid; piped to tar from memory)",
+            self.archive.display(),
+            self.group
         )?;
-        Ok(())
+        let [mkdir, extract] = self.command_lines();
+        let quoted = |line: Vec<String>| -> String {
+            line.iter()
+                .map(|arg| shell_quote(arg))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        writeln!(f, "    $ {}", quoted(mkdir))?;
+        writeln!(f, "    $ {} < archive", quoted(extract))
     }
 }
 

@@ -53,11 +53,8 @@ impl StepId {
     pub fn smoke() -> StepId {
         StepId("smoke".into())
     }
-    pub fn install_prepare() -> StepId {
-        StepId("install-prepare".into())
-    }
-    pub fn install_extract() -> StepId {
-        StepId("install-extract".into())
+    pub fn install() -> StepId {
+        StepId("install".into())
     }
     pub fn as_str(&self) -> &str {
         &self.0
@@ -146,7 +143,7 @@ pub enum Action {
     Run(Run),
     Package(Package),
     Smoke(Smoke),
-    PrepareInstall(PrepareInstall),
+    Install(Install),
 }
 
 /// Download a source. Whatever URL serves it, its bytes must pass the
@@ -184,18 +181,37 @@ pub struct Unpack {
     pub max_unpacked: u64,
 }
 
-/// Before anything runs as root: check that the prefix is root's alone, and
-/// write the archive the escalated step extracts (files owned by root and
-/// the platform's group, modes 0755/0644, no setuid).
+/// The one step that escalates. Before anything runs as root, the prefix
+/// is checked to be root's alone and the archive of the stage is made (files
+/// owned by root and the platform's group, modes 0755/0644, no setuid); then
+/// root makes the prefix and extracts the archive into it, from a pipe, so
+/// nothing on disk can be swapped in between.
 #[derive(Debug, Clone, Serialize)]
-pub struct PrepareInstall {
+pub struct Install {
     /// The staged prefix, e.g. `.../stage/usr/pgsql-15`.
     pub from: PathBuf,
     /// Where it goes.
     pub prefix: String,
+    /// A copy of what is piped, kept for inspection.
     pub archive: PathBuf,
     pub group: String,
     pub gid: u32,
+    /// `sudo` or `doas`; nothing when already root.
+    pub escalate: Option<String>,
+    /// Makes the prefix, if it is not there.
+    pub mkdir: Vec<String>,
+    /// Extracts the archive from stdin into the prefix.
+    pub extract: Vec<String>,
+}
+
+impl Install {
+    /// The escalated command lines, as they run.
+    pub fn command_lines(&self) -> [Vec<String>; 2] {
+        let escalated = |argv: &[String]| -> Vec<String> {
+            self.escalate.iter().chain(argv).cloned().collect()
+        };
+        [escalated(&self.mkdir), escalated(&self.extract)]
+    }
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -221,7 +237,8 @@ pub struct Run {
     pub jobs: Option<u32>,
     /// ccache masquerade directory first on `PATH`. Not part of the stamp either.
     pub ccache_dir: Option<PathBuf>,
-    /// `sudo` or `doas`, put in front of the command. Only install steps have it.
+    /// `sudo` or `doas`, put in front of the command. No step the planner
+    /// makes has it: the install escalates on its own terms.
     pub escalate: Option<String>,
     /// Removed before the command runs: the stage, before the server installs
     /// into it, so that a rebuilt server never lands on a stale stage.

@@ -3,8 +3,8 @@
 use std::{collections::BTreeMap, path::PathBuf};
 
 use super::{
-    join_prefix, Action, EnvVar, Fetch, Package, PackagePart, PartKind, PathMap, Phase, Plan,
-    PlanOptions, PrepareInstall, Run, Smoke, Step, StepId, Unpack,
+    join_prefix, Action, EnvVar, Fetch, Install, Package, PackagePart, PartKind, PathMap, Phase,
+    Plan, PlanOptions, Run, Smoke, Step, StepId, Unpack,
 };
 use crate::{
     input::{
@@ -53,7 +53,7 @@ pub fn plan(set: &RecipeSet, platform: &Platform, options: &PlanOptions) -> Plan
     steps.extend(build);
     steps.extend(package_steps(&context, &parts, &build_ids));
     steps.push(smoke_step(&context, &build_ids));
-    steps.extend(install_steps(&context, build_ids));
+    steps.push(install_step(&context, build_ids));
     Plan {
         set: set.name.clone(),
         description: set.description.clone(),
@@ -354,10 +354,10 @@ fn smoke_step(context: &Context<'_>, build_ids: &[StepId]) -> Step {
     }
 }
 
-/// The only step that escalates: extracting, as root, an archive of the
-/// finished stage whose entries are root's. Nothing is copied with the
-/// builder's ownership, and existing directories keep theirs.
-fn install_steps(context: &Context<'_>, build_ids: Vec<StepId>) -> Vec<Step> {
+/// The only step that escalates: root makes the prefix and extracts, from a
+/// pipe, an archive of the finished stage whose entries are root's. Nothing
+/// is copied with the builder's ownership, and existing directories keep theirs.
+fn install_step(context: &Context<'_>, build_ids: Vec<StepId>) -> Step {
     let Context {
         set,
         platform,
@@ -365,52 +365,30 @@ fn install_steps(context: &Context<'_>, build_ids: Vec<StepId>) -> Vec<Step> {
         layout,
         ..
     } = context;
-    let install_prefix = options
+    let prefix = options
         .install_prefix
         .clone()
         .unwrap_or_else(|| context.prefix.clone());
-    let archive = layout.install_archive(&set.name);
-    let archive_text = archive.display().to_string();
-    let prepare = Step {
-        id: StepId::install_prepare(),
+    let fill = |argv: &[String]| -> Vec<String> {
+        argv.iter()
+            .map(|arg| arg.replace("{prefix}", &prefix))
+            .collect()
+    };
+    Step {
+        id: StepId::install(),
         phase: Phase::Install,
         after: build_ids,
-        action: Action::PrepareInstall(PrepareInstall {
+        action: Action::Install(Install {
             from: join_prefix(&context.stage, &context.prefix),
-            prefix: install_prefix.clone(),
-            archive,
+            prefix: prefix.clone(),
+            archive: layout.install_archive(&set.name),
             group: platform.install.group.clone(),
             gid: platform.install.gid,
-        }),
-    };
-    let extract = Step {
-        id: StepId::install_extract(),
-        phase: Phase::Install,
-        after: vec![StepId::install_prepare()],
-        action: Action::Run(Run {
-            kind: StepKind::Install,
-            subject: format!(
-                "{} {} into {install_prefix}",
-                set.package.name,
-                set.server().version
-            ),
-            cwd: options.target_dir.clone(),
-            env: Vec::new(),
-            argv: platform
-                .install
-                .extract
-                .iter()
-                .map(|arg| arg.replace("{archive}", &archive_text))
-                .collect(),
-            jobs: None,
-            ccache_dir: None,
             escalate: options.escalate.then(|| platform.escalate.clone()),
-            fresh_dir: None,
-            installs: false,
-            path_map: Vec::new(),
+            mkdir: fill(&platform.install.mkdir),
+            extract: fill(&platform.install.extract),
         }),
-    };
-    vec![prepare, extract]
+    }
 }
 
 fn subject(name: &str, version: &str, label: Option<&str>) -> String {

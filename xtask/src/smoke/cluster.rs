@@ -57,11 +57,15 @@ impl RunAs {
             }
             Ok(String::from_utf8_lossy(&output.stdout).trim().parse()?)
         };
-        Ok(RunAs {
+        let user = RunAs {
             name: name.to_owned(),
             uid: id("-u")?,
             gid: id("-g")?,
-        })
+        };
+        if user.uid == 0 {
+            bail!("user `{name}` is root: servers never run as root; pass an unprivileged --run-as USER");
+        }
+        Ok(user)
     }
 }
 
@@ -135,7 +139,7 @@ impl Cluster {
             {
                 let install = dir.join("install");
                 let prefix = cluster.bindir.parent().context("bindir has no parent")?;
-                copy_tree(prefix, &install)?;
+                copy_installation(prefix, &install)?;
                 cluster.bindir = install.join("bin");
             }
         }
@@ -250,16 +254,32 @@ impl Cluster {
                 nodes: self.nodes.len(),
                 password_encryption: encryption,
             };
-            append(
-                &node.data.join("postgresql.conf"),
-                &config::postgresql_conf(&settings),
-            )?;
-            fs::write(
-                node.data.join("pg_hba.conf"),
-                config::pg_hba_conf(REPLICATION_USER, auth),
-            )?;
+            let conf = config::postgresql_conf(&settings);
+            self.write_as_server_user(&node.data.join("postgresql.conf"), &conf, true)?;
+            let hba = config::pg_hba_conf(REPLICATION_USER, auth);
+            self.write_as_server_user(&node.data.join("pg_hba.conf"), &hba, false)?;
         }
         Ok(())
+    }
+
+    /// Write a file in a directory the server user owns, as that user (`tee`):
+    /// a link planted there is followed with that user's rights, never root's.
+    fn write_as_server_user(&self, path: &Path, text: &str, append: bool) -> anyhow::Result<()> {
+        if self.run_as.is_none() {
+            let mut file = fs::OpenOptions::new()
+                .create(true)
+                .write(true)
+                .append(append)
+                .truncate(!append)
+                .open(path)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            return Ok(file.write_all(text.as_bytes())?);
+        }
+        let mut tee = self.command(Path::new("tee"));
+        if append {
+            tee = tee.arg("-a");
+        }
+        tee.arg(path).stdin_bytes(text).checked_output().map(drop)
     }
 
     /// Start every server, in parallel, and record each postmaster's pid.
@@ -407,7 +427,7 @@ impl Cluster {
 
     pub fn print_log_tails(&self) {
         for node in &self.nodes {
-            let text = fs::read_to_string(&node.log).unwrap_or_default();
+            let text = read_tail(&node.log).unwrap_or_default();
             let lines: Vec<&str> = text.lines().collect();
             let tail = &lines[lines.len().saturating_sub(20)..];
             eprintln!(
@@ -565,13 +585,26 @@ fn process_alive(pid: u32) -> bool {
     unsafe { libc::kill(pid as i32, 0) == 0 }
 }
 
-fn append(path: &Path, text: &str) -> anyhow::Result<()> {
+/// The last 64 KiB of a server log: a file the server user writes, so read
+/// as hostile (no symlink followed, no fifo waited on, a bounded read).
+fn read_tail(path: &Path) -> Option<String> {
+    use std::io::Seek;
     let mut file = fs::OpenOptions::new()
-        .append(true)
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
         .open(path)
-        .with_context(|| format!("cannot open {}", path.display()))?;
-    file.write_all(text.as_bytes())?;
-    Ok(())
+        .ok()?;
+    let meta = file.metadata().ok()?;
+    if !meta.is_file() {
+        return None;
+    }
+    file.seek(std::io::SeekFrom::Start(
+        meta.len().saturating_sub(64 << 10),
+    ))
+    .ok()?;
+    let mut bytes = Vec::new();
+    file.take(64 << 10).read_to_end(&mut bytes).ok()?;
+    Some(String::from_utf8_lossy(&bytes).into_owned())
 }
 
 /// A fresh directory `<temp>/<prefix>XXXXXX`, made by mkdtemp: a name
@@ -593,25 +626,34 @@ fn make_temporary_dir(prefix: &str) -> anyhow::Result<PathBuf> {
     )))
 }
 
-/// Copy an installation tree as the current user (root): directories 0755,
-/// files 0755 or 0644 by their executable bit, symlinks as they are.
-fn copy_tree(from: &Path, to: &Path) -> anyhow::Result<()> {
-    let meta =
-        fs::symlink_metadata(from).with_context(|| format!("cannot read {}", from.display()))?;
-    if meta.file_type().is_symlink() {
-        std::os::unix::fs::symlink(fs::read_link(from)?, to)?;
-    } else if meta.is_dir() {
-        fs::create_dir(to).with_context(|| format!("cannot create {}", to.display()))?;
-        fs::set_permissions(to, fs::Permissions::from_mode(0o755))?;
-        for entry in fs::read_dir(from)? {
-            let entry = entry?;
-            copy_tree(&entry.path(), &to.join(entry.file_name()))?;
-        }
-    } else {
-        fs::copy(from, to)
-            .with_context(|| format!("cannot copy {} to {}", from.display(), to.display()))?;
-        let mode = archive::clamped_file_mode(meta.permissions().mode());
-        fs::set_permissions(to, fs::Permissions::from_mode(mode))?;
+/// Copy an installation the server user cannot reach, root-owned: `tar -c`
+/// run as the installation's owner (so it reads nothing that user could not,
+/// whatever they swap in while it runs), unpacked by root as hostile input.
+fn copy_installation(prefix: &Path, to: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = fs::symlink_metadata(prefix)
+        .with_context(|| format!("cannot read {}", prefix.display()))?;
+    let (Some(parent), Some(name)) = (prefix.parent(), prefix.file_name()) else {
+        bail!("cannot copy {}: it has no parent", prefix.display());
+    };
+    let tar = Command::new("tar")
+        .args(["-c", "-f", "-", "-C"])
+        .arg(parent)
+        .arg(name)
+        .as_user(meta.uid(), meta.gid());
+    let reader = tar.read_stdout()?;
+    let expect = archive::Expect {
+        tree: None,
+        max_bytes: crate::input::recipe::DEFAULT_MAX_UNPACKED,
+    };
+    archive::unpack_reader(&reader, to, &expect)
+        .with_context(|| format!("cannot copy {} for the server user", prefix.display()))?;
+    match reader.try_wait()? {
+        Some(output) if output.status.success() => Ok(()),
+        _ => bail!(
+            "cannot copy {} for the server user: `{tar}`, run as its owner (uid {}), failed (its messages are above)",
+            prefix.display(),
+            meta.uid()
+        ),
     }
-    Ok(())
 }

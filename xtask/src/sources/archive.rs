@@ -11,12 +11,15 @@
 //! archive says (`git archive` writes 0775/0664).
 
 use std::{
-    collections::{BTreeMap, VecDeque},
+    collections::{BTreeMap, BTreeSet, VecDeque},
     ffi::OsString,
     fmt,
     fs::{self, File},
     io::{self, Read, Write},
-    os::unix::{ffi::OsStrExt, fs::PermissionsExt},
+    os::unix::{
+        ffi::OsStrExt,
+        fs::{OpenOptionsExt, PermissionsExt},
+    },
     path::{Component, Path, PathBuf},
 };
 
@@ -33,6 +36,9 @@ use crate::{
 /// Every tar header counts this much against the size limit, so that an
 /// archive of millions of empty entries is bounded too.
 const HEADER_BYTES: u64 = 512;
+/// The raw tar stream may exceed what entries count by their padding and
+/// the end-of-archive blocks.
+const STREAM_SLACK: u64 = 1 << 20;
 /// Symlinks followed while resolving one link, as the kernel's limit.
 const MAX_LINK_HOPS: u32 = 40;
 
@@ -102,6 +108,18 @@ pub fn unpack(
     dest: &Path,
     expect: &Expect<'_>,
 ) -> anyhow::Result<Unpacked> {
+    let file = File::open(archive).with_context(|| format!("cannot open {}", archive.display()))?;
+    unpack_reader(decompress(kind, file), dest, expect)
+        .with_context(|| format!("refused to unpack {}", archive.display()))
+}
+
+/// [`unpack`] of a tar stream that is already uncompressed (another
+/// process's output, say), with the same checks.
+pub fn unpack_reader(
+    reader: impl Read,
+    dest: &Path,
+    expect: &Expect<'_>,
+) -> anyhow::Result<Unpacked> {
     let parent = dest
         .parent()
         .context("destination has no parent directory")?;
@@ -118,11 +136,8 @@ pub fn unpack(
     fs::create_dir(&temporary).with_context(|| format!("cannot create {}", temporary.display()))?;
     fs::set_permissions(&temporary, fs::Permissions::from_mode(0o755))?;
 
-    let result = File::open(archive)
-        .with_context(|| format!("cannot open {}", archive.display()))
-        .and_then(|file| walk(decompress(kind, file), Some(&temporary), expect.max_bytes))
-        .and_then(|walked| check_tree(&walked, expect).map(|()| walked))
-        .with_context(|| format!("refused to unpack {}", archive.display()));
+    let result = walk(reader, Some(&temporary), expect.max_bytes)
+        .and_then(|walked| check_tree(&walked, expect).map(|()| walked));
     let unpacked = match result {
         Ok(unpacked) => unpacked,
         Err(error) => {
@@ -171,6 +186,33 @@ pub fn clamped_file_mode(mode: u32) -> u32 {
     }
 }
 
+/// A reader that fails once it has produced more than its limit.
+struct Limited<R> {
+    inner: R,
+    left: u64,
+    max: u64,
+}
+
+impl<R: Read> Read for Limited<R> {
+    fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
+        if self.left == 0 {
+            // One byte more than the limit, to tell its end from the stream's.
+            let mut probe = [0u8; 1];
+            return match self.inner.read(&mut probe)? {
+                0 => Ok(0),
+                _ => Err(io::Error::other(format!(
+                    "the archive unpacks to more than {} bytes, the source's limit (`max_unpacked` in its recipe)",
+                    self.max
+                ))),
+            };
+        }
+        let wanted = buffer.len().min(self.left.min(usize::MAX as u64) as usize);
+        let read = self.inner.read(&mut buffer[..wanted])?;
+        self.left -= read as u64;
+        Ok(read)
+    }
+}
+
 /// Counts uncompressed bytes against the limit.
 struct Budget {
     used: u64,
@@ -193,7 +235,14 @@ impl Budget {
 /// Read every entry, hashing it into the tree and, with `root`, writing it
 /// below `root`.
 fn walk(reader: impl Read, root: Option<&Path>, max_bytes: u64) -> anyhow::Result<Unpacked> {
-    let mut archive = tar::Archive::new(reader);
+    // The decompressed stream itself stops at the limit: the tar reader
+    // buffers long names and pax headers whole, and takes a pax size over
+    // the header's, before any entry reaches the budget below.
+    let mut archive = tar::Archive::new(Limited {
+        inner: reader,
+        left: max_bytes.saturating_add(STREAM_SLACK),
+        max: max_bytes,
+    });
     let mut walk = Walk {
         root,
         budget: Budget {
@@ -203,6 +252,7 @@ fn walk(reader: impl Read, root: Option<&Path>, max_bytes: u64) -> anyhow::Resul
         newest: 0,
         top_level: None,
         tree: TreeHasher::new(),
+        seen: BTreeSet::new(),
         blobs: BTreeMap::new(),
         directories: Vec::new(),
         symlinks: Vec::new(),
@@ -222,6 +272,9 @@ struct Walk<'a> {
     newest: u64,
     top_level: Option<String>,
     tree: TreeHasher,
+    /// Every path so far: a path named twice is refused, since a second
+    /// entry could rewrite, through a hardlink, what the first one hashed.
+    seen: BTreeSet<PathBuf>,
     /// Every file so far, for the hardlinks that name it.
     blobs: BTreeMap<PathBuf, (BlobMode, ObjectId)>,
     /// Directories written, whose times are set last.
@@ -246,7 +299,8 @@ impl Walk<'_> {
     fn entry<R: Read>(&mut self, mut entry: tar::Entry<'_, R>) -> anyhow::Result<()> {
         let header = entry.header();
         let kind = header.entry_type();
-        let declared = header.size().unwrap_or(0);
+        // The size the reader will deliver (a pax `size` wins over the header's).
+        let declared = entry.size();
         self.budget.spend(HEADER_BYTES + declared)?;
         if matches!(kind, EntryType::XGlobalHeader | EntryType::XHeader) {
             return Ok(());
@@ -269,6 +323,9 @@ impl Walk<'_> {
             if fs::symlink_metadata(target).is_ok_and(|meta| meta.file_type().is_symlink()) {
                 bail!("entry `{shown}`: writes through a symlink");
             }
+        }
+        if !self.seen.insert(relative.clone()) {
+            bail!("entry `{shown}`: the archive names this path twice");
         }
         self.newest = self.newest.max(seconds);
         let named = Named {
@@ -318,10 +375,14 @@ impl Walk<'_> {
         let mut sink: Box<dyn Write> = match &named.target {
             Some(target) => {
                 create_parent(target)?;
-                Box::new(
-                    File::create(target)
-                        .with_context(|| format!("cannot create {}", target.display()))?,
-                )
+                // A new file, never one already there, never through a link.
+                let file = fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .custom_flags(libc::O_NOFOLLOW)
+                    .open(target)
+                    .with_context(|| format!("cannot create {}", target.display()))?;
+                Box::new(file)
             }
             None => Box::new(io::sink()),
         };

@@ -45,6 +45,8 @@ pub struct FetchOptions {
     pub connect_timeout: Duration,
     /// Longest wait for response headers or for the next bytes of the body.
     pub read_timeout: Duration,
+    /// Longest one URL may take, however steadily it trickles.
+    pub total_timeout: Duration,
 }
 
 impl Default for FetchOptions {
@@ -53,6 +55,7 @@ impl Default for FetchOptions {
             locked: false,
             connect_timeout: Duration::from_secs(15),
             read_timeout: Duration::from_secs(30),
+            total_timeout: Duration::from_secs(1800),
         }
     }
 }
@@ -99,6 +102,8 @@ struct Receipt {
     url: String,
 }
 
+/// A receipt, if it is one: a file of the cache, but not one to trust blindly
+/// (its sha256 names the blob that would be hashed, or evicted).
 fn read_receipt(path: &Path) -> Option<Receipt> {
     let text = fs::read_to_string(path).ok()?;
     let field = |name: &str| {
@@ -107,9 +112,20 @@ fn read_receipt(path: &Path) -> Option<Receipt> {
             .filter(|value| !value.is_empty())
             .map(str::to_owned)
     };
+    let hex = |value: &str, digits: usize| {
+        value.len() == digits
+            && value
+                .bytes()
+                .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    };
+    let sha256 = field("sha256").filter(|sha| hex(sha, 64))?;
+    let tree = field("tree");
+    if tree.as_deref().is_some_and(|tree| !hex(tree, 40)) {
+        return None;
+    }
     Some(Receipt {
-        sha256: field("sha256")?,
-        tree: field("tree"),
+        sha256,
+        tree,
         url: field("url").unwrap_or_default(),
     })
 }
@@ -320,7 +336,7 @@ impl Attempt<'_> {
         let started = Instant::now();
         self.progress
             .line("Downloading", &format!("{} from {url}", fetch.file));
-        let downloaded = download(self.client, url, &part, fetch, self.progress);
+        let downloaded = download(self.client, url, &part, fetch, self.options, self.progress);
         interrupt::check()?;
         let sha256 = match downloaded {
             Ok(sha256) => sha256,
@@ -470,6 +486,7 @@ fn download(
     url: &str,
     part: &Path,
     fetch: &plan::Fetch,
+    options: &FetchOptions,
     progress: &Progress,
 ) -> anyhow::Result<String> {
     if let Some(path) = local_path(url) {
@@ -484,11 +501,18 @@ fn download(
         }
         let mut output = File::create(part)?;
         let mut hasher = Sha256::new();
-        copy_hashing(
+        let copied = copy_hashing(
             &mut input.take(fetch.max_download + 1),
             &mut output,
             &mut hasher,
         )?;
+        if copied > fetch.max_download {
+            bail!(
+                "{} has more than the source's limit of {} bytes (`max_download`)",
+                path.display(),
+                fetch.max_download
+            );
+        }
         output.sync_all()?;
         return Ok(hex::encode(hasher.finalize()));
     }
@@ -500,18 +524,17 @@ fn download(
         have = copy_hashing(&mut existing, &mut io::sink(), &mut hasher)?;
     }
     let bar = progress.bar(&fetch.file);
+    let transfer = Transfer {
+        client,
+        url,
+        part,
+        max_bytes: fetch.max_download,
+        deadline: Instant::now() + options.total_timeout,
+        bar: &bar,
+    };
     let mut delay = Duration::from_millis(200);
     for attempt in 1..=ATTEMPTS_PER_URL {
-        let result = attempt_download(
-            client,
-            url,
-            part,
-            fetch.max_download,
-            &mut hasher,
-            &mut have,
-            &bar,
-        );
-        match result {
+        match transfer.attempt(&mut hasher, &mut have) {
             Ok(()) => {
                 bar.finish_and_clear();
                 return Ok(hex::encode(hasher.finalize()));
@@ -548,111 +571,147 @@ fn sleep_unless_interrupted(delay: Duration) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn attempt_download(
-    client: &reqwest::blocking::Client,
-    url: &str,
-    part: &Path,
+/// One HTTP transfer of a URL into its `.part`, resuming from `have` bytes.
+struct Transfer<'a> {
+    client: &'a reqwest::blocking::Client,
+    url: &'a str,
+    part: &'a Path,
     max_bytes: u64,
-    hasher: &mut Sha256,
-    have: &mut u64,
-    bar: &ProgressBar,
-) -> Result<(), Failure> {
-    let over_limit = |bytes: u64| {
+    /// When this URL has had its time, however steadily it trickles.
+    deadline: Instant,
+    bar: &'a ProgressBar,
+}
+
+impl Transfer<'_> {
+    fn over_limit(&self, bytes: u64) -> Failure {
         Failure::GiveUp(anyhow::anyhow!(
-            "the server sends {bytes} bytes or more, over the source's limit of {max_bytes} (`max_download`)"
+            "the server sends {bytes} bytes or more, over the source's limit of {} (`max_download`)",
+            self.max_bytes
         ))
-    };
-    let mut request = client.get(url);
-    if *have > 0 {
-        request = request.header(reqwest::header::RANGE, format!("bytes={have}-"));
     }
-    let mut response = request
-        .send()
-        .map_err(|error| Failure::Retry(error.into()))?;
-    let status = response.status();
-    let appending = match status.as_u16() {
-        206 => {
-            let range = response
-                .headers()
-                .get(reqwest::header::CONTENT_RANGE)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("");
-            if !range.starts_with(&format!("bytes {have}-")) {
-                return Err(Failure::GiveUp(anyhow::anyhow!(
-                    "server answered Range bytes={have}- with `{range}`"
+
+    /// One attempt: request the rest, then stream it into the `.part`.
+    fn attempt(&self, hasher: &mut Sha256, have: &mut u64) -> Result<(), Failure> {
+        let (mut response, appending) = self.request(hasher, have)?;
+        let expected_total = response.content_length().map(|length| length + *have);
+        if let Some(total) = expected_total.filter(|total| *total > self.max_bytes) {
+            return Err(self.over_limit(total));
+        }
+        self.bar.set_length(expected_total.unwrap_or(0));
+        self.bar.set_position(*have);
+        let mut output = OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(!appending)
+            .open(self.part)
+            .map_err(|e| Failure::GiveUp(e.into()))?;
+        output
+            .seek(io::SeekFrom::Start(*have))
+            .map_err(|e| Failure::GiveUp(e.into()))?;
+        self.stream(&mut response, &mut output, hasher, have)?;
+        output.sync_all().map_err(|e| Failure::GiveUp(e.into()))?;
+        if let Some(total) = expected_total {
+            if *have < total {
+                return Err(Failure::Retry(anyhow::anyhow!(
+                    "connection closed at byte {have} of {total}"
                 )));
             }
-            true
         }
-        200 => false,
-        416 => {
-            // The partial file is not a prefix of what the server has: start over.
+        Ok(())
+    }
+
+    /// Send the request (a Range for what is not there yet); whether the
+    /// answer appends to the `.part`.
+    fn request(
+        &self,
+        hasher: &mut Sha256,
+        have: &mut u64,
+    ) -> Result<(reqwest::blocking::Response, bool), Failure> {
+        let mut request = self.client.get(self.url);
+        if *have > 0 {
+            request = request.header(reqwest::header::RANGE, format!("bytes={have}-"));
+        }
+        let response = request
+            .send()
+            .map_err(|error| Failure::Retry(error.into()))?;
+        let status = response.status();
+        let appending = match status.as_u16() {
+            206 => {
+                let range = response
+                    .headers()
+                    .get(reqwest::header::CONTENT_RANGE)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("");
+                if !range.starts_with(&format!("bytes {have}-")) {
+                    return Err(Failure::GiveUp(anyhow::anyhow!(
+                        "server answered Range bytes={have}- with `{range}`"
+                    )));
+                }
+                true
+            }
+            200 => false,
+            416 => {
+                // The partial file is not a prefix of what the server has: start over.
+                *have = 0;
+                *hasher = Sha256::new();
+                let _ = fs::remove_file(self.part);
+                return Err(Failure::Retry(anyhow::anyhow!(
+                    "HTTP 416 for a resumed range; starting over"
+                )));
+            }
+            408 | 429 | 500..=599 => return Err(Failure::Retry(anyhow::anyhow!("HTTP {status}"))),
+            _ => return Err(Failure::GiveUp(anyhow::anyhow!("HTTP {status}"))),
+        };
+        if !appending {
             *have = 0;
             *hasher = Sha256::new();
-            let _ = fs::remove_file(part);
-            return Err(Failure::Retry(anyhow::anyhow!(
-                "HTTP 416 for a resumed range; starting over"
-            )));
         }
-        408 | 429 | 500..=599 => return Err(Failure::Retry(anyhow::anyhow!("HTTP {status}"))),
-        _ => return Err(Failure::GiveUp(anyhow::anyhow!("HTTP {status}"))),
-    };
-    if !appending {
-        *have = 0;
-        *hasher = Sha256::new();
+        Ok((response, appending))
     }
-    let expected_total = response.content_length().map(|length| length + *have);
-    if let Some(total) = expected_total.filter(|total| *total > max_bytes) {
-        return Err(over_limit(total));
-    }
-    bar.set_length(expected_total.unwrap_or(0));
-    bar.set_position(*have);
 
-    let mut output = OpenOptions::new()
-        .create(true)
-        .write(true)
-        .truncate(!appending)
-        .open(part)
-        .map_err(|e| Failure::GiveUp(e.into()))?;
-    output
-        .seek(io::SeekFrom::Start(*have))
-        .map_err(|e| Failure::GiveUp(e.into()))?;
-    let mut buffer = vec![0u8; 1 << 16];
-    loop {
-        if interrupt::requested() {
-            output.flush().ok();
-            return Err(Failure::GiveUp(interrupt::Interrupted.into()));
-        }
-        let read = match response.read(&mut buffer) {
-            Ok(0) => break,
-            Ok(read) => read,
-            Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
-            Err(error) => {
+    /// Copy the body into the `.part`, hashing as it goes; stop at the limit,
+    /// the deadline, or a signal.
+    fn stream(
+        &self,
+        response: &mut reqwest::blocking::Response,
+        output: &mut File,
+        hasher: &mut Sha256,
+        have: &mut u64,
+    ) -> Result<(), Failure> {
+        let mut buffer = vec![0u8; 1 << 16];
+        loop {
+            if interrupt::requested() {
                 output.flush().ok();
-                return Err(Failure::Retry(
-                    anyhow::Error::new(error).context("connection lost or stalled"),
-                ));
+                return Err(Failure::GiveUp(interrupt::Interrupted.into()));
             }
-        };
-        if *have + read as u64 > max_bytes {
-            return Err(over_limit(*have + read as u64));
+            if Instant::now() > self.deadline {
+                output.flush().ok();
+                return Err(Failure::GiveUp(anyhow::Error::new(Transient(
+                    "the transfer took longer than `--download-timeout` allows".into(),
+                ))));
+            }
+            let read = match response.read(&mut buffer) {
+                Ok(0) => return Ok(()),
+                Ok(read) => read,
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+                Err(error) => {
+                    output.flush().ok();
+                    return Err(Failure::Retry(
+                        anyhow::Error::new(error).context("connection lost or stalled"),
+                    ));
+                }
+            };
+            if *have + read as u64 > self.max_bytes {
+                return Err(self.over_limit(*have + read as u64));
+            }
+            output
+                .write_all(&buffer[..read])
+                .map_err(|e| Failure::GiveUp(e.into()))?;
+            hasher.update(&buffer[..read]);
+            *have += read as u64;
+            self.bar.set_position(*have);
         }
-        output
-            .write_all(&buffer[..read])
-            .map_err(|e| Failure::GiveUp(e.into()))?;
-        hasher.update(&buffer[..read]);
-        *have += read as u64;
-        bar.set_position(*have);
     }
-    output.sync_all().map_err(|e| Failure::GiveUp(e.into()))?;
-    if let Some(total) = expected_total {
-        if *have < total {
-            return Err(Failure::Retry(anyhow::anyhow!(
-                "connection closed at byte {have} of {total}"
-            )));
-        }
-    }
-    Ok(())
 }
 
 /// `file:///x` and plain paths are read from disk.
