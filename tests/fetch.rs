@@ -8,7 +8,6 @@ use std::{
     collections::BTreeMap,
     fs,
     path::Path,
-    process::Command,
     time::{Duration, Instant},
 };
 
@@ -249,42 +248,24 @@ struct Archived {
     tree: String,
 }
 
-fn git(dir: &Path, args: &[&str]) -> Vec<u8> {
-    let output = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_AUTHOR_NAME", "t")
-        .env("GIT_AUTHOR_EMAIL", "t@localhost")
-        .env("GIT_COMMITTER_NAME", "t")
-        .env("GIT_COMMITTER_EMAIL", "t@localhost")
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output.stdout
-}
-
 fn git_archive(dir: &Path, content: &str) -> Archived {
-    git(dir, &["init", "-q"]);
+    support::git(dir, &["init", "-q"]);
     fs::write(dir.join("configure"), content).unwrap();
     fs::write(dir.join("README"), "read me\n").unwrap();
-    git(dir, &["add", "configure", "README"]);
-    git(dir, &["commit", "-q", "-m", "c"]);
+    support::git(dir, &["add", "configure", "README"]);
+    support::git(dir, &["commit", "-q", "-m", "c"]);
     let id = |rev: &str| {
-        String::from_utf8(git(dir, &["rev-parse", rev]))
+        String::from_utf8(support::git(dir, &["rev-parse", rev]))
             .unwrap()
             .trim()
             .to_owned()
     };
     Archived {
-        tar_gz: git(
+        tar_gz: support::git(
             dir,
             &["archive", "--format=tar.gz", "--prefix=src-1/", "HEAD"],
         ),
-        tar: git(dir, &["archive", "--format=tar", "--prefix=src-1/", "HEAD"]),
+        tar: support::git(dir, &["archive", "--format=tar", "--prefix=src-1/", "HEAD"]),
         commit: id("HEAD"),
         tree: id("HEAD^{tree}"),
     }

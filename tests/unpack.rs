@@ -3,7 +3,9 @@
 //! And the git tree pin, recomputed from the entries of real `git archive`
 //! output and of re-packed copies of it.
 
-use std::{fs, io::Read, os::unix::fs::PermissionsExt, path::Path, process::Command};
+mod support;
+
+use std::{fs, io::Read, os::unix::fs::PermissionsExt, path::Path};
 
 use tar::{EntryType, Header};
 use xtask::{
@@ -468,31 +470,13 @@ fn tricky_repository(dir: &Path) -> String {
     write("a0", "zero\n");
     write("empty", "");
     std::os::unix::fs::symlink("a/inner/deep.c", dir.join("link")).unwrap();
-    git(dir, &["init", "-q"]);
-    git(dir, &["add", "."]);
-    git(dir, &["commit", "-q", "-m", "c"]);
-    String::from_utf8(git(dir, &["rev-parse", "HEAD^{tree}"]))
+    support::git(dir, &["init", "-q"]);
+    support::git(dir, &["add", "."]);
+    support::git(dir, &["commit", "-q", "-m", "c"]);
+    String::from_utf8(support::git(dir, &["rev-parse", "HEAD^{tree}"]))
         .unwrap()
         .trim()
         .to_owned()
-}
-
-fn git(dir: &Path, args: &[&str]) -> Vec<u8> {
-    let output = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_AUTHOR_NAME", "t")
-        .env("GIT_AUTHOR_EMAIL", "t@localhost")
-        .env("GIT_COMMITTER_NAME", "t")
-        .env("GIT_COMMITTER_EMAIL", "t@localhost")
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output.stdout
 }
 
 #[test]
@@ -503,7 +487,7 @@ fn the_tree_recomputed_from_git_archive_output_is_gits_own_tree_id() {
     let path = area.root.join("a.tar.gz");
     fs::write(
         &path,
-        git(
+        support::git(
             repo.path(),
             &["archive", "--format=tar.gz", "--prefix=pkg-1/", "HEAD"],
         ),
@@ -535,13 +519,14 @@ fn a_tree_pin_mismatch_refuses_the_unpack_naming_both_trees_and_keeps_nothing() 
     let tree = tricky_repository(repo.path());
     // The same tree with one byte more in one file.
     fs::write(repo.path().join("a0"), "zero!\n").unwrap();
-    git(repo.path(), &["commit", "-q", "-am", "changed"]);
-    let changed = String::from_utf8(git(repo.path(), &["rev-parse", "HEAD^{tree}"])).unwrap();
+    support::git(repo.path(), &["commit", "-q", "-am", "changed"]);
+    let changed =
+        String::from_utf8(support::git(repo.path(), &["rev-parse", "HEAD^{tree}"])).unwrap();
     let area = Area::new();
     let path = area.root.join("a.tar.gz");
     fs::write(
         &path,
-        git(
+        support::git(
             repo.path(),
             &["archive", "--format=tar.gz", "--prefix=pkg-1/", "HEAD"],
         ),
@@ -603,10 +588,10 @@ fn a_path_named_twice_is_refused_even_when_the_tree_would_match() {
     let repo = tempfile::tempdir().unwrap();
     fs::write(repo.path().join("P"), "legit P\n").unwrap();
     fs::write(repo.path().join("Q"), "legit Q\n").unwrap();
-    git(repo.path(), &["init", "-q"]);
-    git(repo.path(), &["add", "."]);
-    git(repo.path(), &["commit", "-q", "-m", "c"]);
-    let tree = String::from_utf8(git(repo.path(), &["rev-parse", "HEAD^{tree}"])).unwrap();
+    support::git(repo.path(), &["init", "-q"]);
+    support::git(repo.path(), &["add", "."]);
+    support::git(repo.path(), &["commit", "-q", "-m", "c"]);
+    let tree = String::from_utf8(support::git(repo.path(), &["rev-parse", "HEAD^{tree}"])).unwrap();
     let tree = tree.trim();
     let area = Area::new();
     let path = area.root.join("twice.tar.gz");

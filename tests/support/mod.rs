@@ -361,3 +361,22 @@ pub fn assert_checks_passed(run: &serde_json::Value, checks: &[&str]) {
     let expected: Vec<(&str, bool)> = checks.iter().map(|name| (*name, true)).collect();
     assert_eq!(reported, expected, "{run:#}");
 }
+
+/// Run git in `dir` with a fixed identity; its stdout.
+pub fn git(dir: &Path, args: &[&str]) -> Vec<u8> {
+    let output = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@localhost")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@localhost")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output.stdout
+}

@@ -29,11 +29,12 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     fs::rename(&temporary, path).with_context(|| format!("cannot write {}", path.display()))
 }
 
-/// Copy `input` to `output`, feeding every byte to `hasher`; returns the count.
-pub fn copy_hashing(
+/// Copy `input` to `output`, showing every piece to `seen` on the way (a
+/// hasher, say); returns the count.
+pub fn copy_seeing(
     input: &mut impl Read,
     output: &mut impl Write,
-    hasher: &mut Sha256,
+    mut seen: impl FnMut(&[u8]),
 ) -> io::Result<u64> {
     let mut buffer = vec![0u8; 1 << 16];
     let mut total = 0u64;
@@ -45,9 +46,18 @@ pub fn copy_hashing(
             Err(error) => return Err(error),
         };
         output.write_all(&buffer[..read])?;
-        hasher.update(&buffer[..read]);
+        seen(&buffer[..read]);
         total += read as u64;
     }
+}
+
+/// Copy `input` to `output`, feeding every byte to `hasher`; returns the count.
+pub fn copy_hashing(
+    input: &mut impl Read,
+    output: &mut impl Write,
+    hasher: &mut Sha256,
+) -> io::Result<u64> {
+    copy_seeing(input, output, |bytes| hasher.update(bytes))
 }
 
 /// The sha256 of a file, as lowercase hex.

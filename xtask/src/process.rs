@@ -21,7 +21,7 @@ use std::{
 
 use anyhow::{bail, Context};
 
-use crate::interrupt;
+use crate::{interrupt, plan::shell_quote};
 
 /// Inherited environment variables that commands keep. Everything else
 /// (`MAKEFLAGS`, `CARGO_*`, `TARGET`, `CFLAGS`, `PG*`, ...) is dropped, so a
@@ -199,6 +199,18 @@ impl Command {
         })
     }
 
+    /// Start `expression`, wait for it, and stop it if the run is interrupted.
+    fn wait_watched(&self, expression: duct::Expression) -> anyhow::Result<Output> {
+        let handle = expression.start().with_context(|| self.spawn_error())?;
+        let pid = handle.pids().first().copied();
+        let _watch = pid.map(|pid| Watch::start(pid, self.own_group));
+        let output = handle
+            .wait()
+            .with_context(|| format!("cannot wait for `{}`", self.line()))?;
+        interrupt::check()?;
+        Ok(output.clone())
+    }
+
     /// Its stdin: the bytes given, or nothing.
     fn with_stdin(&self, expression: duct::Expression) -> duct::Expression {
         match &self.stdin {
@@ -218,14 +230,8 @@ impl Command {
     /// checked. Stopped early when the run is interrupted.
     pub fn output(&self) -> anyhow::Result<Output> {
         let expression = self.with_stdin(self.expression().stdout_capture().stderr_capture());
-        let handle = expression.start().with_context(|| self.spawn_error())?;
-        let pid = handle.pids().first().copied();
-        let _watch = pid.map(|pid| Watch::start(pid, self.own_group));
-        let output = handle
-            .wait()
-            .with_context(|| format!("cannot wait for `{}`", self.line()))?;
-        interrupt::check()?;
-        Ok(output.clone())
+        let output = self.wait_watched(expression)?;
+        Ok(output)
     }
 
     /// [`output`](Self::output), with a failure status turned into an error
@@ -349,19 +355,6 @@ pub fn describe_status(status: ExitStatus) -> String {
         (Some(code), _) => format!("exit status: {code}"),
         (None, Some(signal)) => format!("killed by signal {signal}"),
         _ => status.to_string(),
-    }
-}
-
-/// Quote an argument for display the way a POSIX shell would read it back.
-pub fn shell_quote(arg: &str) -> String {
-    let plain = !arg.is_empty()
-        && arg
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_./=:,+@%^".contains(&b));
-    if plain {
-        arg.to_owned()
-    } else {
-        format!("'{}'", arg.replace('\'', r"'\''"))
     }
 }
 

@@ -28,6 +28,7 @@ use filetime::FileTime;
 use tar::EntryType;
 
 use crate::{
+    files,
     input::recipe::ArchiveKind,
     interrupt,
     sources::gittree::{self, BlobHasher, BlobMode, ObjectId, TreeHasher},
@@ -386,7 +387,8 @@ impl Walk<'_> {
             }
             None => Box::new(io::sink()),
         };
-        copy_hashing(entry, &mut sink, &mut blob).context("truncated archive")?;
+        files::copy_seeing(entry, &mut sink, |bytes| blob.update(bytes))
+            .context("truncated archive")?;
         drop(sink);
         let id = blob.finish()?;
         let blob_mode = BlobMode::of_file(named.mode);
@@ -473,26 +475,6 @@ impl Walk<'_> {
             newest: self.newest,
             bytes: self.budget.used,
         })
-    }
-}
-
-fn copy_hashing(
-    input: &mut impl Read,
-    output: &mut impl Write,
-    blob: &mut BlobHasher,
-) -> io::Result<u64> {
-    let mut buffer = vec![0u8; 1 << 16];
-    let mut total = 0u64;
-    loop {
-        let read = match input.read(&mut buffer) {
-            Ok(0) => return Ok(total),
-            Ok(read) => read,
-            Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
-            Err(error) => return Err(error),
-        };
-        output.write_all(&buffer[..read])?;
-        blob.update(&buffer[..read]);
-        total += read as u64;
     }
 }
 
