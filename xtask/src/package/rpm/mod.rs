@@ -7,7 +7,10 @@
 
 mod spec;
 
-use std::{fs, path::PathBuf};
+use std::{
+    fs,
+    path::{Path, PathBuf},
+};
 
 use anyhow::{bail, Context};
 
@@ -23,8 +26,60 @@ use crate::{
 pub fn make(contents: &Contents<'_>, plan: &Plan, layout: &Layout) -> anyhow::Result<Vec<PathBuf>> {
     let package = contents.package;
     let topdir = layout.rpmbuild(&plan.set);
+    let [binary_spec, source_spec] = prepare_topdir(&topdir, contents, plan, layout)?;
+    let dist = &package.dist;
+    let epoch = contents.epoch.to_string();
+    for old in fs::read_dir(dist)? {
+        let path = old?.path();
+        if path.extension().is_some_and(|ext| ext == "rpm") {
+            fs::remove_file(path)?;
+        }
+    }
+    let binary = Command::new("rpmbuild")
+        .arg("-bb")
+        .args(["--define", &format!("_topdir {}", topdir.display())])
+        .args(["--define", &format!("_rpmdir {}", dist.display())])
+        // Flat file names in dist/, as SHA256SUMS lists them.
+        .args([
+            "--define",
+            "_build_name_fmt %%{NAME}-%%{VERSION}-%%{RELEASE}.%%{ARCH}.rpm",
+        ])
+        .arg(&binary_spec)
+        .env("SOURCE_DATE_EPOCH", &epoch);
+    rpmbuild(&binary, &binary_spec, Some(&topdir.join("rpmbuild-bb.log")))?;
+    // The SRPM's header records its scripts with every macro expanded: build
+    // it as mock does, under /builddir/build, with sources found relative to
+    // the working directory and a fixed -j, so it names nothing of this machine.
+    let source = Command::new("rpmbuild")
+        .arg("-bs")
+        .args(["--define", "_topdir /builddir/build"])
+        .args(["--define", "_sourcedir ."])
+        .args(["--define", "_smp_build_ncpus 1"])
+        .args(["--define", &format!("_srcrpmdir {}", dist.display())])
+        .arg(&source_spec)
+        .cwd(topdir.join("SOURCES"))
+        .env("SOURCE_DATE_EPOCH", &epoch);
+    rpmbuild(&source, &source_spec, None)?;
+    let mut made: Vec<PathBuf> = fs::read_dir(dist)?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|path| path.extension().is_some_and(|ext| ext == "rpm"))
+        .collect();
+    made.sort();
+    Ok(made)
+}
+
+/// rpmbuild's top directory, made afresh: the extra files and the source
+/// tarballs in SOURCES, both specs in SPECS; returns the binary packages'
+/// spec and the SRPM's.
+fn prepare_topdir(
+    topdir: &Path,
+    contents: &Contents<'_>,
+    plan: &Plan,
+    layout: &Layout,
+) -> anyhow::Result<[PathBuf; 2]> {
+    let package = contents.package;
     if topdir.exists() {
-        fs::remove_dir_all(&topdir)?;
+        fs::remove_dir_all(topdir)?;
     }
     for dir in ["SPECS", "SOURCES", "BUILD", "BUILDROOT", "RPMS", "SRPMS"] {
         fs::create_dir_all(topdir.join(dir))?;
@@ -52,75 +107,35 @@ pub fn make(contents: &Contents<'_>, plan: &Plan, layout: &Layout) -> anyhow::Re
             }
         }
     }
-
     let binary_spec = topdir
         .join("SPECS")
         .join(format!("{}-from-stage.spec", package.name));
     fs::write(&binary_spec, spec(contents, &Fill::Stage(&package.stage)))?;
     let source_spec = topdir.join("SPECS").join(format!("{}.spec", package.name));
     fs::write(&source_spec, spec(contents, &Fill::Sources(plan)))?;
+    Ok([binary_spec, source_spec])
+}
 
-    let dist = &package.dist;
-    let epoch = contents.epoch.to_string();
-    let topdir_define = format!("_topdir {}", topdir.display());
-    let rpmdir_define = format!("_rpmdir {}", dist.display());
-    let srcrpmdir_define = format!("_srcrpmdir {}", dist.display());
-    // Flat file names in dist/, as SHA256SUMS lists them.
-    let name_format = "_build_name_fmt %%{NAME}-%%{VERSION}-%%{RELEASE}.%%{ARCH}.rpm";
-    for old in fs::read_dir(dist)? {
-        let path = old?.path();
-        if path.extension().is_some_and(|ext| ext == "rpm") {
-            fs::remove_file(path)?;
-        }
+/// Run one rpmbuild; on failure, say so with its last lines (and keep its
+/// whole output in `log`, when given).
+fn rpmbuild(command: &Command, spec: &Path, log: Option<&Path>) -> anyhow::Result<()> {
+    let output = command.output()?;
+    if output.status.success() {
+        return Ok(());
     }
-    let output = Command::new("rpmbuild")
-        .arg("-bb")
-        .args(["--define", &topdir_define, "--define", &rpmdir_define])
-        .args(["--define", name_format])
-        .arg(&binary_spec)
-        .env("SOURCE_DATE_EPOCH", &epoch)
-        .output()?;
-    if !output.status.success() {
-        let log = topdir.join("rpmbuild-bb.log");
+    let mut message = format!(
+        "`{command}` failed: {}\n{}",
+        process::describe_status(output.status),
+        tail(&output.stderr, 40)
+    );
+    if let Some(log) = log {
         fs::write(
-            &log,
+            log,
             [output.stdout.as_slice(), output.stderr.as_slice()].concat(),
         )?;
-        bail!(
-            "rpmbuild -bb {} failed: {}\n{}\n  full log: {}",
-            binary_spec.display(),
-            process::describe_status(output.status),
-            tail(&output.stderr, 40),
-            log.display()
-        );
+        message.push_str(&format!("\n  full log: {}", log.display()));
     }
-    // The SRPM's header records its scripts with every macro expanded: build
-    // it as mock does, under /builddir/build, with sources found relative to
-    // the working directory and a fixed -j, so it names nothing of this machine.
-    let output = Command::new("rpmbuild")
-        .arg("-bs")
-        .args(["--define", "_topdir /builddir/build"])
-        .args(["--define", "_sourcedir ."])
-        .args(["--define", "_smp_build_ncpus 1"])
-        .args(["--define", &srcrpmdir_define])
-        .arg(&source_spec)
-        .cwd(topdir.join("SOURCES"))
-        .env("SOURCE_DATE_EPOCH", &epoch)
-        .output()?;
-    if !output.status.success() {
-        bail!(
-            "rpmbuild -bs {} failed: {}\n{}",
-            source_spec.display(),
-            process::describe_status(output.status),
-            tail(&output.stderr, 40)
-        );
-    }
-    let mut made: Vec<PathBuf> = fs::read_dir(dist)?
-        .filter_map(|entry| entry.ok().map(|e| e.path()))
-        .filter(|path| path.extension().is_some_and(|ext| ext == "rpm"))
-        .collect();
-    made.sort();
-    Ok(made)
+    bail!("{message} (spec {})", spec.display())
 }
 
 fn tail(bytes: &[u8], lines: usize) -> String {
