@@ -499,3 +499,23 @@ fn as_root_an_unreachable_stage_is_copied_with_its_owners_rights_only() {
         "{torn_down} was left behind"
     );
 }
+
+#[test]
+fn the_service_user_and_root_are_refused_as_server_users() {
+    if unsafe { libc::geteuid() } != 0 {
+        panic!("--run-as is for root runs: run the suite as root, as CI does");
+    }
+    let target = support::standin_stage(&support::e2e_target());
+    let output = support::xtask(
+        &target,
+        &["smoke", "--set", "pg15-pglogical", "--run-as", "postgres"],
+    );
+    assert_eq!(output.status.code(), Some(2));
+    assert!(support::stderr(&output).contains("never the service user"));
+    let output = support::xtask(
+        &target,
+        &["smoke", "--set", "pg15-pglogical", "--run-as", "root"],
+    );
+    assert_eq!(output.status.code(), Some(1));
+    assert!(support::stderr(&output).contains("servers never run as root"));
+}

@@ -14,6 +14,14 @@ impl flags::Smoke {
                 "--run-as needs root: without it the servers run as you",
             ));
         }
+        let platform = &session.selection.platform;
+        if self.run_as.as_ref() == Some(&platform.service_user) {
+            return Err(invalid(format!(
+                "--run-as {}: never the service user, which owns real data on a database host; \
+                 smoke clusters run as a throwaway user (`cargo xtask doctor --fix` creates {})",
+                platform.service_user, platform.smoke_user
+            )));
+        }
         let plan = session.plan(|options| {
             options.nodes = self.nodes;
             if let Some(user) = &self.run_as {
