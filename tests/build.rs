@@ -788,29 +788,90 @@ fn install_refuses_an_existing_directory_below_the_prefix_that_another_user_owns
 }
 
 #[test]
-fn install_through_a_roots_symlink_above_the_prefix_lands_where_it_was_checked() {
+fn install_refuses_a_symlink_anywhere_above_the_prefix() {
+    // Even root's own: what it points into is not what was checked, and a
+    // directory entry where it stands would replace it.
     let fixture = Fixture::new();
     succeeded(&fixture.build(&[]));
     let real = fixture.root.join("real");
     fs::create_dir_all(&real).unwrap();
-    fs::write(real.join("important"), "keep\n").unwrap();
     let link = fixture.root.join("alink");
     std::os::unix::fs::symlink(&real, &link).unwrap();
     let output = fixture.install(&link.join("pg"));
-    assert!(output.status.success(), "{}", support::stderr(&output));
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = support::stderr(&output);
+    assert!(stderr.contains("alink is a symlink"), "{stderr}");
+    assert_eq!(fs::read_dir(&real).unwrap().count(), 0);
+}
+
+#[test]
+fn install_refuses_a_prefix_holding_anything_not_roots_alone_or_of_another_shape() {
+    let fixture = Fixture::new();
+    succeeded(&fixture.build(&[]));
+    let (uid, gid) = nobody();
+    let refused = |prefix: &Path, why: &str| {
+        let output = fixture.install(prefix);
+        assert_eq!(output.status.code(), Some(1), "{}", prefix.display());
+        let stderr = support::stderr(&output);
+        assert!(
+            stderr.contains("refusing to install") && stderr.contains(why),
+            "{stderr}"
+        );
+    };
+    // A library another user left, where root's servers would load it.
+    let prefix = fixture.root.join("a/opt");
+    fs::create_dir_all(prefix.join("lib/plugins")).unwrap();
+    fs::write(prefix.join("lib/plugins/evil.so"), "").unwrap();
+    std::os::unix::fs::chown(prefix.join("lib/plugins/evil.so"), Some(uid), Some(gid)).unwrap();
+    refused(&prefix, &format!("evil.so is owned by uid {uid}"));
+    // Writable by its group, even root's group.
+    let prefix = fixture.root.join("b/opt");
+    fs::create_dir_all(prefix.join("share")).unwrap();
+    fs::set_permissions(prefix.join("share"), fs::Permissions::from_mode(0o775)).unwrap();
+    refused(&prefix, "share is writable by its group, gid 0");
+    // A directory where the install has a file.
+    let prefix = fixture.root.join("c/opt");
+    fs::create_dir_all(prefix.join("bin/tool")).unwrap();
+    refused(
+        &prefix,
+        "bin/tool is a directory where the install has a file",
+    );
+    // Nothing was installed into any of them.
+    assert!(!fixture.root.join("a/opt/bin").exists());
+    assert!(!fixture.root.join("b/opt/bin").exists());
+}
+
+#[test]
+fn a_second_signal_exits_at_once_and_takes_the_running_step_with_it() {
+    let fixture = Fixture::new();
+    let set_dir = fixture.target().join("sets/fix");
+    fs::create_dir_all(&set_dir).unwrap();
+    fs::write(set_dir.join("block-compile"), "").unwrap();
+    let args = fixture.args(&[]);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(&args)
+        .env("BDR_DIST_TARGET", fixture.target())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !set_dir.join("compile-started").exists() {
+        assert!(Instant::now() < deadline, "the compile step never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let compile_pid: i32 = fs::read_to_string(set_dir.join("compile.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    std::thread::sleep(Duration::from_millis(5));
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "{status:?}");
     assert!(
-        fs::symlink_metadata(&link)
-            .unwrap()
-            .file_type()
-            .is_symlink(),
-        "the link was replaced"
+        gone_within(compile_pid, Duration::from_secs(5)),
+        "the build step (pid {compile_pid}) outlived the tool"
     );
-    assert_eq!(
-        fs::read_to_string(real.join("pg/bin/tool")).unwrap(),
-        "built plain\n"
-    );
-    assert_eq!(
-        fs::read_to_string(real.join("important")).unwrap(),
-        "keep\n"
-    );
+    fs::remove_file(set_dir.join("block-compile")).unwrap();
 }

@@ -10,7 +10,7 @@ use std::{
     fmt,
     sync::{
         atomic::{AtomicBool, Ordering},
-        OnceLock,
+        Mutex, OnceLock,
     },
 };
 
@@ -24,8 +24,13 @@ pub fn install() -> anyhow::Result<()> {
     INSTALLED
         .get_or_init(|| {
             ctrlc::set_handler(|| {
-                // A second signal: the user will not wait for the teardown.
+                // A second signal: the user will not wait. What runs now is
+                // killed with us rather than left behind.
                 if REQUESTED.swap(true, Ordering::SeqCst) {
+                    for target in running().iter() {
+                        // SAFETY: signals a process (group) this run started.
+                        unsafe { libc::kill(*target, libc::SIGKILL) };
+                    }
                     std::process::exit(130);
                 }
             })
@@ -34,6 +39,34 @@ pub fn install() -> anyhow::Result<()> {
         .clone()
         .map_err(anyhow::Error::msg)
         .context("cannot install the signal handler")
+}
+
+/// What is running now, as `kill` targets (a negative process group, or a
+/// pid), for a second signal to take down with the tool.
+fn running() -> std::sync::MutexGuard<'static, Vec<i32>> {
+    static RUNNING: Mutex<Vec<i32>> = Mutex::new(Vec::new());
+    RUNNING
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Held while a child runs: a second signal kills it before the tool exits.
+pub struct Running(i32);
+
+impl Running {
+    pub fn new(target: i32) -> Running {
+        running().push(target);
+        Running(target)
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let mut all = running();
+        if let Some(at) = all.iter().position(|target| *target == self.0) {
+            all.swap_remove(at);
+        }
+    }
 }
 
 /// Whether a signal asked the run to stop.

@@ -65,6 +65,8 @@ pub struct Command {
     user: Option<(u32, u32)>,
     own_group: bool,
     stdin: Option<Vec<u8>>,
+    /// Where stderr goes when stdout is read as a stream.
+    stderr_file: Option<PathBuf>,
 }
 
 impl Command {
@@ -77,6 +79,7 @@ impl Command {
             user: None,
             own_group: true,
             stdin: None,
+            stderr_file: None,
         }
     }
 
@@ -146,6 +149,13 @@ impl Command {
         self
     }
 
+    /// Send stderr to this file when stdout is read as a stream
+    /// ([`read_stdout`](Self::read_stdout)), rather than to ours.
+    pub fn stderr_to(mut self, path: impl Into<PathBuf>) -> Command {
+        self.stderr_file = Some(path.into());
+        self
+    }
+
     pub fn stdin_bytes(mut self, bytes: impl Into<Vec<u8>>) -> Command {
         self.stdin = Some(bytes.into());
         self
@@ -188,12 +198,28 @@ impl Command {
         }
         let (user, own_group) = (self.user, self.own_group);
         expression.before_spawn(move |command| {
-            if let Some((uid, gid)) = user {
-                // std drops supplementary groups when it changes the uid as root.
-                command.uid(uid).gid(gid);
-            }
-            if own_group {
-                command.process_group(0);
+            match user {
+                Some((uid, gid)) => {
+                    // std drops supplementary groups when it changes the uid as root.
+                    command.uid(uid).gid(gid);
+                    // A session of its own, so no controlling terminal: another
+                    // user's process could otherwise type into root's (TIOCSTI);
+                    // and nothing of ours but stdin, stdout and stderr.
+                    // SAFETY: setsid and closing descriptors are async-signal-safe.
+                    unsafe {
+                        command.pre_exec(|| {
+                            if libc::setsid() == -1 {
+                                return Err(std::io::Error::last_os_error());
+                            }
+                            close_inherited_descriptors();
+                            Ok(())
+                        });
+                    }
+                }
+                None if own_group => {
+                    command.process_group(0);
+                }
+                None => {}
             }
             Ok(())
         })
@@ -287,11 +313,11 @@ impl Command {
     /// Start, and read its stdout as it comes (stderr goes to ours); the
     /// status is checked when the reader reaches the end.
     pub fn read_stdout(&self) -> anyhow::Result<duct::ReaderHandle> {
-        self.expression()
-            .stdin_null()
-            .unchecked()
-            .reader()
-            .with_context(|| self.spawn_error())
+        let mut expression = self.expression().stdin_null();
+        if let Some(path) = &self.stderr_file {
+            expression = expression.stderr_path(path);
+        }
+        expression.reader().with_context(|| self.spawn_error())
     }
 
     /// Run with the terminal's stdin, stdout and stderr; the status is checked.
@@ -349,6 +375,20 @@ impl fmt::Display for Command {
     }
 }
 
+/// Close every descriptor above stderr, in a child about to run as another user.
+fn close_inherited_descriptors() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: closes descriptors of this (child) process only.
+    unsafe {
+        libc::close_range(3, u32::MAX, 0);
+    }
+    #[cfg(not(target_os = "linux"))]
+    // SAFETY: as above.
+    unsafe {
+        libc::closefrom(3);
+    }
+}
+
 /// `exit status: 2`, or `killed by signal 15`.
 pub fn describe_status(status: ExitStatus) -> String {
     match (status.code(), status.signal()) {
@@ -363,6 +403,7 @@ pub fn describe_status(status: ExitStatus) -> String {
 struct Watch {
     done: Option<mpsc::Sender<()>>,
     thread: Option<thread::JoinHandle<()>>,
+    _running: interrupt::Running,
 }
 
 impl Watch {
@@ -395,6 +436,7 @@ impl Watch {
         Watch {
             done: Some(done),
             thread: Some(thread),
+            _running: interrupt::Running::new(target),
         }
     }
 }

@@ -35,12 +35,14 @@ use crate::{
 pub fn run(install: &Install, layout: &Layout, set: &str) -> anyhow::Result<()> {
     let prefix = Path::new(&install.prefix);
     let entries = walk(&install.from)?;
-    let directories: Vec<&Path> = entries
+    let shapes: Vec<(&Path, bool)> = entries
         .iter()
-        .filter(|(_, path)| fs::symlink_metadata(path).is_ok_and(|meta| meta.is_dir()))
-        .map(|(relative, _)| relative.as_path())
+        .map(|(relative, path)| {
+            let is_dir = fs::symlink_metadata(path).is_ok_and(|meta| meta.is_dir());
+            (relative.as_path(), is_dir)
+        })
         .collect();
-    check_prefix(prefix, &directories)?;
+    check_prefix(prefix, &shapes)?;
     let archive = archive(install, &entries)?;
     write_atomically(&install.archive, &archive)?;
     eprintln!(
@@ -60,7 +62,7 @@ pub fn run(install: &Install, layout: &Layout, set: &str) -> anyhow::Result<()> 
     let [mkdir, extract] = install.command_lines();
     escalated(&mkdir, None, &mut log, &log_path)?;
     // Made by root now, or there before: checked again before anything lands in it.
-    check_prefix(prefix, &directories)?;
+    check_prefix(prefix, &shapes)?;
     let started = Instant::now();
     escalated(&extract, Some(archive), &mut log, &log_path)?;
     eprintln!(
@@ -99,13 +101,17 @@ fn escalated(
 }
 
 /// Refuse a prefix that someone other than root could change under root's
-/// feet: the prefix must not be a symlink, and it, each existing parent and
-/// each existing directory the install writes into must be owned by root and
-/// writable by no other user. A sticky, world-writable parent (`/tmp`) is
-/// allowed when the entry below it already exists and is root's, since then
-/// nobody else may rename it. What cannot be looked at is refused, not
-/// assumed absent.
-pub fn check_prefix(prefix: &Path, directories: &[&Path]) -> anyhow::Result<()> {
+/// feet. No symlink on the way: the prefix and its existing parents must be
+/// real directories, owned by root and writable by no one else (no group or
+/// world write, no ACL); a sticky, world-writable parent (`/tmp`) is allowed
+/// when the entry below it already exists and is root's, since then nobody
+/// else may rename it. Inside an existing prefix, everything must be root's
+/// alone too (a builder-owned `lib/plugins` from an older install would be
+/// loaded by root's servers), and nothing may have another shape than what
+/// the install puts there. What cannot be looked at is refused, not assumed
+/// absent. `shapes` lists what the install writes, each with whether it is a
+/// directory.
+pub fn check_prefix(prefix: &Path, shapes: &[(&Path, bool)]) -> anyhow::Result<()> {
     if !prefix.is_absolute()
         || prefix
             .components()
@@ -123,83 +129,123 @@ pub fn check_prefix(prefix: &Path, directories: &[&Path]) -> anyhow::Result<()> 
             path.display()
         )
     };
-    match lstat(prefix)? {
-        Some(meta) if meta.file_type().is_symlink() => {
-            let target = fs::read_link(prefix).unwrap_or_default();
+    // From the prefix up to `/`, each path that exists.
+    let mut child_is_roots: Option<bool> = None;
+    for path in prefix.ancestors() {
+        let Some(meta) = lstat(path)? else {
+            child_is_roots = None;
+            continue;
+        };
+        if meta.file_type().is_symlink() {
+            let target = fs::read_link(path).unwrap_or_default();
             return Err(refuse(
-                prefix,
+                path,
                 format!(
                     "is a symlink (to {}): name the real directory",
                     target.display()
                 ),
             ));
         }
-        Some(meta) if !meta.is_dir() => bail!(
-            "refusing to install into {}: it exists and is not a directory",
-            prefix.display()
-        ),
-        _ => {}
-    }
-    // From the prefix up to `/`, each path that exists.
-    let mut child_is_roots: Option<bool> = None;
-    for path in prefix.ancestors() {
-        let Some(link_meta) = lstat(path)? else {
-            child_is_roots = None;
-            continue;
-        };
-        if link_meta.file_type().is_symlink() && link_meta.uid() != 0 {
-            return Err(refuse(
-                path,
-                format!("is a symlink owned by uid {}", link_meta.uid()),
-            ));
+        if !meta.is_dir() {
+            return Err(refuse(path, "exists and is not a directory".into()));
         }
-        let meta = fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
-        roots_alone(&meta, child_is_roots == Some(true)).map_err(|why| refuse(path, why))?;
+        roots_alone(path, &meta, child_is_roots == Some(true)).map_err(|why| refuse(path, why))?;
         child_is_roots = Some(true);
     }
-    // Below the prefix, each directory the install writes into that exists.
-    for relative in directories {
+    if lstat(prefix)?.is_none() {
+        return Ok(());
+    }
+    // Inside the prefix: everything there is root's alone.
+    let mut pending = vec![prefix.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        let listing =
+            fs::read_dir(&dir).with_context(|| format!("cannot read {}", dir.display()))?;
+        for entry in listing {
+            let path = entry?.path();
+            let meta = fs::symlink_metadata(&path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            if meta.is_dir() {
+                pending.push(path.clone());
+            }
+            roots_alone(&path, &meta, false).map_err(|why| refuse(&path, why))?;
+        }
+    }
+    // And what is there has the shape the install gives it.
+    for (relative, is_dir) in shapes {
         let path = prefix.join(relative);
         let Some(meta) = lstat(&path)? else { continue };
-        if meta.file_type().is_symlink() {
-            return Err(refuse(
-                &path,
-                "is a symlink where the install has a directory".into(),
-            ));
-        }
-        if !meta.is_dir() {
+        if *is_dir && !meta.is_dir() {
             return Err(refuse(
                 &path,
                 "is not a directory where the install has one".into(),
             ));
         }
-        roots_alone(&meta, false).map_err(|why| refuse(&path, why))?;
+        if !*is_dir && meta.is_dir() {
+            return Err(refuse(
+                &path,
+                "is a directory where the install has a file".into(),
+            ));
+        }
     }
     Ok(())
 }
 
-/// Whether a directory is root's alone; a sticky world-writable one counts
-/// when the entry below it is known to be root's.
-fn roots_alone(meta: &fs::Metadata, child_is_roots: bool) -> Result<(), String> {
-    let mode = meta.permissions().mode();
+/// Whether a path is root's alone: owned by root, writable by no group and
+/// no one else, with no ACL; a sticky world-writable directory counts when
+/// the entry below it is known to be root's.
+fn roots_alone(path: &Path, meta: &fs::Metadata, child_is_roots: bool) -> Result<(), String> {
     if meta.uid() != 0 {
         return Err(format!("is owned by uid {}", meta.uid()));
     }
-    let sticky_over_roots = mode & 0o1000 != 0 && child_is_roots;
-    if mode & 0o020 != 0 && meta.gid() != 0 && !sticky_over_roots {
-        return Err(format!(
-            "is writable by group {} (mode {:o})",
-            meta.gid(),
-            mode & 0o7777
-        ));
+    if meta.file_type().is_symlink() {
+        return Ok(()); // a link's own mode means nothing; root's link, root's choice
     }
+    let mode = meta.permissions().mode();
+    let sticky_over_roots = meta.is_dir() && mode & 0o1000 != 0 && child_is_roots;
     if mode & 0o002 != 0 && !sticky_over_roots {
         return Err(format!(
             "is writable by everyone (mode {:o})",
             mode & 0o7777
         ));
     }
+    if mode & 0o020 != 0 && !sticky_over_roots {
+        return Err(format!(
+            "is writable by its group, gid {} (mode {:o})",
+            meta.gid(),
+            mode & 0o7777
+        ));
+    }
+    if has_acl(path) {
+        return Err("has an access ACL that may let others write".into());
+    }
     Ok(())
+}
+
+/// Whether a path carries a POSIX access ACL (Linux); other systems' ACLs
+/// are not looked at.
+fn has_acl(path: &Path) -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        let Ok(path) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
+            return true;
+        };
+        // SAFETY: both strings are NUL-terminated; a null buffer of size 0 asks for the size.
+        let size = unsafe {
+            libc::lgetxattr(
+                path.as_ptr(),
+                c"system.posix_acl_access".as_ptr(),
+                std::ptr::null_mut(),
+                0,
+            )
+        };
+        size > 0
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = path;
+        false
+    }
 }
 
 /// `symlink_metadata`, with "not there" as `None` and any other failure

@@ -28,7 +28,7 @@ use anyhow::{bail, Context};
 use serde::Serialize;
 
 use super::config;
-use crate::{interrupt, plan::Smoke, process::Command, sources::archive};
+use crate::{interrupt, plan::Smoke, printable::printable, process::Command, sources::archive};
 
 /// How long any one wait may take before the check fails.
 pub const DEADLINE: Duration = Duration::from_secs(60);
@@ -233,7 +233,7 @@ impl Cluster {
                 bail!(
                     "initdb for {} failed: {}",
                     node.name,
-                    String::from_utf8_lossy(&output.stderr)
+                    printable(&String::from_utf8_lossy(&output.stderr), 4096)
                 );
             }
             Ok(())
@@ -300,7 +300,7 @@ impl Cluster {
                 bail!(
                     "{} did not start: {}",
                     node.name,
-                    String::from_utf8_lossy(&output.stdout).trim()
+                    printable(String::from_utf8_lossy(&output.stdout).trim(), 4096)
                 );
             }
             pid.with_context(|| format!("{} started but wrote no postmaster.pid", node.name))
@@ -369,7 +369,7 @@ impl Cluster {
             bail!(
                 "on {}: {}",
                 node.name,
-                String::from_utf8_lossy(&output.stderr).trim()
+                printable(String::from_utf8_lossy(&output.stderr).trim(), 4096)
             );
         }
         Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
@@ -427,7 +427,7 @@ impl Cluster {
 
     pub fn print_log_tails(&self) {
         for node in &self.nodes {
-            let text = read_tail(&node.log).unwrap_or_default();
+            let text = printable(&read_tail(&node.log).unwrap_or_default(), 64 << 10);
             let lines: Vec<&str> = text.lines().collect();
             let tail = &lines[lines.len().saturating_sub(20)..];
             eprintln!(
@@ -636,11 +636,14 @@ fn copy_installation(prefix: &Path, to: &Path) -> anyhow::Result<()> {
     let (Some(parent), Some(name)) = (prefix.parent(), prefix.file_name()) else {
         bail!("cannot copy {}: it has no parent", prefix.display());
     };
+    // Its messages go to a file of root's, not to root's terminal.
+    let messages = to.with_extension("copy-messages");
     let tar = Command::new("tar")
         .args(["-c", "-f", "-", "-C"])
         .arg(parent)
         .arg(name)
-        .as_user(meta.uid(), meta.gid());
+        .as_user(meta.uid(), meta.gid())
+        .stderr_to(&messages);
     let reader = tar.read_stdout()?;
     let expect = archive::Expect {
         tree: None,
@@ -651,9 +654,10 @@ fn copy_installation(prefix: &Path, to: &Path) -> anyhow::Result<()> {
     match reader.try_wait()? {
         Some(output) if output.status.success() => Ok(()),
         _ => bail!(
-            "cannot copy {} for the server user: `{tar}`, run as its owner (uid {}), failed (its messages are above)",
+            "cannot copy {} for the server user: `{tar}`, run as its owner (uid {}), failed: {}",
             prefix.display(),
-            meta.uid()
+            meta.uid(),
+            printable(read_tail(&messages).unwrap_or_default().trim(), 2000)
         ),
     }
 }

@@ -31,6 +31,7 @@ use crate::{
     files,
     input::recipe::ArchiveKind,
     interrupt,
+    printable::printable,
     sources::gittree::{self, BlobHasher, BlobMode, ObjectId, TreeHasher},
 };
 
@@ -187,14 +188,102 @@ pub fn clamped_file_mode(mode: u32) -> u32 {
     }
 }
 
-/// A reader that fails once it has produced more than its limit.
-struct Limited<R> {
+/// Most bytes a metadata entry (a GNU long name or link name, a pax header)
+/// may hold: the tar reader buffers these whole before any check sees them.
+const METADATA_MAX: u64 = 64 << 10;
+
+/// The raw tar stream on its way to the tar reader: it fails once the stream
+/// passes the limit, and it follows the headers, to refuse a metadata entry
+/// over [`METADATA_MAX`] before the tar reader has buffered it.
+struct Guard<R> {
     inner: R,
     left: u64,
     max: u64,
+    /// The header being read, and how much of it is in.
+    header: [u8; 512],
+    filled: usize,
+    /// Bytes of the current entry's content (with padding) still to pass.
+    content: u64,
+    /// A pax header's records, collected to learn the next entry's size.
+    pax: Option<Vec<u8>>,
+    /// What a pax header said the next entry's size is.
+    next_size: Option<u64>,
 }
 
-impl<R: Read> Read for Limited<R> {
+impl<R> Guard<R> {
+    fn new(inner: R, max: u64) -> Guard<R> {
+        Guard {
+            inner,
+            left: max.saturating_add(STREAM_SLACK),
+            max,
+            header: [0; 512],
+            filled: 0,
+            content: 0,
+            pax: None,
+            next_size: None,
+        }
+    }
+
+    /// Follow `bytes` through the tar structure.
+    fn follow(&mut self, mut bytes: &[u8]) -> io::Result<()> {
+        while !bytes.is_empty() {
+            if self.content > 0 {
+                let take = bytes
+                    .len()
+                    .min(self.content.min(usize::MAX as u64) as usize);
+                if let Some(pax) = &mut self.pax {
+                    pax.extend_from_slice(&bytes[..take]);
+                }
+                self.content -= take as u64;
+                bytes = &bytes[take..];
+                if self.content == 0 {
+                    if let Some(pax) = self.pax.take() {
+                        self.next_size = pax_size(&pax);
+                    }
+                }
+                continue;
+            }
+            let take = bytes.len().min(512 - self.filled);
+            self.header[self.filled..self.filled + take].copy_from_slice(&bytes[..take]);
+            self.filled += take;
+            bytes = &bytes[take..];
+            if self.filled == 512 {
+                self.filled = 0;
+                self.start_entry()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A whole header is in: how much content follows it.
+    fn start_entry(&mut self) -> io::Result<()> {
+        if self.header.iter().all(|b| *b == 0) {
+            return Ok(()); // end-of-archive blocks
+        }
+        let kind = self.header[156];
+        let mut size = header_size(&self.header[124..136]);
+        let metadata = matches!(kind, b'L' | b'K' | b'x' | b'g');
+        if metadata && size > METADATA_MAX {
+            return Err(io::Error::other(format!(
+                "a metadata entry (type `{}`) of {size} bytes, over the {METADATA_MAX} a name or pax header may hold",
+                kind as char
+            )));
+        }
+        if !metadata {
+            size = self.next_size.take().unwrap_or(size);
+        }
+        self.pax = (kind == b'x').then(Vec::new);
+        self.content = size.div_ceil(512) * 512;
+        if self.content == 0 {
+            if let Some(pax) = self.pax.take() {
+                self.next_size = pax_size(&pax);
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<R: Read> Read for Guard<R> {
     fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
         if self.left == 0 {
             // One byte more than the limit, to tell its end from the stream's.
@@ -210,8 +299,29 @@ impl<R: Read> Read for Limited<R> {
         let wanted = buffer.len().min(self.left.min(usize::MAX as u64) as usize);
         let read = self.inner.read(&mut buffer[..wanted])?;
         self.left -= read as u64;
+        self.follow(&buffer[..read])?;
         Ok(read)
     }
+}
+
+/// A header's size field: octal text, or base-256 when its first bit is set.
+fn header_size(field: &[u8]) -> u64 {
+    if field[0] & 0x80 != 0 {
+        return field[1..].iter().fold(0u64, |size, byte| {
+            size.saturating_mul(256).saturating_add(*byte as u64)
+        });
+    }
+    let text = String::from_utf8_lossy(field);
+    u64::from_str_radix(text.trim_matches(|c: char| c == '\0' || c == ' '), 8).unwrap_or(0)
+}
+
+/// The `size` record of a pax header, if it has one.
+fn pax_size(records: &[u8]) -> Option<u64> {
+    String::from_utf8_lossy(records)
+        .lines()
+        .filter_map(|record| record.split_once(' ')?.1.strip_prefix("size="))
+        .next_back()
+        .and_then(|size| size.trim().parse().ok())
 }
 
 /// Counts uncompressed bytes against the limit.
@@ -239,11 +349,7 @@ fn walk(reader: impl Read, root: Option<&Path>, max_bytes: u64) -> anyhow::Resul
     // The decompressed stream itself stops at the limit: the tar reader
     // buffers long names and pax headers whole, and takes a pax size over
     // the header's, before any entry reaches the budget below.
-    let mut archive = tar::Archive::new(Limited {
-        inner: reader,
-        left: max_bytes.saturating_add(STREAM_SLACK),
-        max: max_bytes,
-    });
+    let mut archive = tar::Archive::new(Guard::new(reader, max_bytes));
     let mut walk = Walk {
         root,
         budget: Budget {
@@ -311,7 +417,8 @@ impl Walk<'_> {
             .path()
             .context("entry with an unreadable name")?
             .into_owned();
-        let shown = raw_path.display().to_string();
+        // Names are the archive's: cut and escaped before they reach a terminal.
+        let shown = printable(&raw_path.display().to_string(), 200);
         let relative = strip_top_level(&raw_path, &mut self.top_level)
             .with_context(|| format!("entry `{shown}`"))?;
         let Some(relative) = relative else {
