@@ -218,6 +218,31 @@ run = ["{{make}}", "install"]
         support::xtask(&self.target(), &args)
     }
 
+    /// Start a build whose compile step blocks until `block-compile` is
+    /// removed; returns once it blocks, with the pid of its shell.
+    fn start_blocked_build(&self, stderr: std::process::Stdio) -> (std::process::Child, i32) {
+        let set_dir = self.target().join("sets/fix");
+        fs::create_dir_all(&set_dir).unwrap();
+        fs::write(set_dir.join("block-compile"), "").unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_xtask"))
+            .args(self.args(&[]))
+            .env("BDR_DIST_TARGET", self.target())
+            .stderr(stderr)
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !set_dir.join("compile-started").exists() {
+            assert!(Instant::now() < deadline, "the compile step never started");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let compile_pid = fs::read_to_string(set_dir.join("compile.pid"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        (child, compile_pid)
+    }
+
     /// The lines the fixture's configure and make appended, then forget them.
     fn take_runs(&self) -> Vec<String> {
         let path = self.target().join("sets/fix/runs.log");
@@ -437,25 +462,7 @@ fn gone_within(pid: i32, within: Duration) -> bool {
 fn sigterm_during_a_long_build_step_stops_it_within_5_s_and_a_rerun_resumes() {
     let fixture = Fixture::new();
     let set_dir = fixture.target().join("sets/fix");
-    fs::create_dir_all(&set_dir).unwrap();
-    fs::write(set_dir.join("block-compile"), "").unwrap();
-    let args = fixture.args(&[]);
-    let child = Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .args(&args)
-        .env("BDR_DIST_TARGET", fixture.target())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !set_dir.join("compile-started").exists() {
-        assert!(Instant::now() < deadline, "the compile step never started");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let compile_pid: i32 = fs::read_to_string(set_dir.join("compile.pid"))
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    let (child, compile_pid) = fixture.start_blocked_build(std::process::Stdio::piped());
     // `kill <pid>` of the tool alone, as a user or a CI runner sends it.
     let signalled = Instant::now();
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
@@ -845,25 +852,7 @@ fn install_refuses_a_prefix_holding_anything_not_roots_alone_or_of_another_shape
 fn a_second_signal_exits_at_once_and_takes_the_running_step_with_it() {
     let fixture = Fixture::new();
     let set_dir = fixture.target().join("sets/fix");
-    fs::create_dir_all(&set_dir).unwrap();
-    fs::write(set_dir.join("block-compile"), "").unwrap();
-    let args = fixture.args(&[]);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .args(&args)
-        .env("BDR_DIST_TARGET", fixture.target())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !set_dir.join("compile-started").exists() {
-        assert!(Instant::now() < deadline, "the compile step never started");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let compile_pid: i32 = fs::read_to_string(set_dir.join("compile.pid"))
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    let (mut child, compile_pid) = fixture.start_blocked_build(std::process::Stdio::null());
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     std::thread::sleep(Duration::from_millis(5));
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };

@@ -322,16 +322,7 @@ impl Command {
 
     /// Run with the terminal's stdin, stdout and stderr; the status is checked.
     pub fn run_in_terminal(&self) -> anyhow::Result<()> {
-        let handle = self
-            .expression()
-            .start()
-            .with_context(|| self.spawn_error())?;
-        let pid = handle.pids().first().copied();
-        let _watch = pid.map(|pid| Watch::start(pid, self.own_group));
-        let output = handle
-            .wait()
-            .with_context(|| format!("cannot wait for `{}`", self.line()))?;
-        interrupt::check()?;
+        let output = self.wait_watched(self.expression())?;
         if !output.status.success() {
             bail!(
                 "`{}` failed: {}",
