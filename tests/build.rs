@@ -218,6 +218,21 @@ run = ["{{make}}", "install"]
         support::xtask(&self.target(), &args)
     }
 
+    /// Build again after a build stopped in its compile step: the steps
+    /// before it are fresh, and it resumes at the compile.
+    fn resumes_at_compile(&self) {
+        let output = self.build(&[]);
+        succeeded(&output);
+        assert_eq!(
+            support::steps(&support::json(&output), "fresh"),
+            ["fix-unpack", "plug-unpack", "fix-configure"]
+        );
+        assert_eq!(
+            self.take_runs(),
+            ["compile", "install", "plugin-compile", "plugin-install"]
+        );
+    }
+
     /// Start a build whose compile step blocks until `block-compile` is
     /// removed; returns once it blocks, with the pid of its shell.
     fn start_blocked_build(&self, stderr: std::process::Stdio) -> (std::process::Child, i32) {
@@ -412,16 +427,7 @@ fn a_killed_build_resumes_from_the_step_that_did_not_finish() {
         support::stderr(&install)
     );
 
-    let output = fixture.build(&[]);
-    succeeded(&output);
-    assert_eq!(
-        support::steps(&support::json(&output), "fresh"),
-        ["fix-unpack", "plug-unpack", "fix-configure"]
-    );
-    assert_eq!(
-        fixture.take_runs(),
-        ["compile", "install", "plugin-compile", "plugin-install"]
-    );
+    fixture.resumes_at_compile();
     assert!(!set_dir.join("stage.incomplete").exists());
     assert_eq!(fixture.staged_tool(), "built plain\n");
 }
@@ -488,16 +494,7 @@ fn sigterm_during_a_long_build_step_stops_it_within_5_s_and_a_rerun_resumes() {
 
     fs::remove_file(set_dir.join("block-compile")).unwrap();
     fixture.take_runs();
-    let again = fixture.build(&[]);
-    succeeded(&again);
-    assert_eq!(
-        support::steps(&support::json(&again), "fresh"),
-        ["fix-unpack", "plug-unpack", "fix-configure"]
-    );
-    assert_eq!(
-        fixture.take_runs(),
-        ["compile", "install", "plugin-compile", "plugin-install"]
-    );
+    fixture.resumes_at_compile();
     assert_eq!(fixture.staged_tool(), "built plain\n");
 }
 

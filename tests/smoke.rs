@@ -160,14 +160,17 @@ fn a_node_whose_plugin_is_missing_fails_with_its_log_tail_and_still_tears_down()
     );
     assert_ne!(recipe, broken);
     fs::write(recipes.path().join("pg15-pglogical.toml"), broken).unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .args(["smoke", "--set", "pg15-pglogical", "--recipes"])
-        .arg(recipes.path())
-        .env("BDR_DIST_TARGET", &target)
-        .output()
-        .unwrap();
+    let output = support::xtask(
+        &target,
+        &[
+            "smoke",
+            "--set",
+            "pg15-pglogical",
+            "--recipes",
+            recipes.path().to_str().unwrap(),
+        ],
+    );
     let stderr = support::stderr(&output);
-    eprintln!("{stderr}");
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("did not start"), "{stderr}");
     assert!(
@@ -397,21 +400,8 @@ fn as_root_nothing_of_roots_is_written_or_read_through_links_the_server_user_pla
     let bin = target.join("sets/planted/stage/usr/pgsql-15/bin");
     fs::create_dir_all(&bin).unwrap();
     planting_server(&bin, victims.path());
-    let output = Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .args([
-            "smoke",
-            "--set",
-            "planted",
-            "--platform",
-            "linux",
-            "--recipes",
-        ])
-        .arg(&recipes)
-        .env("BDR_DIST_TARGET", &target)
-        .output()
-        .unwrap();
+    let output = smoke_linux(&target, "planted", &recipes);
     let stderr = support::stderr(&output);
-    eprintln!("{stderr}");
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(
         stderr.contains("tee"),
@@ -469,21 +459,8 @@ fn as_root_an_unreachable_stage_is_copied_with_its_owners_rights_only() {
         .unwrap();
     std::os::unix::fs::chown(prefix.join("share/root-only"), Some(0), Some(0)).unwrap();
     fs::set_permissions(&target, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .args([
-            "smoke",
-            "--set",
-            "closed",
-            "--platform",
-            "linux",
-            "--recipes",
-        ])
-        .arg(&recipes)
-        .env("BDR_DIST_TARGET", &target)
-        .output()
-        .unwrap();
+    let output = smoke_linux(&target, "closed", &recipes);
     let stderr = support::stderr(&output);
-    eprintln!("{stderr}");
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(
         stderr.contains("cannot copy") && stderr.contains("root-only"),
@@ -518,4 +495,20 @@ fn the_service_user_and_root_are_refused_as_server_users() {
     );
     assert_eq!(output.status.code(), Some(1));
     assert!(support::stderr(&output).contains("servers never run as root"));
+}
+
+/// `cargo xtask smoke` of `set` from the recipes in `recipes`, on Linux.
+fn smoke_linux(target: &Path, set: &str, recipes: &Path) -> std::process::Output {
+    support::xtask(
+        target,
+        &[
+            "smoke",
+            "--set",
+            set,
+            "--platform",
+            "linux",
+            "--recipes",
+            recipes.to_str().unwrap(),
+        ],
+    )
 }

@@ -479,20 +479,26 @@ fn tricky_repository(dir: &Path) -> String {
         .to_owned()
 }
 
+/// `git archive` of `repo`'s HEAD, as `pkg-1/`, written into the area.
+fn head_archive(repo: &Path, area: &Area) -> std::path::PathBuf {
+    let path = area.root.join("a.tar.gz");
+    fs::write(
+        &path,
+        support::git(
+            repo,
+            &["archive", "--format=tar.gz", "--prefix=pkg-1/", "HEAD"],
+        ),
+    )
+    .unwrap();
+    path
+}
+
 #[test]
 fn the_tree_recomputed_from_git_archive_output_is_gits_own_tree_id() {
     let repo = tempfile::tempdir().unwrap();
     let tree = tricky_repository(repo.path());
     let area = Area::new();
-    let path = area.root.join("a.tar.gz");
-    fs::write(
-        &path,
-        support::git(
-            repo.path(),
-            &["archive", "--format=tar.gz", "--prefix=pkg-1/", "HEAD"],
-        ),
-    )
-    .unwrap();
+    let path = head_archive(repo.path(), &area);
     let expect = Expect {
         tree: Some(&tree),
         max_bytes: 1 << 20,
@@ -523,15 +529,7 @@ fn a_tree_pin_mismatch_refuses_the_unpack_naming_both_trees_and_keeps_nothing() 
     let changed =
         String::from_utf8(support::git(repo.path(), &["rev-parse", "HEAD^{tree}"])).unwrap();
     let area = Area::new();
-    let path = area.root.join("a.tar.gz");
-    fs::write(
-        &path,
-        support::git(
-            repo.path(),
-            &["archive", "--format=tar.gz", "--prefix=pkg-1/", "HEAD"],
-        ),
-    )
-    .unwrap();
+    let path = head_archive(repo.path(), &area);
     let expect = Expect {
         tree: Some(&tree),
         max_bytes: 1 << 20,
