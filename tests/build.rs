@@ -734,12 +734,15 @@ fn another_compiler_on_path_rebuilds_what_it_would_compile() {
     fs::set_permissions(bin.join("cc"), fs::Permissions::from_mode(0o755)).unwrap();
     let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
     let args = fixture.args(&["--json"]);
-    let output = Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .args(&args)
-        .env("BDR_DIST_TARGET", fixture.target())
-        .env("PATH", &path)
-        .output()
-        .unwrap();
+    let build_on_path = || {
+        Command::new(env!("CARGO_BIN_EXE_xtask"))
+            .args(&args)
+            .env("BDR_DIST_TARGET", fixture.target())
+            .env("PATH", &path)
+            .output()
+            .unwrap()
+    };
+    let output = build_on_path();
     succeeded(&output);
     assert_eq!(fixture.take_runs(), EVERY_STEP);
     let wrapper =
@@ -749,12 +752,7 @@ fn another_compiler_on_path_rebuilds_what_it_would_compile() {
         "{wrapper}"
     );
     // And nothing changed since: nothing reruns.
-    let again = Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .args(&args)
-        .env("BDR_DIST_TARGET", fixture.target())
-        .env("PATH", &path)
-        .output()
-        .unwrap();
+    let again = build_on_path();
     succeeded(&again);
     assert_eq!(
         support::steps(&support::json(&again), "ran"),

@@ -95,13 +95,17 @@ impl Area {
     fn unpack_expecting(&self, entries: &[Entry<'_>], expect: &Expect<'_>) -> anyhow::Result<()> {
         let archive_path = self.root.join("a.tar.gz");
         write_archive(&archive_path, entries);
+        self.unpack_file(&archive_path, expect).map(drop)
+    }
+
+    /// Unpack the gzipped tar at `path` into the area's `target/src`.
+    fn unpack_file(&self, path: &Path, expect: &Expect<'_>) -> anyhow::Result<archive::Unpacked> {
         archive::unpack(
-            &archive_path,
+            path,
             ArchiveKind::TarGz,
             &self.root.join("target/src"),
             expect,
         )
-        .map(drop)
     }
 
     fn assert_nothing_left(&self) {
@@ -397,13 +401,9 @@ fn gzip_bomb_past_the_size_limit() {
         tree: None,
         max_bytes: 16 << 20,
     };
-    let error = archive::unpack(
-        &path,
-        ArchiveKind::TarGz,
-        &area.root.join("target/src"),
-        &expect,
-    )
-    .expect_err("a bomb past the limit was unpacked");
+    let error = area
+        .unpack_file(&path, &expect)
+        .expect_err("a bomb past the limit was unpacked");
     let message = format!("{error:#}");
     assert!(message.contains("more than 16777216 bytes"), "{message}");
     assert!(message.contains("max_unpacked"), "{message}");
@@ -503,13 +503,7 @@ fn the_tree_recomputed_from_git_archive_output_is_gits_own_tree_id() {
         tree: Some(&tree),
         max_bytes: 1 << 20,
     };
-    let unpacked = archive::unpack(
-        &path,
-        ArchiveKind::TarGz,
-        &area.root.join("target/src"),
-        &expect,
-    )
-    .unwrap();
+    let unpacked = area.unpack_file(&path, &expect).unwrap();
     assert_eq!(unpacked.tree, tree);
     assert_eq!(
         archive::inspect(&path, ArchiveKind::TarGz, &expect)
@@ -534,13 +528,9 @@ fn a_tree_pin_mismatch_refuses_the_unpack_naming_both_trees_and_keeps_nothing() 
         tree: Some(&tree),
         max_bytes: 1 << 20,
     };
-    let error = archive::unpack(
-        &path,
-        ArchiveKind::TarGz,
-        &area.root.join("target/src"),
-        &expect,
-    )
-    .expect_err("a tree mismatch was unpacked");
+    let error = area
+        .unpack_file(&path, &expect)
+        .expect_err("a tree mismatch was unpacked");
     assert!(
         error.chain().any(|cause| cause.is::<TreeMismatch>()),
         "{error:#}"
@@ -615,16 +605,7 @@ fn a_path_named_twice_is_refused_even_when_the_tree_would_match() {
         tree: Some(tree),
         max_bytes: 1 << 20,
     };
-    let error = format!(
-        "{:#}",
-        archive::unpack(
-            &path,
-            ArchiveKind::TarGz,
-            &area.root.join("target/src"),
-            &expect
-        )
-        .unwrap_err()
-    );
+    let error = format!("{:#}", area.unpack_file(&path, &expect).unwrap_err());
     assert!(
         error.contains("entry `pkg-1/P`: the archive names this path twice"),
         "{error}"
@@ -663,16 +644,7 @@ fn a_pax_size_larger_than_the_header_counts_against_the_limit() {
         tree: None,
         max_bytes: 1 << 20,
     };
-    let error = format!(
-        "{:#}",
-        archive::unpack(
-            &path,
-            ArchiveKind::TarGz,
-            &area.root.join("target/src"),
-            &expect
-        )
-        .unwrap_err()
-    );
+    let error = format!("{:#}", area.unpack_file(&path, &expect).unwrap_err());
     assert!(error.contains("more than 1048576 bytes"), "{error}");
     area.assert_nothing_left();
 }
@@ -703,16 +675,7 @@ fn a_long_name_is_refused_before_the_tar_reader_buffers_it() {
         tree: None,
         max_bytes: 4 << 30,
     };
-    let error = format!(
-        "{:#}",
-        archive::unpack(
-            &path,
-            ArchiveKind::TarGz,
-            &area.root.join("target/src"),
-            &expect
-        )
-        .unwrap_err()
-    );
+    let error = format!("{:#}", area.unpack_file(&path, &expect).unwrap_err());
     assert!(
         error.contains("a metadata entry (type `L`) of 8388614 bytes"),
         "{error}"
