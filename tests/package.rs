@@ -27,7 +27,7 @@ fn package(target: &Path) -> PathBuf {
             "--set",
             "pg15-pglogical",
             "--format",
-            "rpm,tarball,deb,openbsd",
+            "rpm,tarball,deb",
         ],
     );
     assert!(output.status.success(), "packaging failed");
@@ -59,6 +59,21 @@ fn rpm_path(dist: &Path, suffix: &str) -> String {
 
 fn rpm_query(dist: &Path, suffix: &str, what: &str) -> String {
     run("rpm", &["-qp", what, &rpm_path(dist, suffix)], None)
+}
+
+/// The names of an ELF file's sections, as readelf lists them.
+fn elf_sections(path: &Path) -> String {
+    run("readelf", &["-S", "-W", &path.display().to_string()], None)
+}
+
+/// An ELF file's GNU build-id, in hex.
+fn build_id(path: &Path) -> String {
+    let notes = run("readelf", &["-n", &path.display().to_string()], None);
+    notes
+        .lines()
+        .find_map(|line| line.split_once("Build ID: "))
+        .map(|(_, id)| id.trim().to_owned())
+        .unwrap_or_else(|| panic!("{} has no build-id", path.display()))
 }
 
 #[test]
@@ -130,6 +145,18 @@ fn rpm_set_has_the_pgdg_shape_and_installs_into_a_root() {
             "-server must require {wanted} = {VERSION} exactly:\n{requires}"
         );
     }
+    // Library dependencies come from rpmbuild's automatic requires.
+    let client_requires = rpm_query(&dist, "", "--requires");
+    for library in [
+        "libc.so.6(GLIBC_",
+        "libreadline.so.8()(64bit)",
+        "libz.so.1()(64bit)",
+    ] {
+        assert!(
+            client_requires.contains(library),
+            "the main package must require {library}:\n{client_requires}"
+        );
+    }
     let plugin_requires = rpm_query(&dist, "-pglogical", "--requires");
     assert!(
         plugin_requires.contains(&format!("{NAME}-server"))
@@ -185,6 +212,20 @@ fn rpm_set_has_the_pgdg_shape_and_installs_into_a_root() {
     );
     assert_eq!(version.trim(), "postgres (PostgreSQL) 15.18");
     assert!(root.path().join("usr/pgsql-15/lib/pglogical.so").is_file());
+
+    // Shipped stripped, with their symbols in -debuginfo under the build-id.
+    let postgres = root.path().join("usr/pgsql-15/bin/postgres");
+    assert!(
+        !elf_sections(&postgres).contains(".debug_info"),
+        "postgres is shipped with its debug symbols"
+    );
+    let id = build_id(&postgres);
+    let debuginfo = run("rpm", &["-qpl", &rpm_path(&dist, "-debuginfo")], None);
+    let wanted = format!("/usr/lib/debug/.build-id/{}/{}.debug", &id[..2], &id[2..]);
+    assert!(
+        debuginfo.lines().any(|line| line == wanted),
+        "{wanted} not in -debuginfo"
+    );
 
     // The SRPM carries the spec that rebuilds the set, and both source tarballs.
     let srpm = dist
@@ -291,7 +332,7 @@ fn tarball_unpacks_anywhere_runs_and_its_checksums_verify() {
 }
 
 #[test]
-fn deb_and_openbsd_packages_pass_their_tools() {
+fn deb_packages_pass_dpkg_deb() {
     let _one_at_a_time = PACKAGING.lock().unwrap_or_else(|p| p.into_inner());
     let dist = package(&support::e2e_target());
     let deb = dist
@@ -304,61 +345,132 @@ fn deb_and_openbsd_packages_pass_their_tools() {
             && info.contains(&format!("Version: {VERSION}")),
         "{info}"
     );
+    // Siblings at this exact version, then the libraries' packages as
+    // dpkg-shlibdeps computes them from the ELF files' NEEDED entries.
     assert!(
         info.contains(&format!(
-            "Depends: {NAME} (= {VERSION}), {NAME}-libs (= {VERSION})"
+            "Depends: {NAME} (= {VERSION}), {NAME}-libs (= {VERSION}), libc6 (>= "
         )),
         "{info}"
     );
+    let clients = dist.join(format!("{NAME}_{VERSION}_amd64.deb"));
+    let depends = run(
+        "dpkg-deb",
+        &["-f", &clients.display().to_string(), "Depends"],
+        None,
+    );
+    for package in [
+        "libc6 (>= ",
+        "libreadline8 ",
+        "zlib1g ",
+        &format!("{NAME}-libs (= {VERSION})"),
+    ] {
+        assert!(
+            depends.contains(package),
+            "psql's package must depend on {package}: {depends}"
+        );
+    }
     assert!(
         info.contains("preinst") && info.contains("conffiles"),
         "{info}"
     );
     let contents = run("dpkg-deb", &["--contents", &deb], None);
-    assert!(
-        contents.contains("usr/pgsql-15/bin/postgres\n"),
-        "{contents}"
-    );
-
-    let openbsd = dist.join(format!("{NAME}-15.18.tgz")).display().to_string();
-    let members = run("tar", &["-tzf", &openbsd], None);
-    let members: Vec<&str> = members.lines().collect();
-    assert_eq!(members[0], "+CONTENTS", "the packing list comes first");
-    let extract = tempfile::tempdir().unwrap();
-    run(
-        "tar",
-        &["-xzf", &openbsd, "+CONTENTS"],
-        Some(extract.path()),
-    );
-    let plist = fs::read_to_string(extract.path().join("+CONTENTS")).unwrap();
-    for keyword in [
-        "@name postgresql15-pglogical-15.18",
-        "@cwd /usr/pgsql-15",
-        "@owner root",
-        "@mode 0755",
-        "@newuser _postgresql:",
+    for file in [
+        "usr/pgsql-15/bin/postgres\n",
+        "usr/pgsql-15/bin/postgresql15-pglogical-setup\n",
+        "usr/lib/tmpfiles.d/postgresql15-pglogical.conf\n",
+        "usr/share/doc/postgresql15-pglogical-server/copyright\n",
+        "usr/share/doc/postgresql15-pglogical-server/changelog.Debian.gz\n",
     ] {
-        assert!(
-            plist.contains(keyword),
-            "`{keyword}` missing from +CONTENTS"
-        );
+        assert!(contents.contains(file), "{file} missing:\n{contents}");
     }
-    // File lines, as `path`, `path/` (directories) or `@bin path` (programs).
-    let listed: Vec<&str> = plist
-        .lines()
-        .filter_map(|line| {
-            line.strip_prefix("@bin ")
-                .or((!line.starts_with('@') && !line.starts_with('+')).then_some(line))
-        })
-        .map(|line| line.trim_end_matches('/'))
-        .collect();
-    for member in members.iter().filter(|m| !m.starts_with('+')) {
-        assert!(
-            listed.contains(&member.trim_end_matches('/')),
-            "{member} is in the package but not in +CONTENTS"
-        );
+
+    // The server stripped; its symbols in -dbgsym, under its build-id.
+    let unpacked = tempfile::tempdir().unwrap();
+    let root = unpacked.path().display().to_string();
+    run("dpkg-deb", &["-x", &deb, &root], None);
+    let dbgsym = dist.join(format!("{NAME}-server-dbgsym_{VERSION}_amd64.deb"));
+    run(
+        "dpkg-deb",
+        &["-x", &dbgsym.display().to_string(), &root],
+        None,
+    );
+    let postgres = unpacked.path().join("usr/pgsql-15/bin/postgres");
+    assert!(
+        !elf_sections(&postgres).contains(".debug_info"),
+        "postgres is not stripped"
+    );
+    let id = build_id(&postgres);
+    let symbols = unpacked.path().join(format!(
+        "usr/lib/debug/.build-id/{}/{}.debug",
+        &id[..2],
+        &id[2..]
+    ));
+    assert!(
+        elf_sections(&symbols).contains(".debug_info"),
+        "{} holds no symbols",
+        symbols.display()
+    );
+    let version = run(&postgres.display().to_string(), &["--version"], None);
+    assert_eq!(
+        version.trim(),
+        "postgres (PostgreSQL) 15.18",
+        "the stripped server runs"
+    );
+}
+
+/// rpmlint and lintian, the tools a distribution's review runs, find no
+/// error in the RPMs and .debs; what they are told to overlook is in
+/// packaging/, each with its reason.
+#[test]
+fn rpms_and_debs_pass_rpmlint_and_lintian() {
+    let _one_at_a_time = PACKAGING.lock().unwrap_or_else(|p| p.into_inner());
+    let target = support::e2e_target();
+    package(&target);
+    let output = support::xtask(&target, &["lint", "--set", "pg15-pglogical", "--json"]);
+    let stderr = support::stderr(&output);
+    assert!(output.status.success(), "lint failed:\n{stderr}");
+    let reports = support::json(&output);
+    let reports = reports.as_array().expect("one report per linter");
+    let by_tool = |tool: &str| {
+        reports
+            .iter()
+            .find(|report| report["tool"] == tool)
+            .unwrap_or_else(|| panic!("no {tool} report:\n{stderr}"))
+    };
+    // 6 packages and -debuginfo, and the SRPM; 6 .debs and 6 -dbgsym.
+    for (tool, packages) in [("rpmlint", 8), ("lintian", 12)] {
+        let report = by_tool(tool);
+        assert_eq!(report["packages"], packages, "{report}");
+        assert_eq!(report["errors"], 0, "{report}");
     }
-    assert!(listed.contains(&"bin/postgres") && listed.contains(&"lib/pglogical.so"));
+}
+
+/// A Linux stage holds Linux binaries: an OpenBSD package of it would install
+/// nowhere, so it is refused before anything is written.
+#[test]
+fn an_openbsd_package_of_a_linux_stage_is_refused() {
+    let _one_at_a_time = PACKAGING.lock().unwrap_or_else(|p| p.into_inner());
+    let target = support::e2e_target();
+    let dist = package(&target);
+    let openbsd = dist.join(format!("{NAME}-15.18.tgz"));
+    let _ = fs::remove_file(&openbsd);
+    let output = support::xtask(
+        &target,
+        &["package", "--set", "pg15-pglogical", "--format", "openbsd"],
+    );
+    assert_eq!(
+        output.status.code(),
+        Some(2),
+        "{}",
+        support::stderr(&output)
+    );
+    let stderr = support::stderr(&output);
+    assert!(
+        stderr.contains("cannot make openbsd packages from the stage of `pg15-pglogical`: it was built for platform `linux` (linux)"),
+        "{stderr}"
+    );
+    assert!(!openbsd.exists(), "no OpenBSD package is written");
 }
 
 /// Every artifact's bytes, by file name.

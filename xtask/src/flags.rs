@@ -33,6 +33,8 @@ pub enum Command {
     Build(Build),
     /// Make packages from the stage: RPM + SRPM, binary tarball, .deb, OpenBSD package.
     Package(Package),
+    /// Judge the RPMs and .debs with rpmlint and lintian, through packaging/'s filter files.
+    Lint(Lint),
     /// Bring up a cluster of real nodes from the stage and prove every node replicates to every other.
     Smoke(Smoke),
     /// Copy the finished stage into the real prefix; the only step that escalates.
@@ -162,6 +164,15 @@ pub struct Build {
     #[arg(long)]
     pub force: bool,
     /// Print what ran and what was fresh, step by step, as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct Lint {
+    #[command(flatten)]
+    pub set: SetArgs,
+    /// Print each linter's counts as JSON on stdout.
     #[arg(long)]
     pub json: bool,
 }

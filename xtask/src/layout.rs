@@ -54,6 +54,10 @@ impl Layout {
     pub fn stage_incomplete(&self, set: &str) -> PathBuf {
         self.set_dir(set).join("stage.incomplete")
     }
+    /// The platform the stage was built for: `<platform> <os>`.
+    pub fn stage_platform(&self, set: &str) -> PathBuf {
+        self.set_dir(set).join("stage.platform")
+    }
     pub fn dist(&self, set: &str) -> PathBuf {
         self.set_dir(set).join("dist")
     }
@@ -86,6 +90,12 @@ impl Layout {
         self.set_dir(set).join("compilers").join(step.to_string())
     }
     /// rpmbuild's top directory, remade on every RPM run.
+    /// Scratch space of one format's packaging (stripped copies, debug files).
+    pub fn package_work(&self, set: &str, format: impl Display) -> PathBuf {
+        self.set_dir(set)
+            .join("package-work")
+            .join(format.to_string())
+    }
     pub fn rpmbuild(&self, set: &str) -> PathBuf {
         self.set_dir(set).join("rpmbuild")
     }

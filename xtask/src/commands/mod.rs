@@ -9,6 +9,7 @@ pub mod dist;
 pub mod doctor;
 pub mod fetch;
 pub mod install;
+pub mod lint;
 pub mod package;
 pub mod plan;
 pub mod smoke;

@@ -45,7 +45,11 @@ impl flags::Test {
         };
         flags::Doctor {
             set: standin,
-            format: Some(vec![PackageFormat::Rpm, PackageFormat::Tarball]),
+            format: Some(vec![
+                PackageFormat::Rpm,
+                PackageFormat::Tarball,
+                PackageFormat::Deb,
+            ]),
             fix: true,
             run_as: None,
         }

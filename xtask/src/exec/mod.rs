@@ -24,7 +24,7 @@ use anyhow::{bail, Context};
 
 use crate::{
     files::{self, write_atomically},
-    input::platform::PackageFormat,
+    input::{located::invalid, platform::PackageFormat},
     interrupt,
     layout::Layout,
     package,
@@ -108,7 +108,7 @@ impl Executor<'_> {
             if building && step.phase != Phase::Build {
                 // Every build step is done, in this run or an earlier one: the
                 // stage is whole again before anything uses it.
-                let _ = fs::remove_file(&marker);
+                self.stage_is_whole()?;
                 building = false;
             }
             building |= step.phase == Phase::Build;
@@ -135,7 +135,19 @@ impl Executor<'_> {
             *outcome.seconds.entry(step.phase).or_default() += started.elapsed().as_secs_f64();
         }
         if building {
-            let _ = fs::remove_file(&marker);
+            self.stage_is_whole()?;
+        }
+        Ok(())
+    }
+
+    /// Every build step is done: the stage is no longer half-written, and it
+    /// records the platform it was built for, which packaging checks.
+    fn stage_is_whole(&self) -> anyhow::Result<()> {
+        let _ = fs::remove_file(self.layout.stage_incomplete(self.set()));
+        let record = format!("{} {}\n", self.plan.platform, self.plan.os);
+        let path = self.layout.stage_platform(self.set());
+        if fs::read_to_string(&path).ok().as_deref() != Some(record.as_str()) {
+            write_atomically(&path, record.as_bytes())?;
         }
         Ok(())
     }
@@ -317,6 +329,7 @@ impl Executor<'_> {
 
     fn package(&self, step: &Step, package: &Package) -> anyhow::Result<()> {
         require_complete_stage(&self.layout, self.set(), &self.plan.stage)?;
+        require_stage_of(&self.layout, self.set(), package.format)?;
         let installed = package
             .parts
             .iter()
@@ -419,6 +432,29 @@ pub fn stage_files(stage: &Path) -> BTreeSet<String> {
         }
     }
     files
+}
+
+/// Refuses to pack a stage into a format of another operating system: an
+/// "OpenBSD package" of Linux binaries installs nowhere.
+fn require_stage_of(layout: &Layout, set: &str, format: PackageFormat) -> anyhow::Result<()> {
+    let Some(wanted) = format.native_os() else {
+        return Ok(());
+    };
+    let path = layout.stage_platform(set);
+    let record = fs::read_to_string(&path).unwrap_or_default();
+    let Some((platform, os)) = record.trim().split_once(' ') else {
+        return Err(invalid(format!(
+            "the stage of `{set}` records no platform ({} is missing): run `cargo xtask build --set {set}`",
+            path.display()
+        )));
+    };
+    if os != wanted {
+        return Err(invalid(format!(
+            "cannot make {format} packages from the stage of `{set}`: it was built for platform \
+             `{platform}` ({os}), and {format} packages carry {wanted} binaries; build the set on {wanted}"
+        )));
+    }
+    Ok(())
 }
 
 /// Whether the stage of `set` is complete (no build is half-way through it).

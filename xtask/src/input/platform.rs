@@ -24,6 +24,16 @@ pub enum PackageFormat {
 }
 
 impl PackageFormat {
+    /// The operating system whose binaries the format carries; `None` for
+    /// the tarball, which carries whatever the stage holds.
+    pub fn native_os(self) -> Option<&'static str> {
+        match self {
+            PackageFormat::Rpm | PackageFormat::Deb => Some("linux"),
+            PackageFormat::Openbsd => Some("openbsd"),
+            PackageFormat::Tarball => None,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             PackageFormat::Rpm => "rpm",
@@ -75,8 +85,14 @@ pub struct Platform {
     /// The tool that runs the install step as root: `sudo` or `doas`.
     pub escalate: String,
     pub default_prefix: String,
-    /// The user packages create to run the server (PGDG's `postgres`).
+    /// The user packages create to run the server (PGDG's `postgres`), with
+    /// a group of the same name.
     pub service_user: String,
+    /// Its uid and gid, where the platform fixes one (OpenBSD's ports: 503).
+    #[serde(default)]
+    pub service_id: Option<u32>,
+    /// Its home directory, the parent of the default data directory.
+    pub service_home: String,
     /// The throwaway user that runs smoke clusters when the tool runs as
     /// root: never the service user, which owns real data on a database host.
     pub smoke_user: String,

@@ -56,6 +56,9 @@ pub struct PackageMeta {
     pub url: String,
     /// The PGDG base name that the packages also provide, e.g. `postgresql94`.
     pub provides: Option<String>,
+    /// Who answers for the packages, `Name <address>`: Debian's `Maintainer`,
+    /// RPM's `Packager` and the author of their changelog entries.
+    pub maintainer: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]

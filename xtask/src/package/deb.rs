@@ -6,15 +6,17 @@ use std::{
     collections::BTreeSet,
     fmt::Write as _,
     fs,
+    io::Write as _,
+    os::unix::fs::PermissionsExt,
     path::{Path, PathBuf},
 };
 
 use super::{
-    extra_files,
+    elf, extra_files,
     tarball::{gzip_parallel, tar_bytes, Body, Entry},
     Contents, ExtraFile, Kind, Subpackage,
 };
-use crate::files::write_atomically;
+use crate::{files::write_atomically, plan::ServiceAccount, process::Command};
 
 fn debian_arch(machine: &str) -> &str {
     match machine {
@@ -31,94 +33,277 @@ fn debian_version(contents: &Contents<'_>) -> String {
 }
 
 pub fn make(contents: &Contents<'_>) -> anyhow::Result<Vec<PathBuf>> {
-    let package = contents.package;
     let extras = extra_files(contents);
+    let shlibs = local_shlibs(contents)?;
     let mut made = Vec::new();
     for subpackage in &contents.subpackages {
+        let name = contents.name_of(&subpackage.kind);
+        // Debian packages do not touch the dynamic linker's configuration:
+        // the programs find the libraries by their RUNPATH.
         let mine: Vec<&ExtraFile> = extras
             .iter()
-            .filter(|extra| extra.kind == subpackage.kind)
+            .filter(|extra| {
+                extra.kind == subpackage.kind && !extra.path.starts_with("/etc/ld.so.conf.d/")
+            })
             .collect();
-        let (data, installed_bytes) = data_archive(contents, subpackage, &mine)?;
-        let control = control_archive(contents, subpackage, &mine, installed_bytes)?;
-        let deb = ar(
-            &[
-                ("debian-binary", b"2.0\n".as_slice()),
-                ("control.tar.gz", &control),
-                ("data.tar.gz", &data),
-            ],
-            contents.epoch,
-        );
-        let path = package.dist.join(format!(
-            "{}_{}_{}.deb",
-            contents.name_of(&subpackage.kind),
-            debian_version(contents),
-            debian_arch(&contents.arch)
-        ));
-        write_atomically(&path, &deb)?;
-        made.push(path);
+        let payload = payload(contents, subpackage, &mine)?;
+        let depends = shlib_depends(contents, &payload.elf, &shlibs)?;
+        let (data, installed_bytes) = data_archive(&payload.files, contents.epoch)?;
+        let control = control_text(contents, &subpackage.kind, installed_bytes, &depends);
+        let scripts = maintainer_scripts(&contents.package.service, &subpackage.kind);
+        let control = control_archive(contents, control, &mine, scripts)?;
+        made.push(write_deb(contents, &name, &control, &data)?);
+        if !payload.debug.is_empty() {
+            // Its documentation is the package's, as debhelper links it.
+            let mut files = payload.debug;
+            files.push((
+                format!("usr/share/doc/{name}-dbgsym"),
+                Body::Symlink(name.clone()),
+            ));
+            let (data, installed_bytes) = data_archive(&files, contents.epoch)?;
+            let control = dbgsym_control_text(contents, &name, installed_bytes, &payload.build_ids);
+            let control = control_archive(contents, control, &[], Vec::new())?;
+            made.push(write_deb(
+                contents,
+                &format!("{name}-dbgsym"),
+                &control,
+                &data,
+            )?);
+        }
     }
     Ok(made)
 }
 
-/// `data.tar.gz`: the subpackage's files and their directories, and the
-/// extra files made for it; with the bytes installed, for `Installed-Size`.
-fn data_archive(
+/// `<name>_<version>_<arch>.deb` in `dist`, as an `ar` archive.
+fn write_deb(
+    contents: &Contents<'_>,
+    name: &str,
+    control: &[u8],
+    data: &[u8],
+) -> anyhow::Result<PathBuf> {
+    let deb = ar(
+        &[
+            ("debian-binary", b"2.0\n".as_slice()),
+            ("control.tar.gz", control),
+            ("data.tar.gz", data),
+        ],
+        contents.epoch,
+    );
+    let path = contents.package.dist.join(format!(
+        "{name}_{}_{}.deb",
+        debian_version(contents),
+        debian_arch(&contents.arch)
+    ));
+    write_atomically(&path, &deb)?;
+    Ok(path)
+}
+
+/// What one subpackage's .deb holds, and its -dbgsym's.
+struct Payload {
+    /// Archive paths (relative, no `./`) and their bodies.
+    files: Vec<(String, Body)>,
+    /// The stripped ELF files, for `dpkg-shlibdeps`.
+    elf: Vec<PathBuf>,
+    /// The debug files, at `usr/lib/debug/.build-id/...`.
+    debug: Vec<(String, Body)>,
+    build_ids: Vec<String>,
+}
+
+/// The subpackage's files (ELF files stripped, shared objects not
+/// executable), its extra files, its copyright and changelog.
+fn payload(
     contents: &Contents<'_>,
     subpackage: &Subpackage,
     extras: &[&ExtraFile],
-) -> anyhow::Result<(Vec<u8>, u64)> {
+) -> anyhow::Result<Payload> {
     let stage = &contents.package.stage;
-    let mut paths: BTreeSet<String> = BTreeSet::new();
-    let all_files = subpackage.files.iter().map(|f| f.to_owned()).chain(
-        extras
-            .iter()
-            .map(|e| e.path.trim_start_matches('/').to_owned()),
-    );
-    for file in all_files {
-        let mut parent = Path::new(&file).parent();
+    let mut payload = Payload {
+        files: Vec::new(),
+        elf: Vec::new(),
+        debug: Vec::new(),
+        build_ids: Vec::new(),
+    };
+    for file in &subpackage.files {
+        let on_disk = stage.join(file);
+        if !elf::is_elf(&on_disk) {
+            payload.files.push((file.clone(), Body::Disk(on_disk)));
+            continue;
+        }
+        let split = elf::split(&on_disk, file, &contents.work)?;
+        let mode = if elf::is_shared_object(file) {
+            0o644
+        } else {
+            0o755
+        };
+        fs::set_permissions(&split.stripped, fs::Permissions::from_mode(mode))?;
+        fs::set_permissions(&split.debug, fs::Permissions::from_mode(0o644))?;
+        payload
+            .files
+            .push((file.clone(), Body::Disk(split.stripped.clone())));
+        payload.elf.push(split.stripped);
+        payload
+            .debug
+            .push((split.debug_path, Body::Disk(split.debug)));
+        payload.build_ids.push(split.build_id);
+    }
+    for extra in extras {
+        payload.files.push((
+            extra.path.trim_start_matches('/').to_owned(),
+            Body::Bytes(extra.text.clone().into_bytes(), extra.mode),
+        ));
+    }
+    let name = contents.name_of(&subpackage.kind);
+    let doc = format!("usr/share/doc/{name}");
+    payload.files.push((
+        format!("{doc}/copyright"),
+        Body::Bytes(contents.copyright.clone().into_bytes(), 0o644),
+    ));
+    payload.files.push((
+        format!("{doc}/changelog.Debian.gz"),
+        Body::Bytes(gzip_best(changelog_text(contents, &name).as_bytes()), 0o644),
+    ));
+    payload.build_ids.sort();
+    Ok(payload)
+}
+
+/// The one changelog entry: this build of the upstream version.
+fn changelog_text(contents: &Contents<'_>, name: &str) -> String {
+    format!(
+        "{name} ({}) unstable; urgency=medium\n\n  * {}\n\n -- {}  {}\n",
+        debian_version(contents),
+        super::changelog_entry(contents),
+        contents.package.maintainer,
+        super::dates(contents.epoch).0
+    )
+}
+
+/// gzip at its best compression with no name and no time, as `gzip -9n`.
+fn gzip_best(bytes: &[u8]) -> Vec<u8> {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    encoder.write_all(bytes).expect("writing to memory");
+    encoder.finish().expect("writing to memory")
+}
+
+/// `shlibs.local` for `dpkg-shlibdeps`: each soname of the -libs package is
+/// provided by that package at exactly this version, not by whatever package
+/// of the build host ships a library of the same name.
+fn local_shlibs(contents: &Contents<'_>) -> anyhow::Result<PathBuf> {
+    let mut lines = Vec::new();
+    for subpackage in contents.subpackages.iter().filter(|s| s.kind == Kind::Libs) {
+        for file in &subpackage.files {
+            let on_disk = contents.package.stage.join(file);
+            if !elf::is_elf(&on_disk) {
+                continue;
+            }
+            let Some(soname) = elf::soname(&on_disk)? else {
+                continue;
+            };
+            if let Some((library, version)) = soname.split_once(".so.") {
+                lines.push(format!(
+                    "{library} {version} {} (= {})",
+                    contents.name_of(&Kind::Libs),
+                    debian_version(contents)
+                ));
+            }
+        }
+    }
+    lines.sort();
+    lines.dedup();
+    let debian = contents.work.join("debian");
+    fs::create_dir_all(&debian)?;
+    // dpkg-shlibdeps reads the source package's control file.
+    fs::write(
+        debian.join("control"),
+        format!(
+            "Source: {0}\n\nPackage: {0}\nArchitecture: any\n",
+            contents.package.name
+        ),
+    )?;
+    let path = debian.join("shlibs.local");
+    fs::write(&path, lines.join("\n") + "\n")?;
+    Ok(path)
+}
+
+/// The packages the ELF files need, as `dpkg-shlibdeps` computes them from
+/// their `NEEDED` entries: `libc6 (>= 2.34), libreadline8 (>= 6.0), ...`.
+fn shlib_depends(
+    contents: &Contents<'_>,
+    elf: &[PathBuf],
+    shlibs: &Path,
+) -> anyhow::Result<Vec<String>> {
+    if elf.is_empty() {
+        return Ok(Vec::new());
+    }
+    // Where the -libs package's libraries are found: the stage.
+    let library_dirs: BTreeSet<String> = contents
+        .subpackages
+        .iter()
+        .filter(|s| s.kind == Kind::Libs)
+        .flat_map(|s| &s.files)
+        .filter_map(|file| Path::new(file).parent())
+        .map(|dir| format!("-l{}", contents.package.stage.join(dir).display()))
+        .collect();
+    let output = Command::new("dpkg-shlibdeps")
+        .arg("-O")
+        .arg(format!("-L{}", shlibs.display()))
+        .args(library_dirs)
+        .args(elf)
+        .cwd(&contents.work)
+        .checked_output()?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let line = stdout
+        .lines()
+        .find_map(|line| line.strip_prefix("shlibs:Depends="))
+        .unwrap_or_default();
+    Ok(line
+        .split(", ")
+        .filter(|part| !part.is_empty())
+        .map(str::to_owned)
+        .collect())
+}
+
+/// A `data.tar.gz` of `files` and their directories; with the bytes
+/// installed, for `Installed-Size`.
+fn data_archive(files: &[(String, Body)], epoch: u64) -> anyhow::Result<(Vec<u8>, u64)> {
+    let mut dirs: BTreeSet<String> = BTreeSet::new();
+    for (file, _) in files {
+        let mut parent = Path::new(file).parent();
         while let Some(dir) = parent.filter(|d| !d.as_os_str().is_empty()) {
-            paths.insert(format!("{}/", dir.display()));
+            dirs.insert(format!("./{}", dir.display()));
             parent = dir.parent();
         }
-        paths.insert(file);
     }
     let mut installed_bytes = 0u64;
     let mut entries = vec![Entry {
         name: ".".into(),
         body: Body::Directory,
     }];
-    for path in &paths {
-        let name = format!("./{}", path.trim_end_matches('/'));
-        let on_disk = stage.join(path.trim_end_matches('/'));
-        let extra = extras
-            .iter()
-            .find(|e| e.path.trim_start_matches('/') == path.as_str());
-        let body = match extra {
-            Some(extra) => Body::Bytes(extra.text.clone().into_bytes(), 0o644),
-            None if path.ends_with('/') && !on_disk.is_dir() => Body::Directory,
-            None => {
-                installed_bytes += fs::symlink_metadata(&on_disk).map(|m| m.len()).unwrap_or(0);
-                Body::Disk(on_disk)
-            }
+    entries.extend(dirs.into_iter().map(|name| Entry {
+        name,
+        body: Body::Directory,
+    }));
+    for (file, body) in files {
+        installed_bytes += match body {
+            Body::Disk(path) => fs::symlink_metadata(path).map(|m| m.len()).unwrap_or(0),
+            Body::Bytes(bytes, _) => bytes.len() as u64,
+            Body::Directory | Body::Symlink(_) => 0,
         };
-        entries.push(Entry { name, body });
+        entries.push(Entry {
+            name: format!("./{file}"),
+            body: body.clone(),
+        });
     }
     entries.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok((
-        gzip_parallel(&tar_bytes(&entries, contents.epoch)?),
-        installed_bytes,
-    ))
+    Ok((gzip_parallel(&tar_bytes(&entries, epoch)?), installed_bytes))
 }
 
 /// `control.tar.gz`: the control file, the conffiles, the maintainer scripts.
 fn control_archive(
     contents: &Contents<'_>,
-    subpackage: &Subpackage,
+    control: String,
     extras: &[&ExtraFile],
-    installed_bytes: u64,
+    scripts: Vec<(&str, String)>,
 ) -> anyhow::Result<Vec<u8>> {
-    let control = control_text(contents, &subpackage.kind, installed_bytes);
     let mut entries = vec![
         Entry {
             name: ".".into(),
@@ -140,7 +325,7 @@ fn control_archive(
             body: Body::Bytes((conffiles.join("\n") + "\n").into_bytes(), 0o644),
         });
     }
-    for (name, text) in maintainer_scripts(&contents.package.service_user, &subpackage.kind) {
+    for (name, text) in scripts {
         entries.push(Entry {
             name: format!("./{name}"),
             body: Body::Bytes(text.into_bytes(), 0o755),
@@ -150,22 +335,53 @@ fn control_archive(
     Ok(gzip_parallel(&tar_bytes(&entries, contents.epoch)?))
 }
 
+/// The control file of a -dbgsym package, as debhelper writes it.
+fn dbgsym_control_text(
+    contents: &Contents<'_>,
+    of: &str,
+    installed_bytes: u64,
+    build_ids: &[String],
+) -> String {
+    format!(
+        "Package: {of}-dbgsym\nVersion: {version}\nArchitecture: {}\nMaintainer: {}\n\
+         Installed-Size: {}\nDepends: {of} (= {version})\nSection: debug\nPriority: optional\n\
+         Auto-Built-Package: debug-symbols\nBuild-Ids: {}\nDescription: debug symbols for {of}\n",
+        debian_arch(&contents.arch),
+        contents.package.maintainer,
+        installed_bytes.div_ceil(1024),
+        build_ids.join(" "),
+        version = debian_version(contents),
+    )
+}
+
 /// The control file of one subpackage.
-pub fn control_text(contents: &Contents<'_>, kind: &Kind, installed_bytes: u64) -> String {
+pub fn control_text(
+    contents: &Contents<'_>,
+    kind: &Kind,
+    installed_bytes: u64,
+    shlib_depends: &[String],
+) -> String {
     let package = contents.package;
     let version = debian_version(contents);
     let kinds: Vec<&Kind> = contents.subpackages.iter().map(|s| &s.kind).collect();
-    let depends: Vec<String> = kind
+    let mut depends: Vec<String> = kind
         .requires()
         .into_iter()
         .filter(|required| kinds.contains(&required))
         .map(|required| format!("{} (= {version})", contents.name_of(&required)))
         .collect();
+    let own = format!("{} ", contents.name_of(kind));
+    for depend in shlib_depends {
+        if !depends.contains(depend) && !depend.starts_with(&own) {
+            depends.push(depend.clone());
+        }
+    }
     let mut control = format!(
-        "Package: {}\nVersion: {version}\nArchitecture: {}\nMaintainer: bdr-dist <bdr-dist@localhost>\n\
+        "Package: {}\nVersion: {version}\nArchitecture: {}\nMaintainer: {}\n\
          Installed-Size: {}\nSection: database\nPriority: optional\nHomepage: {}\n",
         contents.name_of(kind),
         debian_arch(&contents.arch),
+        package.maintainer,
         installed_bytes.div_ceil(1024),
         package.url
     );
@@ -184,24 +400,19 @@ pub fn control_text(contents: &Contents<'_>, kind: &Kind, installed_bytes: u64) 
     control
 }
 
-/// The maintainer scripts of one subpackage, by name.
-pub fn maintainer_scripts(user: &str, kind: &Kind) -> Vec<(&'static str, String)> {
-    let ldconfig = "#!/bin/sh\nset -e\nldconfig\n".to_owned();
+/// The maintainer scripts of one subpackage, by name: the server's creates
+/// its user. No ldconfig: the libraries live in the prefix, which the
+/// dynamic linker's search path does not name.
+pub fn maintainer_scripts(service: &ServiceAccount, kind: &Kind) -> Vec<(&'static str, String)> {
+    let ServiceAccount { user, home, .. } = service;
     match kind {
-        Kind::Server => vec![
-            (
-                "postinst",
-                ldconfig,
+        Kind::Server => vec![(
+            "preinst",
+            format!(
+                "#!/bin/sh\nset -e\ngetent group {user} >/dev/null || groupadd --system {user}\n\
+                 getent passwd {user} >/dev/null || useradd --system --gid {user} --home-dir {home} --shell /bin/sh {user}\nexit 0\n"
             ),
-            (
-                "preinst",
-                format!(
-                    "#!/bin/sh\nset -e\ngetent group {user} >/dev/null || groupadd --system {user}\n\
-                     getent passwd {user} >/dev/null || useradd --system --gid {user} --home-dir /var/lib/pgsql --shell /bin/sh {user}\nexit 0\n"
-                ),
-            ),
-        ],
-        Kind::Libs => vec![("postinst", ldconfig.clone()), ("postrm", ldconfig)],
+        )],
         _ => Vec::new(),
     }
 }
@@ -238,7 +449,17 @@ mod tests {
         fixture(|contents| {
             let text = [Kind::Server, Kind::Plugin("pglogical".into())]
                 .iter()
-                .map(|kind| control_text(contents, kind, 123_456))
+                .map(|kind| {
+                    control_text(
+                        contents,
+                        kind,
+                        123_456,
+                        &[
+                            "libc6 (>= 2.34)".to_owned(),
+                            "zlib1g (>= 1:1.1.4)".to_owned(),
+                        ],
+                    )
+                })
                 .collect::<Vec<_>>()
                 .join("\n");
             expect_test::expect_file!["../../../tests/golden/deb-control"].assert_eq(&text);

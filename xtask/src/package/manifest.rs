@@ -126,13 +126,18 @@ pub fn manifest(
             commit: fetch.commit.clone(),
         });
     }
-    let tools = BTreeMap::from([
-        ("cc".to_owned(), first_line_of("cc", &["--version"])),
-        ("make".to_owned(), first_line_of("make", &["--version"])),
-        ("flex".to_owned(), first_line_of("flex", &["--version"])),
-        ("bison".to_owned(), first_line_of("bison", &["--version"])),
-        ("bdr-dist".to_owned(), env!("CARGO_PKG_VERSION").to_owned()),
-    ]);
+    // The programs this platform's build ran (`gmake`, not `make`, on OpenBSD).
+    let mut tools: BTreeMap<String, String> = package
+        .tools
+        .iter()
+        .map(|(role, program)| {
+            (
+                role.clone(),
+                format!("{program}: {}", first_line_of(program, &["--version"])),
+            )
+        })
+        .collect();
+    tools.insert("bdr-dist".to_owned(), env!("CARGO_PKG_VERSION").to_owned());
     Ok(Manifest {
         set: plan.set.clone(),
         platform: plan.platform.clone(),

@@ -6,6 +6,8 @@
 //! sources, never the clock), owner 0:0 without names.
 
 mod deb;
+mod elf;
+pub mod lint;
 pub mod manifest;
 mod openbsd;
 mod rpm;
@@ -112,6 +114,7 @@ pub struct Subpackage {
 }
 
 /// Everything the formats need, computed once.
+#[derive(Clone)]
 pub struct Contents<'a> {
     pub package: &'a Package,
     pub subpackages: Vec<Subpackage>,
@@ -120,6 +123,10 @@ pub struct Contents<'a> {
     /// The stage directory of the prefix, e.g. `.../stage/usr/pgsql-15`.
     pub stage_prefix: PathBuf,
     pub arch: String,
+    /// The licenses of the sources, as Debian's copyright file states them.
+    pub copyright: String,
+    /// Scratch space of this format's packaging, made afresh each run.
+    pub work: PathBuf,
 }
 
 impl Contents<'_> {
@@ -164,8 +171,9 @@ impl fmt::Display for Kind {
     }
 }
 
-/// A file made for the packages rather than taken from the stage: the
-/// systemd unit, its settings file and the ld.so configuration.
+/// A file made for the packages rather than taken from the stage: the setup
+/// script, the systemd unit, its settings file, the socket directory's
+/// tmpfiles entry and the ld.so configuration.
 pub struct ExtraFile {
     pub kind: Kind,
     /// Absolute path on the installed system.
@@ -173,6 +181,7 @@ pub struct ExtraFile {
     pub text: String,
     /// Configuration the administrator may edit: kept across upgrades.
     pub config: bool,
+    pub mode: u32,
 }
 
 pub fn extra_files(contents: &Contents<'_>) -> Vec<ExtraFile> {
@@ -182,27 +191,52 @@ pub fn extra_files(contents: &Contents<'_>) -> Vec<ExtraFile> {
             .replace("{name}", &package.name)
             .replace("{version}", &package.version)
             .replace("{prefix}", &package.prefix)
-            .replace("{user}", &package.service_user)
+            .replace("{user}", &package.service.user)
+            .replace("{home}", &package.service.home)
+    };
+    let extra = |kind: Kind, path: String, template: &str, config: bool, mode: u32| ExtraFile {
+        kind,
+        path,
+        text: fill(template),
+        config,
+        mode,
     };
     vec![
-        ExtraFile {
-            kind: Kind::Server,
-            path: format!("/usr/lib/systemd/system/{}.service", package.name),
-            text: fill(include_str!("../../../packaging/server.service.in")),
-            config: false,
-        },
-        ExtraFile {
-            kind: Kind::Server,
-            path: format!("/etc/sysconfig/{}", package.name),
-            text: fill(include_str!("../../../packaging/server.sysconfig.in")),
-            config: true,
-        },
-        ExtraFile {
-            kind: Kind::Libs,
-            path: format!("/etc/ld.so.conf.d/{}-libs.conf", package.name),
-            text: fill(include_str!("../../../packaging/libs.ld.so.conf.in")),
-            config: true,
-        },
+        extra(
+            Kind::Server,
+            format!("{}/bin/{}-setup", package.prefix, package.name),
+            include_str!("../../../packaging/server.setup.in"),
+            false,
+            0o755,
+        ),
+        extra(
+            Kind::Server,
+            format!("/usr/lib/systemd/system/{}.service", package.name),
+            include_str!("../../../packaging/server.service.in"),
+            false,
+            0o644,
+        ),
+        extra(
+            Kind::Server,
+            format!("/usr/lib/tmpfiles.d/{}.conf", package.name),
+            include_str!("../../../packaging/server.tmpfiles.in"),
+            false,
+            0o644,
+        ),
+        extra(
+            Kind::Server,
+            format!("/etc/sysconfig/{}", package.name),
+            include_str!("../../../packaging/server.sysconfig.in"),
+            true,
+            0o644,
+        ),
+        extra(
+            Kind::Libs,
+            format!("/etc/ld.so.conf.d/{}-libs.conf", package.name),
+            include_str!("../../../packaging/libs.ld.so.conf.in"),
+            true,
+            0o644,
+        ),
     ]
 }
 
@@ -226,7 +260,13 @@ pub fn make(
         manifest,
         stage_prefix: plan::join_prefix(&package.stage, &package.prefix),
         arch: machine(),
+        copyright: copyright(plan, package),
+        work: layout.package_work(&plan.set, package.format),
     };
+    if contents.work.exists() {
+        fs::remove_dir_all(&contents.work)
+            .with_context(|| format!("cannot empty {}", contents.work.display()))?;
+    }
     let started = Instant::now();
     eprintln!(
         "{:>12} {} packages of {} {}-{}",
@@ -255,6 +295,84 @@ pub fn make(
     );
     write_checksums(dist)?;
     Ok(made)
+}
+
+/// Debian's machine-readable copyright file: each source's license file,
+/// read from its unpacked tree, under the recipe's license name.
+fn copyright(plan: &Plan, package: &Package) -> String {
+    let mut text = format!(
+        "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n\
+         Upstream-Name: {}\nSource: {}\n",
+        package.name, package.url
+    );
+    for step in plan.steps_in(&[plan::Phase::Fetch]) {
+        let plan::Action::Unpack(unpack) = &step.action else {
+            continue;
+        };
+        let license = ["COPYRIGHT", "LICENSE", "COPYING", "LICENSE.md"]
+            .iter()
+            .find_map(|name| fs::read_to_string(unpack.dest.join(name)).ok())
+            .unwrap_or_else(|| format!("See the {} sources.", unpack.component));
+        text.push_str(&format!(
+            "\nFiles: {}/*\nCopyright: the {} authors\nLicense: {}\n",
+            unpack.component, unpack.component, package.license
+        ));
+        for line in license.trim_end().lines() {
+            let line = line.trim_end();
+            text.push_str(if line.is_empty() { " ." } else { " " });
+            text.push_str(line);
+            text.push('\n');
+        }
+    }
+    text
+}
+
+/// `Tue, 14 Nov 2023 22:13:20 +0000` (RFC 2822, as Debian changelogs date
+/// entries) and `Tue Nov 14 2023` (as RPM's `%changelog` does), for `epoch`.
+pub fn dates(epoch: u64) -> (String, String) {
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let days = epoch / 86_400;
+    let seconds = epoch % 86_400;
+    // Howard Hinnant's civil_from_days.
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let weekday = DAYS[(days % 7) as usize];
+    let month = MONTHS[(month - 1) as usize];
+    (
+        format!(
+            "{weekday}, {day:02} {month} {year} {:02}:{:02}:{:02} +0000",
+            seconds / 3600,
+            seconds / 60 % 60,
+            seconds % 60
+        ),
+        format!("{weekday} {month} {day:02} {year}"),
+    )
+}
+
+/// What the one changelog entry of every package says.
+pub fn changelog_entry(contents: &Contents<'_>) -> String {
+    let sources: Vec<String> = contents
+        .manifest
+        .sources
+        .iter()
+        .map(|source| format!("{} {}", source.component, source.version))
+        .collect();
+    let from = if sources.is_empty() {
+        contents.package.name.clone()
+    } else {
+        sources.join(", ")
+    };
+    format!("Built by bdr-dist from {from}.")
 }
 
 /// `uname -m` style machine name of this host.
@@ -310,7 +428,15 @@ pub(crate) mod tests {
             summary: "PostgreSQL 15 with pglogical 2".into(),
             license: "PostgreSQL".into(),
             url: "https://www.postgresql.org/".into(),
-            service_user: "postgres".into(),
+            maintainer: "Release Engineering <release-engineering@example.com>".into(),
+            platform: "linux".into(),
+            os: "linux".into(),
+            service: crate::plan::ServiceAccount {
+                user: "postgres".into(),
+                id: None,
+                home: "/var/lib/pgsql".into(),
+            },
+            tools: BTreeMap::from([("make".to_owned(), "make".to_owned())]),
         };
         let subpackage = |kind: Kind, files: &[&str]| Subpackage {
             kind,
@@ -357,8 +483,45 @@ pub(crate) mod tests {
             manifest,
             stage_prefix: PathBuf::from("/t/stage/usr/pgsql-15"),
             arch: "x86_64".into(),
+            copyright: "Files: *\nCopyright: The PostgreSQL Global Development Group\nLicense: PostgreSQL\n".into(),
+            work: PathBuf::from("/t/work"),
         };
         check(&contents);
+    }
+
+    /// The setup script, the unit, the tmpfiles entry and the settings, as
+    /// the packages install them.
+    #[test]
+    fn the_files_made_for_the_packages() {
+        fixture(|contents| {
+            let text: Vec<String> = extra_files(contents)
+                .iter()
+                .map(|extra| {
+                    format!(
+                        "==> {} ({}, {:04o}{}) <==\n{}",
+                        extra.path,
+                        extra.kind,
+                        extra.mode,
+                        if extra.config { ", config" } else { "" },
+                        extra.text
+                    )
+                })
+                .collect();
+            expect_test::expect_file!["../../../tests/golden/extra-files"]
+                .assert_eq(&text.join("\n"));
+        });
+    }
+
+    #[test]
+    fn changelog_dates_are_the_epochs() {
+        assert_eq!(
+            dates(1_700_000_000),
+            (
+                "Tue, 14 Nov 2023 22:13:20 +0000".to_owned(),
+                "Tue Nov 14 2023".to_owned()
+            )
+        );
+        assert_eq!(dates(951_782_400).1, "Tue Feb 29 2000");
     }
 
     #[test]

@@ -2,18 +2,27 @@
 //! packing list (`@name`, `@cwd`, `@newuser`, `@owner`, `@mode`, and each
 //! file with its sha256 and size), then `+DESC`, then the files below `@cwd`.
 
-use std::{fmt::Write as _, fs, os::unix::fs::PermissionsExt, path::PathBuf};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    fmt::Write as _,
+    fs,
+    io::Read as _,
+    os::unix::fs::PermissionsExt,
+    path::PathBuf,
+};
 
+use anyhow::{bail, Context};
 use base64::Engine as _;
+use sha2::{Digest, Sha256};
 
 use super::{
     tarball::{gzip_parallel, tar_bytes, tree_entries, Body, Entry},
     Contents,
 };
-use crate::files::{sha256_file, write_atomically};
-
-/// The user OpenBSD's PostgreSQL ports run the server as (uid 503).
-const OPENBSD_SERVICE_USER: &str = "_postgresql";
+use crate::{
+    files::{sha256_file, write_atomically},
+    plan::ServiceAccount,
+};
 
 fn openbsd_arch(machine: &str) -> &str {
     match machine {
@@ -48,6 +57,12 @@ fn full_name(contents: &Contents<'_>) -> String {
 
 pub fn make(contents: &Contents<'_>) -> anyhow::Result<Vec<PathBuf>> {
     let package = contents.package;
+    let Some(id) = package.service.id else {
+        bail!(
+            "platform `{}` sets no service_id: an OpenBSD packing list creates its user with a fixed uid",
+            package.platform
+        );
+    };
     // Files relative to @cwd, as the packing list and the archive name them.
     let mut listed = Vec::new();
     let mut members = Vec::new();
@@ -84,7 +99,7 @@ pub fn make(contents: &Contents<'_>) -> anyhow::Result<Vec<PathBuf>> {
     let mut entries = vec![
         Entry {
             name: "+CONTENTS".into(),
-            body: Body::Bytes(packing_list(contents, &listed).into_bytes(), 0o644),
+            body: Body::Bytes(packing_list(contents, id, &listed).into_bytes(), 0o644),
         },
         Entry {
             name: "+DESC".into(),
@@ -92,20 +107,26 @@ pub fn make(contents: &Contents<'_>) -> anyhow::Result<Vec<PathBuf>> {
         },
     ];
     entries.extend(members);
+    entries.push(Entry {
+        // tar names are relative: the member of an absolute path drops its `/`.
+        name: rc_script_path(contents).trim_start_matches('/').to_owned(),
+        body: Body::Bytes(rc_script(contents).into_bytes(), 0o555),
+    });
+    let bytes = gzip_parallel(&tar_bytes(&entries, contents.epoch)?);
+    validate(&bytes).context("the OpenBSD package just made is malformed")?;
     let path = package.dist.join(format!("{}.tgz", full_name(contents)));
-    write_atomically(&path, &gzip_parallel(&tar_bytes(&entries, contents.epoch)?))?;
+    write_atomically(&path, &bytes)?;
     Ok(vec![path])
 }
 
 /// `+CONTENTS`: the header, then every path in order, each file with its
 /// mode (when it changes), sha256 and size.
-pub fn packing_list(contents: &Contents<'_>, listed: &[(String, Listed)]) -> String {
+pub fn packing_list(contents: &Contents<'_>, id: u32, listed: &[(String, Listed)]) -> String {
     let package = contents.package;
-    // OpenBSD's own server user, whichever host made the package.
-    let user = OPENBSD_SERVICE_USER;
+    let ServiceAccount { user, home, .. } = &package.service;
     let mut plist = format!(
         "@name {}\n@comment {}\n@arch {}\n+DESC\n\
-         @newgroup {user}:503\n@newuser {user}:503:{user}:daemon:PostgreSQL Manager:/var/postgresql:/bin/sh\n\
+         @newgroup {user}:{id}\n@newuser {user}:{id}:{user}:daemon:PostgreSQL Manager:{home}:/bin/sh\n\
          @cwd {}\n@owner root\n@group bin\n",
         full_name(contents),
         package.summary,
@@ -141,7 +162,157 @@ pub fn packing_list(contents: &Contents<'_>, listed: &[(String, Listed)]) -> Str
             }
         }
     }
+    let script = rc_script(contents);
+    let _ = writeln!(
+        plist,
+        "@mode 0555\n@rcscript {}\n@sha {}\n@size {}\n@ts {}",
+        rc_script_path(contents),
+        base64::engine::general_purpose::STANDARD.encode(Sha256::digest(script.as_bytes())),
+        script.len(),
+        contents.epoch
+    );
     plist
+}
+
+/// `/etc/rc.d/<name>`: listed with its absolute path, and so named in the archive.
+fn rc_script_path(contents: &Contents<'_>) -> String {
+    format!("/etc/rc.d/{}", contents.package.name)
+}
+
+/// The rc.d(8) script: the server as the service user, stopped with `-m fast`.
+pub fn rc_script(contents: &Contents<'_>) -> String {
+    let package = contents.package;
+    include_str!("../../../packaging/openbsd.rc.in")
+        .replace("{name}", &package.name)
+        .replace("{prefix}", &package.prefix)
+        .replace("{user}", &package.service.user)
+        .replace("{home}", &package.service.home)
+}
+
+/// Checks an OpenBSD package against package(5): `+CONTENTS` is the first
+/// member and starts with `@name`; the owner, group and mode are declared
+/// before the first file; every file is followed by `@sha` (base64 SHA-256)
+/// and `@size` that match its member; every member is listed, and every
+/// listed path is a member.
+pub fn validate(package: &[u8]) -> anyhow::Result<()> {
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(package));
+    let mut members: BTreeMap<String, Member> = BTreeMap::new();
+    let mut order = Vec::new();
+    for entry in archive.entries()? {
+        let mut entry = entry?;
+        let name = entry.path_bytes();
+        let name = String::from_utf8_lossy(&name)
+            .trim_end_matches('/')
+            .to_owned();
+        let kind = entry.header().entry_type();
+        let member = if kind.is_symlink() {
+            Member::Symlink(
+                entry
+                    .link_name()?
+                    .map(|target| target.display().to_string())
+                    .unwrap_or_default(),
+            )
+        } else if kind.is_dir() {
+            Member::Directory
+        } else {
+            let mut bytes = Vec::new();
+            entry.read_to_end(&mut bytes)?;
+            Member::File(bytes)
+        };
+        order.push(name.clone());
+        members.insert(name, member);
+    }
+    if order.first().map(String::as_str) != Some("+CONTENTS") {
+        bail!("the first member is {:?}, not +CONTENTS", order.first());
+    }
+    let Some(Member::File(plist)) = members.remove("+CONTENTS") else {
+        bail!("+CONTENTS is not a file");
+    };
+    let plist = String::from_utf8(plist).context("+CONTENTS is not UTF-8")?;
+    let mut lines = plist.lines().peekable();
+    if !lines.next().is_some_and(|line| line.starts_with("@name ")) {
+        bail!("+CONTENTS does not start with @name");
+    }
+    let (mut owner, mut group, mut mode) = (false, false, false);
+    let mut listed = BTreeSet::new();
+    while let Some(line) = lines.next() {
+        let (keyword, argument) = match line.split_once(' ') {
+            Some((keyword, argument)) if keyword.starts_with('@') => (keyword, argument),
+            _ if line.starts_with('@') => (line, ""),
+            _ => ("", line),
+        };
+        let path = match keyword {
+            "@owner" => {
+                owner = true;
+                continue;
+            }
+            "@group" => {
+                group = true;
+                continue;
+            }
+            "@mode" => {
+                mode = true;
+                continue;
+            }
+            "" | "@bin" | "@rcscript" => argument,
+            _ => continue,
+        };
+        if path.starts_with('+') {
+            listed.insert(path.to_owned());
+            continue;
+        }
+        let path = path.trim_end_matches('/').trim_start_matches('/');
+        let Some(member) = members.get(path) else {
+            bail!("+CONTENTS lists {path}, which is not in the archive");
+        };
+        listed.insert(path.to_owned());
+        let Member::File(bytes) = member else {
+            if let (Member::Symlink(target), Some(next)) = (member, lines.peek()) {
+                if next.strip_prefix("@symlink ") != Some(target.as_str()) {
+                    bail!("{path}: the symlink's target is {target}, the list says {next:?}");
+                }
+            }
+            continue;
+        };
+        if !(owner && group && mode) {
+            bail!("{path} is listed before its owner, group and mode are declared");
+        }
+        let (mut sha, mut size) = (None, None);
+        while let Some(next) = lines.peek().filter(|next| next.starts_with('@')) {
+            if let Some(value) = next.strip_prefix("@sha ") {
+                sha = Some(value.to_owned());
+            } else if let Some(value) = next.strip_prefix("@size ") {
+                size = Some(
+                    value
+                        .parse::<u64>()
+                        .with_context(|| format!("{path}: bad @size"))?,
+                );
+            } else if !next.starts_with("@ts ") {
+                break;
+            }
+            lines.next();
+        }
+        let want = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(bytes));
+        if sha.as_deref() != Some(want.as_str()) {
+            bail!("{path}: @sha is {sha:?}, the member's is {want}");
+        }
+        if size != Some(bytes.len() as u64) {
+            bail!(
+                "{path}: @size is {size:?}, the member has {} bytes",
+                bytes.len()
+            );
+        }
+    }
+    if let Some(unlisted) = members.keys().find(|name| !listed.contains(*name)) {
+        bail!("{unlisted} is in the archive but not in +CONTENTS");
+    }
+    Ok(())
+}
+
+enum Member {
+    Directory,
+    Symlink(String),
+    File(Vec<u8>),
 }
 
 #[cfg(test)]
@@ -184,8 +355,103 @@ mod tests {
                     },
                 ),
             ];
+            let mut package = contents.package.clone();
+            as_openbsd(&mut package);
+            let contents = Contents {
+                package: &package,
+                ..contents.clone()
+            };
             expect_test::expect_file!["../../../tests/golden/openbsd-CONTENTS"]
-                .assert_eq(&packing_list(contents, &listed));
+                .assert_eq(&packing_list(&contents, 503, &listed));
         });
+    }
+
+    /// A package written from a small stage passes the validator; the same
+    /// package with one @size changed does not.
+    #[test]
+    fn a_package_from_a_fixture_stage_is_valid_and_a_forged_size_is_not() {
+        let root = tempfile::tempdir().unwrap();
+        let prefix = root.path().join("stage/usr/local/pgsql");
+        fs::create_dir_all(prefix.join("bin")).unwrap();
+        fs::create_dir_all(prefix.join("lib")).unwrap();
+        fs::write(prefix.join("bin/postgres"), b"\x7fELF server").unwrap();
+        fs::set_permissions(
+            prefix.join("bin/postgres"),
+            fs::Permissions::from_mode(0o755),
+        )
+        .unwrap();
+        fs::write(prefix.join("lib/libpq.so.5.15"), b"\x7fELF libpq").unwrap();
+        std::os::unix::fs::symlink("libpq.so.5.15", prefix.join("lib/libpq.so")).unwrap();
+        fixture(|contents| {
+            let mut package = contents.package.clone();
+            as_openbsd(&mut package);
+            package.dist = root.path().join("dist");
+            package.stage = root.path().join("stage");
+            fs::create_dir_all(&package.dist).unwrap();
+            let contents = Contents {
+                package: &package,
+                stage_prefix: prefix.clone(),
+                ..contents.clone()
+            };
+            let made = make(&contents).unwrap();
+            let bytes = fs::read(&made[0]).unwrap();
+            validate(&bytes).unwrap();
+            let plist = extract_plist(&bytes);
+            assert!(
+                plist.contains("@newuser _postgresql:503:_postgresql:daemon"),
+                "{plist}"
+            );
+            assert!(
+                plist.contains("@rcscript /etc/rc.d/postgresql15-pglogical\n"),
+                "{plist}"
+            );
+
+            let forged = plist.replacen("@size 11\n", "@size 12\n", 1);
+            assert_ne!(forged, plist, "the fixture has an 11-byte file");
+            let error = validate(&repack(&bytes, &forged)).unwrap_err().to_string();
+            assert!(error.contains("@size is Some(12)"), "{error}");
+        });
+    }
+
+    /// The fixture's package as the OpenBSD platform file makes it.
+    fn as_openbsd(package: &mut crate::plan::Package) {
+        let root = crate::project_root();
+        let platform = crate::input::platform::load(&root.join("platforms"), "openbsd").unwrap();
+        package.format = crate::input::platform::PackageFormat::Openbsd;
+        package.prefix = platform.default_prefix;
+        package.service = ServiceAccount {
+            user: platform.service_user,
+            id: platform.service_id,
+            home: platform.service_home,
+        };
+    }
+
+    fn extract_plist(package: &[u8]) -> String {
+        let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(package));
+        let mut first = archive.entries().unwrap().next().unwrap().unwrap();
+        let mut text = String::new();
+        first.read_to_string(&mut text).unwrap();
+        text
+    }
+
+    /// The package with its `+CONTENTS` replaced.
+    fn repack(package: &[u8], plist: &str) -> Vec<u8> {
+        let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(package));
+        let mut out = tar::Builder::new(Vec::new());
+        for entry in archive.entries().unwrap() {
+            let mut entry = entry.unwrap();
+            let mut header = entry.header().clone();
+            let mut bytes = Vec::new();
+            entry.read_to_end(&mut bytes).unwrap();
+            if entry.path_bytes().as_ref() == b"+CONTENTS" {
+                bytes = plist.as_bytes().to_vec();
+                header.set_size(bytes.len() as u64);
+                header.set_cksum();
+            }
+            out.append(&header, bytes.as_slice()).unwrap();
+        }
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut gz, &out.into_inner().unwrap()).unwrap();
+        gz.finish().unwrap()
     }
 }

@@ -27,6 +27,7 @@ use crate::files::write_atomically;
 const CHUNK: usize = 4 << 20;
 
 /// What one archive entry is made of.
+#[derive(Clone)]
 pub enum Body {
     /// A file, directory or symlink on disk (as `symlink_metadata` sees it).
     Disk(PathBuf),
@@ -34,6 +35,8 @@ pub enum Body {
     Bytes(Vec<u8>, u32),
     /// A directory that exists only in the archive.
     Directory,
+    /// A symlink that exists only in the archive, to this target.
+    Symlink(String),
 }
 
 pub struct Entry {
@@ -58,6 +61,13 @@ pub fn tar_bytes(entries: &[Entry], epoch: u64) -> anyhow::Result<Vec<u8>> {
                 header.set_mtime(epoch);
                 header.set_size(0);
                 builder.append_data(&mut header, format!("{}/", entry.name), std::io::empty())?;
+            }
+            Body::Symlink(target) => {
+                header.set_entry_type(EntryType::Symlink);
+                header.set_mode(0o777);
+                header.set_mtime(epoch);
+                header.set_size(0);
+                builder.append_link(&mut header, &entry.name, target)?;
             }
             Body::Bytes(bytes, mode) => {
                 header.set_entry_type(EntryType::Regular);

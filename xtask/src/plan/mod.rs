@@ -119,6 +119,8 @@ pub struct Plan {
     /// The set's own one-line description, from its recipe.
     pub description: String,
     pub platform: String,
+    /// The operating system of that platform, as `std::env::consts::OS` names it.
+    pub os: String,
     pub prefix: String,
     pub stage: PathBuf,
     pub steps: Vec<Step>,
@@ -141,7 +143,7 @@ pub enum Action {
     Fetch(Fetch),
     Unpack(Unpack),
     Run(Run),
-    Package(Package),
+    Package(Box<Package>),
     Smoke(Smoke),
     Install(Install),
 }
@@ -295,7 +297,25 @@ pub struct Package {
     pub summary: String,
     pub license: String,
     pub url: String,
-    pub service_user: String,
+    /// `Name <address>`: Maintainer, Packager, changelog author.
+    pub maintainer: String,
+    /// The platform whose stage this packs, by name and operating system.
+    pub platform: String,
+    pub os: String,
+    pub service: ServiceAccount,
+    /// The programs the build ran, by role (`make` is `gmake` on OpenBSD):
+    /// the manifest records their versions.
+    pub tools: BTreeMap<String, String>,
+}
+
+/// The account packages create to run the server.
+#[derive(Debug, Clone, Serialize)]
+pub struct ServiceAccount {
+    /// The user, and a group of the same name.
+    pub user: String,
+    /// uid and gid, where the platform fixes one.
+    pub id: Option<u32>,
+    pub home: String,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -4,7 +4,7 @@ use std::{collections::BTreeMap, path::PathBuf};
 
 use super::{
     join_prefix, Action, EnvVar, Fetch, Install, Package, PackagePart, PartKind, PathMap, Phase,
-    Plan, PlanOptions, Run, Smoke, Step, StepId, Unpack,
+    Plan, PlanOptions, Run, ServiceAccount, Smoke, Step, StepId, Unpack,
 };
 use crate::{
     input::{
@@ -58,6 +58,7 @@ pub fn plan(set: &RecipeSet, platform: &Platform, options: &PlanOptions) -> Plan
         set: set.name.clone(),
         description: set.description.clone(),
         platform: platform.name.clone(),
+        os: platform.os.clone(),
         prefix: context.prefix,
         stage: context.stage,
         steps,
@@ -316,7 +317,7 @@ fn package_steps(context: &Context<'_>, parts: &[PackagePart], build_ids: &[Step
             id: StepId::package(format),
             phase: Phase::Package,
             after: build_ids.to_vec(),
-            action: Action::Package(Package {
+            action: Action::Package(Box::new(Package {
                 format,
                 name: set.package.name.clone(),
                 version: set.package_version().to_owned(),
@@ -329,10 +330,39 @@ fn package_steps(context: &Context<'_>, parts: &[PackagePart], build_ids: &[Step
                 summary: set.package.summary.clone(),
                 license: set.package.license.clone(),
                 url: set.package.url.clone(),
-                service_user: platform.service_user.clone(),
-            }),
+                maintainer: set
+                    .package
+                    .maintainer
+                    .clone()
+                    .unwrap_or_else(|| "bdr-dist <bdr-dist@localhost>".to_owned()),
+                platform: platform.name.clone(),
+                os: platform.os.clone(),
+                service: ServiceAccount {
+                    user: platform.service_user.clone(),
+                    id: platform.service_id,
+                    home: platform.service_home.clone(),
+                },
+                tools: build_tools(platform),
+            })),
         })
         .collect()
+}
+
+/// The programs a build runs, by role, as this platform names them.
+fn build_tools(platform: &Platform) -> BTreeMap<String, String> {
+    let from_env = |variable: &str, default: &str| {
+        platform
+            .configure_env
+            .get(variable)
+            .cloned()
+            .unwrap_or_else(|| default.to_owned())
+    };
+    BTreeMap::from([
+        ("cc".to_owned(), from_env("CC", &platform.cc)),
+        ("make".to_owned(), platform.make.clone()),
+        ("flex".to_owned(), from_env("FLEX", "flex")),
+        ("bison".to_owned(), from_env("BISON", "bison")),
+    ])
 }
 
 fn smoke_step(context: &Context<'_>, build_ids: &[StepId]) -> Step {

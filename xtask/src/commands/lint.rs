@@ -1,0 +1,26 @@
+//! `cargo xtask lint`: the set's packages judged by rpmlint and lintian, as
+//! a distribution's review would; fails on any error the filter files in
+//! `packaging/` do not suppress with a reason.
+
+use anyhow::bail;
+
+use crate::{flags, host, package::lint};
+
+impl flags::Lint {
+    pub fn run(self) -> anyhow::Result<()> {
+        let selection = host::select(&self.set)?;
+        let dist = host::layout().dist(&selection.set.name);
+        let reports = lint::lint_dist(&dist, &crate::project_root().join("packaging"))?;
+        for report in &reports {
+            eprint!("{}", lint::describe(report));
+        }
+        if self.json {
+            println!("{}", serde_json::to_string_pretty(&reports)?);
+        }
+        let errors: usize = reports.iter().map(|r| r.errors).sum();
+        if errors > 0 {
+            bail!("{errors} lint error(s): a distribution's review would refuse these packages");
+        }
+        Ok(())
+    }
+}
