@@ -29,6 +29,8 @@ fn snapshot_options(smoke_user: &str) -> PlanOptions {
         locked_sha256: BTreeMap::new(),
         smoke_from: plan::SmokeFrom::Stage,
         smoke_keep: false,
+        release: None,
+        dist_dir: None,
     }
 }
 
@@ -206,4 +208,38 @@ fn mirrors_come_before_recipe_urls() {
     );
     assert_eq!(fetch.urls[1], format!("/srv/mirror/{}", fetch.file));
     assert_eq!(&fetch.urls[2..], set.components[0].source.urls.as_slice());
+}
+
+/// Packages name the programs their platform's build runs (the manifest
+/// records their versions) and the platform's service account.
+#[test]
+fn package_steps_carry_their_platforms_tools_and_service_account() {
+    let mut checked = 0;
+    for (set, platform) in shipped() {
+        let plan = plan::plan(&set, &platform, &snapshot_options(&platform.smoke_user));
+        for step in plan.steps_in(&[Phase::Package]) {
+            let Action::Package(package) = &step.action else {
+                panic!("{} is not a package step", step.id);
+            };
+            let (make, flex) = (&package.tools["make"], &package.tools["flex"]);
+            match platform.name.as_str() {
+                "openbsd" => {
+                    assert_eq!(
+                        (make.as_str(), flex.as_str()),
+                        ("gmake", "/usr/local/bin/gflex")
+                    );
+                    assert_eq!(package.service.user, "_postgresql");
+                    assert_eq!(package.service.id, Some(503));
+                }
+                _ => {
+                    assert_eq!((make.as_str(), flex.as_str()), ("make", "flex"));
+                    assert_eq!(package.service.user, "postgres");
+                }
+            }
+            assert_eq!(package.os, platform.os);
+            checked += 1;
+        }
+    }
+    // Two sets on two platforms, each with its platform's default formats.
+    assert_eq!(checked, 8);
 }

@@ -187,6 +187,28 @@ pub struct Package {
     /// Make the packages again even when the stage has not changed since the last time.
     #[arg(long)]
     pub force: bool,
+    /// The packages' release (`-2` of the same version: a packaging-only
+    /// change) instead of the recipe's.
+    #[arg(long, value_parser = parse_release)]
+    pub release: Option<String>,
+    /// Write the packages into this directory instead of target/sets/<set>/dist.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+/// A release as RPM and dpkg both accept it: letters, digits, `.`, `+`, `~`.
+fn parse_release(text: &str) -> Result<String, String> {
+    let valid = !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '+' | '~'));
+    if valid {
+        Ok(text.to_owned())
+    } else {
+        Err(format!(
+            "`{text}` is not a release: use letters, digits, `.`, `+` or `~`"
+        ))
+    }
 }
 
 #[derive(Debug, Args)]

@@ -141,6 +141,8 @@ pub fn plan_options(selection: &Selection, facts: &HostFacts) -> PlanOptions {
         locked_sha256: selection.lock.sha256.clone(),
         smoke_from: SmokeFrom::Stage,
         smoke_keep: false,
+        release: None,
+        dist_dir: None,
     }
 }
 

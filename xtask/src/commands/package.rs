@@ -7,7 +7,15 @@ use crate::{exec, flags, plan::Phase};
 impl flags::Package {
     pub fn run(self) -> anyhow::Result<()> {
         let session = Session::open(&self.set)?;
-        let plan = session.plan(|options| options.formats = self.format.clone());
+        let out = match &self.out {
+            Some(dir) => Some(std::path::absolute(dir)?),
+            None => None,
+        };
+        let plan = session.plan(|options| {
+            options.formats = self.format.clone();
+            options.release = self.release.clone();
+            options.dist_dir = out;
+        });
         exec::require_complete_stage(&session.layout, &plan.set, &plan.stage)?;
         session
             .executor(&plan, self.force, Default::default())

@@ -54,6 +54,7 @@ impl flags::Test {
             run_as: None,
         }
         .run()?;
+        install_test_tools()?;
         if which::which("git").is_err() {
             bail!("`git` is required by the tests (they make `git archive` tarballs): install it");
         }
@@ -76,6 +77,24 @@ impl flags::Test {
         );
         result
     }
+}
+
+/// Tools only the tests use: mmdebstrap makes the clean Debian root in which
+/// the packages' lifecycle is proven.
+fn install_test_tools() -> anyhow::Result<()> {
+    if which::which("mmdebstrap").is_ok() {
+        return Ok(());
+    }
+    eprintln!(
+        "{:>12} mmdebstrap (the lifecycle tests' clean root)",
+        "Installing"
+    );
+    Command::new("apt-get")
+        .args(["install", "--yes", "mmdebstrap"])
+        .inherit_environment()
+        .in_callers_group()
+        .run_in_terminal()
+        .context("cannot install mmdebstrap with apt-get (run as root)")
 }
 
 /// `target/standin-mirror/`, holding the stand-in set's tarballs under the

@@ -16,7 +16,11 @@ use super::{
     tarball::{gzip_parallel, tar_bytes, Body, Entry},
     Contents, ExtraFile, Kind, Subpackage,
 };
-use crate::{files::write_atomically, plan::ServiceAccount, process::Command};
+use crate::{
+    files::write_atomically,
+    plan::{Package, ServiceAccount},
+    process::Command,
+};
 
 fn debian_arch(machine: &str) -> &str {
     match machine {
@@ -50,7 +54,7 @@ pub fn make(contents: &Contents<'_>) -> anyhow::Result<Vec<PathBuf>> {
         let depends = shlib_depends(contents, &payload.elf, &shlibs)?;
         let (data, installed_bytes) = data_archive(&payload.files, contents.epoch)?;
         let control = control_text(contents, &subpackage.kind, installed_bytes, &depends);
-        let scripts = maintainer_scripts(&contents.package.service, &subpackage.kind);
+        let scripts = maintainer_scripts(contents.package, &subpackage.kind);
         let control = control_archive(contents, control, &mine, scripts)?;
         made.push(write_deb(contents, &name, &control, &data)?);
         if !payload.debug.is_empty() {
@@ -370,6 +374,10 @@ pub fn control_text(
         .filter(|required| kinds.contains(&required))
         .map(|required| format!("{} (= {version})", contents.name_of(&required)))
         .collect();
+    if *kind == Kind::Server {
+        // Its postinst creates the service user with passwd's useradd.
+        depends.push("passwd".to_owned());
+    }
     let own = format!("{} ", contents.name_of(kind));
     for depend in shlib_depends {
         if !depends.contains(depend) && !depend.starts_with(&own) {
@@ -401,16 +409,24 @@ pub fn control_text(
 }
 
 /// The maintainer scripts of one subpackage, by name: the server's creates
-/// its user. No ldconfig: the libraries live in the prefix, which the
-/// dynamic linker's search path does not name.
-pub fn maintainer_scripts(service: &ServiceAccount, kind: &Kind) -> Vec<(&'static str, String)> {
-    let ServiceAccount { user, home, .. } = service;
+/// its user once the package is unpacked (no file is the user's, and
+/// `passwd` is a dependency, not Essential) and makes the socket directory
+/// now rather than at the next boot, as `dh_installtmpfiles` does. No
+/// ldconfig: the libraries live in the prefix, which the dynamic linker's
+/// search path does not name.
+pub fn maintainer_scripts(package: &Package, kind: &Kind) -> Vec<(&'static str, String)> {
+    let ServiceAccount { user, home, .. } = &package.service;
+    let name = &package.name;
     match kind {
         Kind::Server => vec![(
-            "preinst",
+            "postinst",
             format!(
-                "#!/bin/sh\nset -e\ngetent group {user} >/dev/null || groupadd --system {user}\n\
-                 getent passwd {user} >/dev/null || useradd --system --gid {user} --home-dir {home} --shell /bin/sh {user}\nexit 0\n"
+                "#!/bin/sh\nset -e\nif [ \"$1\" = configure ]; then\n\
+                 \tgetent group {user} >/dev/null || groupadd --system {user}\n\
+                 \tgetent passwd {user} >/dev/null || useradd --system --gid {user} --home-dir {home} --no-create-home --shell /bin/sh {user}\n\
+                 \tif command -v systemd-tmpfiles >/dev/null; then\n\
+                 \t\tsystemd-tmpfiles --create /usr/lib/tmpfiles.d/{name}.conf >/dev/null || true\n\
+                 \tfi\nfi\nexit 0\n"
             ),
         )],
         _ => Vec::new(),

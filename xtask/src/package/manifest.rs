@@ -24,8 +24,17 @@ pub struct Manifest {
     pub prefix: String,
     pub source_date_epoch: u64,
     pub sources: Vec<ManifestSource>,
-    pub tools: BTreeMap<String, String>,
+    /// By role (`cc`, `make`, `flex`, `bison`, `bdr-dist`).
+    pub tools: BTreeMap<String, Tool>,
     pub subpackages: BTreeMap<String, usize>,
+}
+
+/// A tool the build ran: the program as the platform names it (`gmake` on
+/// OpenBSD) and the first line of its `--version`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Tool {
+    pub program: String,
+    pub version: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -127,17 +136,22 @@ pub fn manifest(
         });
     }
     // The programs this platform's build ran (`gmake`, not `make`, on OpenBSD).
-    let mut tools: BTreeMap<String, String> = package
+    let mut tools: BTreeMap<String, Tool> = package
         .tools
         .iter()
         .map(|(role, program)| {
-            (
-                role.clone(),
-                format!("{program}: {}", first_line_of(program, &["--version"])),
-            )
+            let version = first_line_of(program, &["--version"]);
+            let program = program.clone();
+            (role.clone(), Tool { program, version })
         })
         .collect();
-    tools.insert("bdr-dist".to_owned(), env!("CARGO_PKG_VERSION").to_owned());
+    tools.insert(
+        "bdr-dist".to_owned(),
+        Tool {
+            program: "bdr-dist".to_owned(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+        },
+    );
     Ok(Manifest {
         set: plan.set.clone(),
         platform: plan.platform.clone(),

@@ -3,11 +3,7 @@
 //! file with its sha256 and size), then `+DESC`, then the files below `@cwd`.
 
 use std::{
-    collections::{BTreeMap, BTreeSet},
-    fmt::Write as _,
-    fs,
-    io::Read as _,
-    os::unix::fs::PermissionsExt,
+    collections::BTreeMap, fmt::Write as _, fs, io::Read as _, os::unix::fs::PermissionsExt,
     path::PathBuf,
 };
 
@@ -127,7 +123,8 @@ pub fn packing_list(contents: &Contents<'_>, id: u32, listed: &[(String, Listed)
     let mut plist = format!(
         "@name {}\n@comment {}\n@arch {}\n+DESC\n\
          @newgroup {user}:{id}\n@newuser {user}:{id}:{user}:daemon:PostgreSQL Manager:{home}:/bin/sh\n\
-         @cwd {}\n@owner root\n@group bin\n",
+         @owner {user}\n@group {user}\n@mode 0700\n@sample {home}/\n\
+         @cwd {}\n@owner root\n@group bin\n@mode\n",
         full_name(contents),
         package.summary,
         openbsd_arch(&contents.arch),
@@ -189,11 +186,32 @@ pub fn rc_script(contents: &Contents<'_>) -> String {
         .replace("{home}", &package.service.home)
 }
 
+/// The packing-list keywords this tool writes; anything else is refused.
+const KEYWORDS: &[&str] = &[
+    "@name",
+    "@comment",
+    "@arch",
+    "@newgroup",
+    "@newuser",
+    "@cwd",
+    "@owner",
+    "@group",
+    "@mode",
+    "@sample",
+    "@bin",
+    "@rcscript",
+    "@symlink",
+    "@sha",
+    "@size",
+    "@ts",
+];
+
 /// Checks an OpenBSD package against package(5): `+CONTENTS` is the first
-/// member and starts with `@name`; the owner, group and mode are declared
-/// before the first file; every file is followed by `@sha` (base64 SHA-256)
-/// and `@size` that match its member; every member is listed, and every
-/// listed path is a member.
+/// member and starts with `@name`, `+DESC` the second and listed; every other
+/// member is listed once, in archive order (pkg_add reads the archive as a
+/// stream), directories with their `/`; the owner, group and mode are
+/// declared before the first file; every file is followed by `@sha` (base64
+/// SHA-256) and `@size` that match its member; symlinks by their `@symlink`.
 pub fn validate(package: &[u8]) -> anyhow::Result<()> {
     let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(package));
     let mut members: BTreeMap<String, Member> = BTreeMap::new();
@@ -220,27 +238,33 @@ pub fn validate(package: &[u8]) -> anyhow::Result<()> {
             Member::File(bytes)
         };
         order.push(name.clone());
-        members.insert(name, member);
+        if members.insert(name.clone(), member).is_some() {
+            bail!("{name} is in the archive twice");
+        }
     }
-    if order.first().map(String::as_str) != Some("+CONTENTS") {
-        bail!("the first member is {:?}, not +CONTENTS", order.first());
+    let first_two: Vec<&str> = order.iter().take(2).map(String::as_str).collect();
+    if first_two != ["+CONTENTS", "+DESC"] {
+        bail!("the archive starts with {first_two:?}, not +CONTENTS and +DESC");
     }
-    let Some(Member::File(plist)) = members.remove("+CONTENTS") else {
+    let Some(Member::File(plist)) = members.get("+CONTENTS") else {
         bail!("+CONTENTS is not a file");
     };
-    let plist = String::from_utf8(plist).context("+CONTENTS is not UTF-8")?;
+    let plist = String::from_utf8(plist.clone()).context("+CONTENTS is not UTF-8")?;
     let mut lines = plist.lines().peekable();
     if !lines.next().is_some_and(|line| line.starts_with("@name ")) {
         bail!("+CONTENTS does not start with @name");
     }
     let (mut owner, mut group, mut mode) = (false, false, false);
-    let mut listed = BTreeSet::new();
+    let mut listed = vec!["+CONTENTS".to_owned()];
     while let Some(line) = lines.next() {
         let (keyword, argument) = match line.split_once(' ') {
             Some((keyword, argument)) if keyword.starts_with('@') => (keyword, argument),
             _ if line.starts_with('@') => (line, ""),
             _ => ("", line),
         };
+        if !keyword.is_empty() && !KEYWORDS.contains(&keyword) {
+            bail!("+CONTENTS has an unknown keyword: {line}");
+        }
         let path = match keyword {
             "@owner" => {
                 owner = true;
@@ -251,29 +275,38 @@ pub fn validate(package: &[u8]) -> anyhow::Result<()> {
                 continue;
             }
             "@mode" => {
-                mode = true;
+                // A bare @mode goes back to the archive's modes.
+                mode = !argument.is_empty();
                 continue;
             }
             "" | "@bin" | "@rcscript" => argument,
             _ => continue,
         };
-        if path.starts_with('+') {
-            listed.insert(path.to_owned());
-            continue;
+        let name = path.trim_end_matches('/').trim_start_matches('/');
+        if listed.iter().any(|seen| seen == name) {
+            bail!("+CONTENTS lists {name} twice");
         }
-        let path = path.trim_end_matches('/').trim_start_matches('/');
-        let Some(member) = members.get(path) else {
+        listed.push(name.to_owned());
+        let Some(member) = members.get(name) else {
             bail!("+CONTENTS lists {path}, which is not in the archive");
         };
-        listed.insert(path.to_owned());
-        let Member::File(bytes) = member else {
-            if let (Member::Symlink(target), Some(next)) = (member, lines.peek()) {
+        if matches!(member, Member::Directory) != path.ends_with('/') {
+            bail!("{path}: directories, and only they, are listed with a trailing /");
+        }
+        let bytes = match member {
+            Member::Directory => continue,
+            Member::Symlink(target) => {
+                let next = lines.next().unwrap_or_default();
                 if next.strip_prefix("@symlink ") != Some(target.as_str()) {
                     bail!("{path}: the symlink's target is {target}, the list says {next:?}");
                 }
+                continue;
             }
-            continue;
+            Member::File(bytes) => bytes,
         };
+        if name.starts_with('+') {
+            continue;
+        }
         if !(owner && group && mode) {
             bail!("{path} is listed before its owner, group and mode are declared");
         }
@@ -303,8 +336,13 @@ pub fn validate(package: &[u8]) -> anyhow::Result<()> {
             );
         }
     }
-    if let Some(unlisted) = members.keys().find(|name| !listed.contains(*name)) {
-        bail!("{unlisted} is in the archive but not in +CONTENTS");
+    if listed != order {
+        let unlisted = order.iter().find(|name| !listed.contains(*name));
+        bail!(match unlisted {
+            Some(name) => format!("{name} is in the archive but not in +CONTENTS"),
+            None => "+CONTENTS lists the members in another order than the archive holds them"
+                .to_owned(),
+        });
     }
     Ok(())
 }
@@ -410,6 +448,15 @@ mod tests {
             assert_ne!(forged, plist, "the fixture has an 11-byte file");
             let error = validate(&repack(&bytes, &forged)).unwrap_err().to_string();
             assert!(error.contains("@size is Some(12)"), "{error}");
+            let forged = plist.replacen("@cwd ", "@exec rm -rf /\n@cwd ", 1);
+            let error = validate(&repack(&bytes, &forged)).unwrap_err().to_string();
+            assert!(error.contains("unknown keyword: @exec"), "{error}");
+            let forged = plist.replacen("bin/\n", "", 1);
+            let error = validate(&repack(&bytes, &forged)).unwrap_err().to_string();
+            assert!(
+                error.contains("bin is in the archive but not in +CONTENTS"),
+                "{error}"
+            );
         });
     }
 

@@ -89,6 +89,10 @@ pub struct PlanOptions {
     pub locked_sha256: BTreeMap<String, String>,
     pub smoke_from: SmokeFrom,
     pub smoke_keep: bool,
+    /// `package --release`: the packages' release instead of the recipe's.
+    pub release: Option<String>,
+    /// `package --out`: where the packages go instead of the set's `dist/`.
+    pub dist_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]

@@ -321,10 +321,16 @@ fn package_steps(context: &Context<'_>, parts: &[PackagePart], build_ids: &[Step
                 format,
                 name: set.package.name.clone(),
                 version: set.package_version().to_owned(),
-                release: set.package.release.clone(),
+                release: options
+                    .release
+                    .clone()
+                    .unwrap_or_else(|| set.package.release.clone()),
                 prefix: context.prefix.clone(),
                 stage: context.stage.clone(),
-                dist: layout.dist(&set.name),
+                dist: options
+                    .dist_dir
+                    .clone()
+                    .unwrap_or_else(|| layout.dist(&set.name)),
                 parts: parts.to_vec(),
                 provides: set.package.provides.clone(),
                 summary: set.package.summary.clone(),

@@ -5,7 +5,7 @@
 use std::{collections::BTreeSet, fmt::Write as _, path::Path};
 
 use super::super::{extra_files, Contents, ExtraFile, Kind};
-use crate::plan::{shell_quote, Action, Phase, Plan, ServiceAccount};
+use crate::plan::{shell_quote, Action, Package, Phase, Plan, ServiceAccount};
 
 /// Where the files of a spec's buildroot come from.
 pub enum Fill<'a> {
@@ -47,7 +47,7 @@ pub fn spec(contents: &Contents<'_>, fill: &Fill<'_>) -> String {
             extra.path
         );
     }
-    write_scriptlets(&mut spec, &contents.package.service);
+    write_scriptlets(&mut spec, contents.package);
     write_files(&mut spec, contents, &extras);
     let package = contents.package;
     let _ = write!(
@@ -202,15 +202,19 @@ fn wrapped(text: &str) -> String {
 }
 
 /// The server's user and group, and ldconfig for the libraries.
-fn write_scriptlets(spec: &mut String, service: &ServiceAccount) {
-    let ServiceAccount { user, home, .. } = service;
+fn write_scriptlets(spec: &mut String, package: &Package) {
+    let ServiceAccount { user, home, .. } = &package.service;
+    let name = &package.name;
     let _ = write!(
         spec,
         "\n%pre server\n\
          getent group {user} >/dev/null || groupadd -r {user}\n\
          getent passwd {user} >/dev/null || useradd -r -g {user} -d {home} -s /bin/bash -c 'PostgreSQL Server' {user}\n\
          exit 0\n\n\
-         %post server\n/sbin/ldconfig\n\n%postun server\n/sbin/ldconfig\n\n\
+         %post server\n/sbin/ldconfig\n\
+         # The socket directory now, not at the next boot.\n\
+         systemd-tmpfiles --create /usr/lib/tmpfiles.d/{name}.conf >/dev/null 2>&1 || :\n\n\
+         %postun server\n/sbin/ldconfig\n\n\
          %post libs\n/sbin/ldconfig\n\n%postun libs\n/sbin/ldconfig\n"
     );
 }
@@ -257,7 +261,11 @@ fn section(kind: &Kind) -> String {
 /// %prep, %build and %install that redo the plan's build steps from the
 /// source tarballs, with the stage replaced by the buildroot.
 fn write_source_build(spec: &mut String, plan: &Plan) {
-    spec.push_str("\n%prep\n%setup -q -c -T\n");
+    // Not %setup: it would set buildsubdir, and with it Fedora's %install
+    // would add a second %debug_package to the explicit one.
+    spec.push_str(
+        "\n%prep\nrm -rf %{name}-%{version}\nmkdir %{name}-%{version}\ncd %{name}-%{version}\n",
+    );
     let mut trees = Vec::new();
     for step in plan.steps_in(&[Phase::Fetch]) {
         if let Action::Unpack(unpack) = &step.action {
@@ -284,14 +292,14 @@ fn write_source_build(spec: &mut String, plan: &Plan) {
         text
     };
     let mut section = "%build";
-    let _ = writeln!(spec, "\n{section}");
+    let _ = writeln!(spec, "\n{section}\ncd %{{name}}-%{{version}}");
     for step in plan.steps_in(&[Phase::Build]) {
         let Action::Run(run) = &step.action else {
             continue;
         };
         if run.installs && section == "%build" {
             section = "%install";
-            let _ = writeln!(spec, "\n{section}");
+            let _ = writeln!(spec, "\n{section}\ncd %{{name}}-%{{version}}");
         }
         // <unpacked tree>/<dir> -> <component>/<dir>
         let dir = trees
@@ -370,6 +378,8 @@ mod tests {
             locked_sha256: Default::default(),
             smoke_from: crate::plan::SmokeFrom::Stage,
             smoke_keep: false,
+            release: None,
+            dist_dir: None,
         };
         let plan = crate::plan::plan(&set, &platform, &options);
         fixture(|contents| {
