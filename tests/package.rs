@@ -347,11 +347,12 @@ fn deb_packages_pass_dpkg_deb() {
             && info.contains(&format!("Version: {VERSION}")),
         "{info}"
     );
-    // Siblings at this exact version, then the libraries' packages as
-    // dpkg-shlibdeps computes them from the ELF files' NEEDED entries.
+    // Siblings at this exact version, passwd (its postinst's useradd), then
+    // the libraries' packages as dpkg-shlibdeps computes them from the ELF
+    // files' NEEDED entries.
     assert!(
         info.contains(&format!(
-            "Depends: {NAME} (= {VERSION}), {NAME}-libs (= {VERSION}), libc6 (>= "
+            "Depends: {NAME} (= {VERSION}), {NAME}-libs (= {VERSION}), passwd, libc6 (>= "
         )),
         "{info}"
     );
@@ -373,7 +374,7 @@ fn deb_packages_pass_dpkg_deb() {
         );
     }
     assert!(
-        info.contains("preinst") && info.contains("conffiles"),
+        info.contains("postinst") && info.contains("conffiles"),
         "{info}"
     );
     let contents = run("dpkg-deb", &["--contents", &deb], None);
