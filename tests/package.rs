@@ -449,6 +449,57 @@ fn rpms_and_debs_pass_rpmlint_and_lintian() {
     }
 }
 
+/// The linters' verdict is the command's: a .deb with no copyright file
+/// and no changelog, as dpkg-deb builds it from a bare tree, fails `lint`
+/// with its errors counted by tag.
+#[test]
+fn lint_fails_on_a_package_a_review_would_refuse() {
+    let target = tempfile::tempdir().unwrap();
+    let dist = target.path().join("sets/pg15-pglogical/dist");
+    let tree = target.path().join("tree");
+    fs::create_dir_all(tree.join("DEBIAN")).unwrap();
+    fs::create_dir_all(tree.join("usr/share/bare")).unwrap();
+    fs::create_dir_all(&dist).unwrap();
+    fs::write(tree.join("usr/share/bare/README"), "bare\n").unwrap();
+    fs::write(
+        tree.join("DEBIAN/control"),
+        "Package: bare\nVersion: 1.0-1\nArchitecture: all\nMaintainer: Release Engineering <release-engineering@example.com>\n\
+         Section: misc\nPriority: optional\nDescription: a package without its papers\n nothing else.\n",
+    )
+    .unwrap();
+    run(
+        "dpkg-deb",
+        &[
+            "--root-owner-group",
+            "--build",
+            &tree.display().to_string(),
+            &dist.join("bare_1.0-1_all.deb").display().to_string(),
+        ],
+        None,
+    );
+    let output = support::xtask(
+        target.path(),
+        &["lint", "--set", "pg15-pglogical", "--json"],
+    );
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{}",
+        support::stderr(&output)
+    );
+    assert!(support::stderr(&output).contains("lint error(s)"));
+    let reports = support::json(&output);
+    let lintian = &reports[0];
+    assert_eq!(lintian["tool"], "lintian");
+    assert!(lintian["errors"].as_u64().unwrap() >= 2, "{lintian}");
+    for tag in ["E: no-copyright-file", "E: no-changelog"] {
+        assert!(
+            lintian["tags"][tag].as_u64().is_some_and(|n| n >= 1),
+            "{tag}: {lintian}"
+        );
+    }
+}
+
 /// A Linux stage holds Linux binaries: an OpenBSD package of it would install
 /// nowhere, so it is refused before anything is written.
 #[test]
@@ -477,7 +528,7 @@ fn an_openbsd_package_of_a_linux_stage_is_refused() {
     );
     let stderr = support::stderr(&output);
     assert!(
-        stderr.contains("cannot make openbsd packages from the stage of `pg15-pglogical`: it was built for platform `linux` (linux)"),
+        stderr.contains("cannot make openbsd packages from the stage of `pg15-pglogical`: it was built for `linux`, and openbsd packages carry openbsd binaries"),
         "{stderr}"
     );
     assert_eq!(listing(), before, "nothing is written");

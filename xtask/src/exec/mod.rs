@@ -449,9 +449,14 @@ fn require_stage_of(layout: &Layout, set: &str, format: PackageFormat) -> anyhow
         )));
     };
     if os != wanted {
+        let built_for = if platform == os {
+            format!("`{platform}`")
+        } else {
+            format!("`{platform}` ({os})")
+        };
         return Err(invalid(format!(
-            "cannot make {format} packages from the stage of `{set}`: it was built for platform \
-             `{platform}` ({os}), and {format} packages carry {wanted} binaries; build the set on {wanted}"
+            "cannot make {format} packages from the stage of `{set}`: it was built for {built_for}, \
+             and {format} packages carry {wanted} binaries; build the set on {wanted}"
         )));
     }
     Ok(())

@@ -48,11 +48,11 @@ pub fn lintian(packages: &[PathBuf], packaging: &Path) -> anyhow::Result<LintRep
     let output = Command::new("lintian")
         .arg("--suppress-tags-from-file")
         .arg(packaging.join("lintian.suppress"))
-        .arg("--no-tag-display-limit")
+        .args(["--tag-display-limit", "0"])
         .args(packages)
         .output()?;
-    // lintian exits 1 when it reported errors, 2 when it could not run.
-    if output.status.code().is_none_or(|code| code > 1) {
+    // lintian exits 2 when it found errors, 1 when it could not run.
+    if !matches!(output.status.code(), Some(0 | 2)) {
         bail!(
             "lintian failed: {}",
             String::from_utf8_lossy(&output.stderr).trim()

@@ -47,6 +47,15 @@ pub fn spec(contents: &Contents<'_>, fill: &Fill<'_>) -> String {
             extra.path
         );
     }
+    // Scripts name their interpreter by path, not through env's PATH lookup
+    // (bdr's bdr_initial_load says `#!/usr/bin/env bash`).
+    spec.push_str(
+        "for f in %{buildroot}%{pgprefix}/bin/*; do\n\
+         \tif head -c 15 \"$f\" | grep -q '^#!/usr/bin/env '; then\n\
+         \t\tsed -i '1s|^#!/usr/bin/env \\([a-z0-9]*\\)$|#!/usr/bin/\\1|' \"$f\"\n\
+         \tfi\n\
+         done\n",
+    );
     write_scriptlets(&mut spec, contents.package);
     write_files(&mut spec, contents, &extras);
     let package = contents.package;
