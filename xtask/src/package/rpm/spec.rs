@@ -94,6 +94,10 @@ fn write_preamble(
          # symbols (they are what -devel users link and debug).\n\
          %global __brp_elfperms %{{nil}}\n\
          %global __brp_strip_static_archive %{{nil}}\n\
+         # find-debuginfo has stripped every ELF file: a second pass by strip,\n\
+         # in parallel and with its errors ignored, made the bytes vary.\n\
+         %global __brp_strip %{{nil}}\n\
+         %global __brp_strip_comment_note %{{nil}}\n\
          # gzip payloads: EL7's rpm cannot read zstd.\n\
          %global _binary_payload w6.gzdio\n\
          %global _source_payload w6.gzdio\n\
