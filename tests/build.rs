@@ -233,8 +233,9 @@ run = ["{{make}}", "install"]
         );
     }
 
-    /// Start a build whose compile step blocks until `block-compile` is
-    /// removed; returns once it blocks, with the pid of its shell.
+    /// Start a build, in a process group of its own, whose compile step
+    /// blocks until `block-compile` is removed; returns once it blocks, with
+    /// the pid of its shell.
     fn start_blocked_build(&self, stderr: std::process::Stdio) -> (std::process::Child, i32) {
         let set_dir = self.target().join("sets/fix");
         fs::create_dir_all(&set_dir).unwrap();
@@ -243,6 +244,7 @@ run = ["{{make}}", "install"]
             .args(self.args(&[]))
             .env("BDR_DIST_TARGET", self.target())
             .stderr(stderr)
+            .process_group(0)
             .spawn()
             .unwrap();
         let deadline = Instant::now() + Duration::from_secs(60);
@@ -394,22 +396,7 @@ fn a_failing_step_shows_command_directory_status_tail_and_log() {
 fn a_killed_build_resumes_from_the_step_that_did_not_finish() {
     let fixture = Fixture::new();
     let set_dir = fixture.target().join("sets/fix");
-    fs::create_dir_all(&set_dir).unwrap();
-    fs::write(set_dir.join("block-compile"), "").unwrap();
-
-    let args = fixture.args(&[]);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .args(&args)
-        .env("BDR_DIST_TARGET", fixture.target())
-        .stderr(std::process::Stdio::null())
-        .process_group(0)
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !set_dir.join("compile-started").exists() {
-        assert!(Instant::now() < deadline, "the compile step never started");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let (mut child, _) = fixture.start_blocked_build(std::process::Stdio::null());
     // Kill the whole process group: the tool and the make it runs.
     unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
     child.wait().unwrap();
