@@ -297,8 +297,12 @@ pub fn stderr(output: &Output) -> String {
 
 /// The target directory the end-to-end tests share: kept between runs, so
 /// stamps make a rerun of the suite cheap, and outside any temp dir.
+/// `BDR_DIST_E2E_TARGET` names another (a second worktree of this repository
+/// can share one build of the stand-in set this way).
 pub fn e2e_target() -> PathBuf {
-    xtask::project_root().join("target/e2e")
+    std::env::var_os("BDR_DIST_E2E_TARGET")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| xtask::project_root().join("target/e2e"))
 }
 
 /// Build the stand-in set in `target` from the stand-in mirror (a no-op when
