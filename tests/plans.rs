@@ -31,6 +31,8 @@ fn snapshot_options(smoke_user: &str) -> PlanOptions {
         smoke_keep: false,
         release: None,
         dist_dir: None,
+        signing: None,
+        repo: false,
     }
 }
 

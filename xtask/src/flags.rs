@@ -124,6 +124,8 @@ pub struct Dist {
     /// Package formats, comma-separated [default: the platform's].
     #[arg(long, value_delimiter = ',')]
     pub format: Option<Vec<PackageFormat>>,
+    #[command(flatten)]
+    pub publish: PublishArgs,
     /// Print the report as JSON on stdout.
     #[arg(long)]
     pub json: bool,
@@ -177,6 +179,38 @@ pub struct Lint {
     pub json: bool,
 }
 
+/// How the artifacts leave the building: signed, and in repositories.
+#[derive(Debug, Args, Clone, Default)]
+pub struct PublishArgs {
+    /// Sign with this GnuPG key (fingerprint, id or user id, from the keyring
+    /// of `GNUPGHOME` or ~/.gnupg): RPMs and the SRPM with rpmsign, and a
+    /// detached armored `SHA256SUMS.asc`. Nothing of the key is written or logged.
+    #[arg(long, value_name = "KEY")]
+    pub sign: Option<String>,
+    /// Sign the OpenBSD package with this signify secret key (`KEY.sec`, with
+    /// its `KEY.pub` beside it), as OpenBSD signs its packages.
+    #[arg(long, value_name = "FILE")]
+    pub signify_key: Option<PathBuf>,
+    /// Also lay out the packages as repositories: `repo/rpm/` (createrepo_c
+    /// metadata and a .repo file) and `repo/deb/` (a flat apt repository),
+    /// signed with `--sign`'s key when given.
+    #[arg(long)]
+    pub repo: bool,
+}
+
+impl PublishArgs {
+    /// Put these choices into the plan.
+    pub fn apply(&self, options: &mut crate::plan::PlanOptions) {
+        if self.sign.is_some() || self.signify_key.is_some() {
+            options.signing = Some(crate::plan::Signing {
+                gpg_key: self.sign.clone(),
+                signify_key: self.signify_key.clone(),
+            });
+        }
+        options.repo = self.repo;
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct Package {
     #[command(flatten)]
@@ -194,6 +228,8 @@ pub struct Package {
     /// Write the packages into this directory instead of target/sets/<set>/dist.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub publish: PublishArgs,
 }
 
 /// A release as RPM and dpkg both accept it: letters, digits, `.`, `+`, `~`.

@@ -143,6 +143,8 @@ pub fn plan_options(selection: &Selection, facts: &HostFacts) -> PlanOptions {
         smoke_keep: false,
         release: None,
         dist_dir: None,
+        signing: None,
+        repo: false,
     }
 }
 

@@ -64,6 +64,7 @@ impl flags::Dist {
         let plan = session.plan(|options| {
             options.mirrors = self.mirror.mirrors.clone();
             options.formats = self.format.clone();
+            self.publish.apply(options);
         });
         let mut report = Report {
             set: plan.set.clone(),

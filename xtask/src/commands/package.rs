@@ -15,6 +15,7 @@ impl flags::Package {
             options.formats = self.format.clone();
             options.release = self.release.clone();
             options.dist_dir = out;
+            self.publish.apply(options);
         });
         exec::require_complete_stage(&session.layout, &plan.set, &plan.stage)?;
         session

@@ -437,6 +437,8 @@ pub(crate) mod tests {
                 home: "/var/lib/pgsql".into(),
             },
             tools: BTreeMap::from([("make".to_owned(), "make".to_owned())]),
+            signing: None,
+            repo: false,
         };
         let subpackage = |kind: Kind, files: &[&str]| Subpackage {
             kind,

@@ -93,6 +93,20 @@ pub struct PlanOptions {
     pub release: Option<String>,
     /// `package --out`: where the packages go instead of the set's `dist/`.
     pub dist_dir: Option<PathBuf>,
+    /// `--sign`, `--signify-key`: how the artifacts are signed, if at all.
+    pub signing: Option<Signing>,
+    /// `--repo`: lay the packages out as repositories too.
+    pub repo: bool,
+}
+
+/// The keys that sign a set's artifacts, by name or path: never the key
+/// material itself.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Signing {
+    /// A GnuPG key (fingerprint, id or user id) for rpmsign and SHA256SUMS.asc.
+    pub gpg_key: Option<String>,
+    /// A signify secret key file for the OpenBSD package.
+    pub signify_key: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -310,6 +324,10 @@ pub struct Package {
     /// The programs the build ran, by role (`make` is `gmake` on OpenBSD):
     /// the manifest records their versions.
     pub tools: BTreeMap<String, String>,
+    /// How the artifacts are signed, if at all.
+    pub signing: Option<Signing>,
+    /// Whether the packages are also laid out as repositories.
+    pub repo: bool,
 }
 
 /// The account packages create to run the server.

@@ -349,6 +349,8 @@ fn package_steps(context: &Context<'_>, parts: &[PackagePart], build_ids: &[Step
                     home: platform.service_home.clone(),
                 },
                 tools: build_tools(platform),
+                signing: options.signing.clone(),
+                repo: options.repo,
             })),
         })
         .collect()

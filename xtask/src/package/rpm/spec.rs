@@ -393,6 +393,8 @@ mod tests {
             smoke_keep: false,
             release: None,
             dist_dir: None,
+            signing: None,
+            repo: false,
         };
         let plan = crate::plan::plan(&set, &platform, &options);
         fixture(|contents| {
