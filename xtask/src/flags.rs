@@ -35,6 +35,8 @@ pub enum Command {
     Package(Package),
     /// Judge the RPMs and .debs with rpmlint and lintian, through packaging/'s filter files.
     Lint(Lint),
+    /// Rebuild the shipped SRPM with rpmbuild in a fresh HOME and _topdir and compare every binary RPM, byte for byte.
+    VerifyRebuild(VerifyRebuild),
     /// Bring up a cluster of real nodes from the stage and prove every node replicates to every other.
     Smoke(Smoke),
     /// Copy the finished stage into the real prefix; the only step that escalates.
@@ -175,6 +177,21 @@ pub struct Lint {
     #[command(flatten)]
     pub set: SetArgs,
     /// Print each linter's counts as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `rpmbuild --rebuild` of a release's SRPM, as a build farm or anyone who
+/// downloaded it would, and each binary RPM compared with the shipped one.
+/// Exit status 1 when any differs; the first differing file (or header tag)
+/// is named. A signed shipped RPM matches when all but its signature does.
+#[derive(Debug, Args)]
+pub struct VerifyRebuild {
+    #[command(flatten)]
+    pub set: SetArgs,
+    /// The release directory (SRPM and binary RPMs) [default: the set's dist/].
+    pub dir: Option<PathBuf>,
+    /// Print each artifact's verdict as JSON on stdout.
     #[arg(long)]
     pub json: bool,
 }

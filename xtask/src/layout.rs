@@ -100,6 +100,16 @@ impl Layout {
         self.set_dir(set).join("rpmbuild")
     }
     /// What the escalated install step extracts.
+    /// Scratch space of `verify-rebuild` for one SRPM: removed when it ends.
+    pub fn rebuild(&self, srpm_stem: &str) -> PathBuf {
+        self.target.join("rebuild").join(srpm_stem)
+    }
+
+    /// rpmbuild's output during `verify-rebuild`, kept.
+    pub fn rebuild_log(&self, srpm_stem: &str) -> PathBuf {
+        self.target.join("rebuild").join(format!("{srpm_stem}.log"))
+    }
+
     pub fn install_archive(&self, set: &str) -> PathBuf {
         self.set_dir(set).join("install").join(format!("{set}.tar"))
     }

@@ -30,6 +30,7 @@ pub fn main() -> ExitCode {
         Command::Build(cmd) => cmd.run(),
         Command::Package(cmd) => cmd.run(),
         Command::Lint(cmd) => cmd.run(),
+        Command::VerifyRebuild(cmd) => cmd.run(),
         Command::Smoke(cmd) => cmd.run(),
         Command::Install(cmd) => cmd.run(),
         Command::Plan(cmd) => cmd.run(),

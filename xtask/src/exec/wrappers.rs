@@ -13,26 +13,15 @@ use std::{
 
 use anyhow::Context;
 
-use crate::plan::{shell_quote, Run};
-
-/// The compilers wrapped, by the names a build calls them.
-const COMPILERS: [&str; 3] = ["cc", "gcc", "clang"];
-
-/// What distributions ask of every ELF file: a GNU build-id, by which
-/// debuggers find the symbols split out of it, and both symbol hash tables
-/// (rpmlint's `missing-hash-section`). The compiler ignores them when it
-/// does not link.
-const LINK_FLAGS: [&str; 2] = ["-Wl,--build-id=sha1", "-Wl,--hash-style=both"];
+use crate::plan::{compiler_flags, shell_quote, Run, COMPILERS};
 
 /// Each wrapper's name and text. Without `ccache`, these are the texts a
 /// step's fingerprint hashes: which compiler runs, and how, is an input of
 /// what it builds; whether ccache sits in front is not.
 pub fn scripts(run: &Run, ccache: Option<&Path>) -> Vec<(&'static str, String)> {
-    let flags: Vec<String> = run
-        .path_map
+    let flags: Vec<String> = compiler_flags(&run.path_map)
         .iter()
-        .map(|map| shell_quote(&format!("-ffile-prefix-map={}={}", map.from, map.to)))
-        .chain(LINK_FLAGS.iter().map(|flag| flag.to_string()))
+        .map(|flag| shell_quote(flag))
         .collect();
     COMPILERS
         .iter()

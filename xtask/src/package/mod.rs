@@ -10,7 +10,7 @@ mod elf;
 pub mod lint;
 pub mod manifest;
 mod openbsd;
-mod rpm;
+pub mod rpm;
 mod split;
 pub mod tarball;
 

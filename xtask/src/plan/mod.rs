@@ -279,6 +279,27 @@ pub struct PathMap {
     pub to: String,
 }
 
+/// The compilers a build step's wrappers stand in for, by the names a build
+/// calls them.
+pub const COMPILERS: [&str; 3] = ["cc", "gcc", "clang"];
+
+/// What distributions ask of every ELF file: a GNU build-id, by which
+/// debuggers find the symbols split out of it, and both symbol hash tables
+/// (rpmlint's `missing-hash-section`). The compiler ignores them when it
+/// does not link.
+const LINK_FLAGS: [&str; 2] = ["-Wl,--build-id=sha1", "-Wl,--hash-style=both"];
+
+/// The flags a build step's compilers get, before the build's own: its path
+/// maps, then the link flags. `build` puts them in wrapper scripts, and the
+/// SRPM's spec writes the same wrappers, so both compile alike.
+pub fn compiler_flags(path_map: &[PathMap]) -> Vec<String> {
+    path_map
+        .iter()
+        .map(|map| format!("-ffile-prefix-map={}={}", map.from, map.to))
+        .chain(LINK_FLAGS.iter().map(|flag| flag.to_string()))
+        .collect()
+}
+
 /// Files one install step added to the stage, and the package they go to.
 #[derive(Debug, Clone, Serialize)]
 pub struct PackagePart {

@@ -5,6 +5,7 @@
 //! the SRPM's spec rebuilds the same packages from the source tarballs, so
 //! mock, Koji or COPR can build it for every distribution release.
 
+pub mod rebuild;
 mod spec;
 
 use std::{
@@ -35,18 +36,6 @@ pub fn make(contents: &Contents<'_>, plan: &Plan, layout: &Layout) -> anyhow::Re
             fs::remove_file(path)?;
         }
     }
-    let binary = Command::new("rpmbuild")
-        .arg("-bb")
-        .args(["--define", &format!("_topdir {}", topdir.display())])
-        .args(["--define", &format!("_rpmdir {}", dist.display())])
-        // Flat file names in dist/, as SHA256SUMS lists them.
-        .args([
-            "--define",
-            "_build_name_fmt %%{NAME}-%%{VERSION}-%%{RELEASE}.%%{ARCH}.rpm",
-        ])
-        .arg(&binary_spec)
-        .env("SOURCE_DATE_EPOCH", &epoch);
-    rpmbuild(&binary, &binary_spec, Some(&topdir.join("rpmbuild-bb.log")))?;
     // The SRPM's header records its scripts with every macro expanded: build
     // it as mock does, under /builddir/build, with sources found relative to
     // the working directory and a fixed -j, so it names nothing of this machine.
@@ -60,6 +49,40 @@ pub fn make(contents: &Contents<'_>, plan: &Plan, layout: &Layout) -> anyhow::Re
         .cwd(topdir.join("SOURCES"))
         .env("SOURCE_DATE_EPOCH", &epoch);
     rpmbuild(&source, &source_spec, None)?;
+    // Then the binary packages, out of `rpmbuild --rebuild` of a scratch SRPM
+    // of the stage's spec, the way anyone's rebuild of the shipped SRPM
+    // makes them: rpm's header differs by how it was asked (`-bb` has no
+    // Cookie tag, `-ba` adds a Sourcepkgid), and that must not tell them apart.
+    let scratch_srpms = topdir.join("SRPMS");
+    let stage_srpm = Command::new("rpmbuild")
+        .arg("-bs")
+        .args(["--define", &format!("_topdir {}", topdir.display())])
+        .args([
+            "--define",
+            &format!("_srcrpmdir {}", scratch_srpms.display()),
+        ])
+        .arg(&binary_spec)
+        .env("SOURCE_DATE_EPOCH", &epoch);
+    rpmbuild(&stage_srpm, &binary_spec, None)?;
+    let stage_srpm = fs::read_dir(&scratch_srpms)?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .find(|path| path.to_string_lossy().ends_with(".src.rpm"))
+        .context("rpmbuild -bs made no SRPM of the stage's spec")?;
+    let binary = Command::new("rpmbuild")
+        // (which removes SOURCES/ when done: the SRPM was made first)
+        .arg("--rebuild")
+        // The requirements are rpm package names; the doctor checks the tools.
+        .arg("--nodeps")
+        .args(["--define", &format!("_topdir {}", topdir.display())])
+        .args(["--define", &format!("_rpmdir {}", dist.display())])
+        // Flat file names in dist/, as SHA256SUMS lists them.
+        .args([
+            "--define",
+            "_build_name_fmt %%{NAME}-%%{VERSION}-%%{RELEASE}.%%{ARCH}.rpm",
+        ])
+        .arg(&stage_srpm)
+        .env("SOURCE_DATE_EPOCH", &epoch);
+    rpmbuild(&binary, &binary_spec, Some(&topdir.join("rpmbuild-bb.log")))?;
     let mut made: Vec<PathBuf> = fs::read_dir(dist)?
         .filter_map(|entry| entry.ok().map(|e| e.path()))
         .filter(|path| path.extension().is_some_and(|ext| ext == "rpm"))
@@ -142,4 +165,26 @@ fn tail(bytes: &[u8], lines: usize) -> String {
     let text = String::from_utf8_lossy(bytes);
     let all: Vec<&str> = text.lines().collect();
     all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// The part of an RPM a signature covers and does not change: its main
+/// header and payload, after the 96-byte lead and the signature header
+/// (padded to 8 bytes). Two RPMs that differ only by their signatures have
+/// the same region.
+pub fn signed_region(bytes: &[u8]) -> anyhow::Result<&[u8]> {
+    const LEAD: usize = 96;
+    let header = bytes
+        .get(LEAD..LEAD + 16)
+        .context("too short for an RPM lead and signature header")?;
+    if bytes[..4] != [0xed, 0xab, 0xee, 0xdb] || header[..4] != [0x8e, 0xad, 0xe8, 0x01] {
+        bail!("not an RPM: no lead or signature header magic");
+    }
+    let word =
+        |at: usize| u32::from_be_bytes(header[at..at + 4].try_into().expect("4 bytes")) as usize;
+    let (entries, data) = (word(8), word(12));
+    let end = LEAD + 16 + entries * 16 + data;
+    let start = end.div_ceil(8) * 8;
+    bytes
+        .get(start..)
+        .context("the signature header runs past the end of the file")
 }

@@ -5,7 +5,10 @@
 use std::{collections::BTreeSet, fmt::Write as _, path::Path};
 
 use super::super::{extra_files, Contents, ExtraFile, Kind};
-use crate::plan::{shell_quote, Action, Package, Phase, Plan, ServiceAccount};
+use crate::{
+    plan::{compiler_flags, shell_quote, Action, Package, Phase, Plan, Run, ServiceAccount},
+    process,
+};
 
 /// Where the files of a spec's buildroot come from.
 pub enum Fill<'a> {
@@ -105,10 +108,14 @@ fn write_preamble(
          %global use_source_date_epoch_as_buildtime 1\n\
          %global clamp_mtime_to_source_date_epoch 1\n\
          %global _buildhost reproducible\n\
+         # The release's SOURCE_DATE_EPOCH, pinned here: a rebuild of the SRPM,\n\
+         # anywhere and at any time, dates and clamps as the release did.\n\
+         %{{lua: posix.setenv(\"SOURCE_DATE_EPOCH\", \"{epoch}\")}}\n\
          %global pgprefix {prefix}\n\n\
          Name: {name}\nVersion: {version}\nRelease: {release}\nSummary: {summary}\nLicense: {license}\nURL: {url}\n\
          Group: Applications/Databases\nPackager: {maintainer}\n",
         maintainer = package.maintainer,
+        epoch = contents.epoch,
         prefix = package.prefix,
         name = package.name,
         version = package.version,
@@ -272,7 +279,10 @@ fn section(kind: &Kind) -> String {
 }
 
 /// %prep, %build and %install that redo the plan's build steps from the
-/// source tarballs, with the stage replaced by the buildroot.
+/// source tarballs, with the stage replaced by the buildroot, as `build`
+/// runs them: the same compiler wrappers (each tree's path mapped away) and
+/// the same scrubbed environment. So `rpmbuild --rebuild` of the SRPM, at
+/// any path, makes the very bytes of the shipped packages.
 fn write_source_build(spec: &mut String, plan: &Plan) {
     // Not %setup: it would set buildsubdir, and with it Fedora's %install
     // would add a second %debug_package to the explicit one.
@@ -304,54 +314,138 @@ fn write_source_build(spec: &mut String, plan: &Plan) {
         }
         text
     };
-    let mut section = "%build";
-    let _ = writeln!(spec, "\n{section}\ncd %{{name}}-%{{version}}");
-    for step in plan.steps_in(&[Phase::Build]) {
-        let Action::Run(run) = &step.action else {
-            continue;
-        };
-        if run.installs && section == "%build" {
-            section = "%install";
-            let _ = writeln!(spec, "\n{section}\ncd %{{name}}-%{{version}}");
-        }
-        // <unpacked tree>/<dir> -> <component>/<dir>
-        let dir = trees
+    let runs: Vec<&Run> = plan
+        .steps_in(&[Phase::Build])
+        .filter_map(|step| match &step.action {
+            Action::Run(run) => Some(run),
+            _ => None,
+        })
+        .collect();
+    // <unpacked tree>/<dir> -> <component>/<dir>
+    let place = |run: &Run| -> (String, String) {
+        trees
             .iter()
             .find_map(|(tree, component)| {
                 let below = run.cwd.strip_prefix(tree).ok()?;
-                Some(if below.as_os_str().is_empty() {
+                let dir = if below.as_os_str().is_empty() {
                     component.clone()
                 } else {
                     format!("{component}/{}", below.display())
-                })
+                };
+                Some((dir, component.clone()))
             })
-            .unwrap_or_else(|| ".".to_owned());
-        let env: Vec<String> = run
-            .env
+            .unwrap_or_else(|| (".".to_owned(), "build".to_owned()))
+    };
+    // One directory of wrappers per distinct set of flags, named after the
+    // component whose steps use it.
+    let mut wrappers: Vec<(Vec<String>, String)> = Vec::new();
+    for run in runs.iter().filter(|run| !run.path_map.is_empty()) {
+        let flags: Vec<String> = compiler_flags(&run.path_map)
             .iter()
-            .map(|var| {
-                let value = relocate(&var.value);
-                if var.prepend {
-                    format!("{}=\"{value}:${}\"", var.name, var.name)
-                } else {
-                    format!("{}=\"{value}\"", var.name)
-                }
-            })
+            .map(|flag| shell_quote(&relocate(flag)))
             .collect();
+        if wrappers.iter().any(|(known, _)| *known == flags) {
+            continue;
+        }
+        let (_, component) = place(run);
+        let mut name = component.clone();
+        let mut n = 1;
+        while wrappers.iter().any(|(_, used)| *used == name) {
+            n += 1;
+            name = format!("{component}-{n}");
+        }
+        wrappers.push((flags, name));
+    }
+    if !wrappers.is_empty() {
+        spec.push_str(
+            "# The compilers of `cargo xtask build`: the real one, with the build's\n\
+             # paths mapped out of what it writes, and linked as distributions do.\n",
+        );
+    }
+    for (flags, name) in &wrappers {
+        let dir = format!(".compilers/{name}");
+        let _ = write!(
+            spec,
+            "mkdir -p {dir}\n\
+             for cc in {compilers}; do\n\
+             \treal=$(command -v $cc) || continue\n\
+             \techo '#!/bin/sh' > {dir}/$cc\n\
+             \techo \"exec $real {flags} \\\"\\$@\\\"\" >> {dir}/$cc\n\
+             \tchmod 0755 {dir}/$cc\n\
+             done\n",
+            compilers = crate::plan::COMPILERS.join(" "),
+            flags = flags.join(" ").replace('"', "\\\""),
+        );
+    }
+    let environment = {
+        let kept: Vec<String> = process::KEPT_ENVIRONMENT
+            .iter()
+            .map(|name| format!("${{{name}+\"{name}=${name}\"}}"))
+            .collect();
+        format!(
+            "# The environment of `cargo xtask build`: its allowlist and LC_ALL=C,\n\
+             # none of rpmbuild's CFLAGS or LDFLAGS.\n\
+             bdr_env() {{ env -i {} LC_ALL=C \"$@\"; }}\n",
+            kept.join(" ")
+        )
+    };
+    let mut section = "%build";
+    let _ = write!(
+        spec,
+        "\n{section}\ncd %{{name}}-%{{version}}\n{environment}"
+    );
+    for run in runs {
+        if run.installs && section == "%build" {
+            section = "%install";
+            let _ = write!(
+                spec,
+                "\n{section}\ncd %{{name}}-%{{version}}\n{environment}"
+            );
+        }
+        let (dir, _) = place(run);
+        let compilers = (!run.path_map.is_empty()).then(|| {
+            let flags: Vec<String> = compiler_flags(&run.path_map)
+                .iter()
+                .map(|flag| shell_quote(&relocate(flag)))
+                .collect();
+            let name = &wrappers
+                .iter()
+                .find(|(known, _)| *known == flags)
+                .expect("a wrapper for every set of flags")
+                .1;
+            format!("%{{_builddir}}/%{{name}}-%{{version}}/.compilers/{name}")
+        });
+        // As the executor does it: the step's variables over the allowlist,
+        // then the wrappers first on PATH.
+        let mut env: Vec<(String, String)> = Vec::new();
+        for var in &run.env {
+            let value = relocate(&var.value);
+            let value = if var.prepend {
+                format!("{value}:${}", var.name)
+            } else {
+                value
+            };
+            env.push((var.name.clone(), value));
+        }
+        if let Some(compilers) = compilers {
+            match env.iter_mut().find(|(name, _)| name == "PATH") {
+                Some((_, value)) => *value = format!("{compilers}:{value}"),
+                None => env.push(("PATH".into(), format!("{compilers}:$PATH"))),
+            }
+        }
         // The lines are shell: quote every argument (rpm expands macros first).
-        let mut line: Vec<String> = Vec::new();
+        let mut line: Vec<String> = vec!["bdr_env".into()];
+        line.extend(
+            env.iter()
+                .map(|(name, value)| format!("{name}=\"{value}\"")),
+        );
         let mut args = run.argv.iter();
         line.extend(args.next().map(|program| shell_quote(program)));
         if run.jobs.is_some() {
             line.push("%{?_smp_mflags}".into());
         }
         line.extend(args.map(|arg| shell_quote(&relocate(arg))));
-        let env = if env.is_empty() {
-            String::new()
-        } else {
-            format!("env {} ", env.join(" "))
-        };
-        let _ = writeln!(spec, "( cd {dir} && {env}{} )", line.join(" "));
+        let _ = writeln!(spec, "( cd {dir} && {} )", line.join(" "));
     }
 }
 

@@ -1,0 +1,58 @@
+//! `cargo xtask verify-rebuild`: the release's SRPM rebuilt from scratch,
+//! and a line per binary RPM saying whether the rebuild made the same bytes.
+
+use anyhow::bail;
+
+use crate::{flags, host, package::rpm::rebuild};
+
+impl flags::VerifyRebuild {
+    pub fn run(self) -> anyhow::Result<()> {
+        let layout = host::layout();
+        let dist = match &self.dir {
+            Some(dir) => std::path::absolute(dir)?,
+            None => layout.dist(&host::select(&self.set)?.set.name),
+        };
+        let srpm = rebuild::find_srpm(&dist)?;
+        let stem = srpm
+            .file_name()
+            .map(|name| {
+                name.to_string_lossy()
+                    .trim_end_matches(".src.rpm")
+                    .to_owned()
+            })
+            .unwrap_or_default();
+        let scratch = layout.rebuild(&stem);
+        let log = layout.rebuild_log(&stem);
+        let outcome = rebuild::rebuild(&dist, &scratch, &log)?;
+        for verdict in &outcome.artifacts {
+            let status = match (verdict.identical, verdict.signed) {
+                (true, false) => "identical".to_owned(),
+                (true, true) => "identical (but for the shipped file's signature)".to_owned(),
+                (false, _) => format!(
+                    "DIFFERENT: {}",
+                    verdict.difference.as_deref().unwrap_or("?")
+                ),
+            };
+            eprintln!("{:>12} {}: {status}", "Rebuilt", verdict.name);
+        }
+        if self.json {
+            println!("{}", serde_json::to_string_pretty(&outcome)?);
+        }
+        let different = outcome.artifacts.iter().filter(|v| !v.identical).count();
+        if different > 0 {
+            bail!(
+                "{different} of {} binary RPMs differ from what their SRPM rebuilds into (rpmbuild log: {})",
+                outcome.artifacts.len(),
+                log.display()
+            );
+        }
+        eprintln!(
+            "{:>12} {} RPMs rebuilt byte-identical from {} in {:.0}s",
+            "Verified",
+            outcome.artifacts.len(),
+            outcome.srpm.display(),
+            outcome.seconds
+        );
+        Ok(())
+    }
+}

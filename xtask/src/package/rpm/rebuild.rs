@@ -1,0 +1,243 @@
+//! A release confirmed from its source: `rpmbuild --rebuild` of the shipped
+//! SRPM in a fresh HOME and `_topdir`, and each binary RPM it makes compared
+//! with the shipped one, byte for byte. This is what a build farm (mock,
+//! Koji, COPR) or anyone downloading a release can do to confirm it.
+
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    fs,
+    io::Write as _,
+    path::{Path, PathBuf},
+    time::Instant,
+};
+
+use anyhow::{bail, Context};
+use serde::Serialize;
+
+use super::signed_region;
+use crate::{
+    input::located::invalid,
+    process::{self, Command},
+};
+
+/// One binary RPM, shipped or made by the rebuild, and how they compare.
+#[derive(Debug, Clone, Serialize)]
+pub struct Verdict {
+    pub name: String,
+    pub identical: bool,
+    /// The shipped file carries a signature the rebuild cannot: then its
+    /// header and payload are what match.
+    pub signed: bool,
+    /// What differs first, when something does.
+    pub difference: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Outcome {
+    pub srpm: PathBuf,
+    pub seconds: f64,
+    pub artifacts: Vec<Verdict>,
+}
+
+impl Outcome {
+    pub fn all_identical(&self) -> bool {
+        self.artifacts.iter().all(|verdict| verdict.identical)
+    }
+}
+
+/// The one SRPM in `dist`.
+pub fn find_srpm(dist: &Path) -> anyhow::Result<PathBuf> {
+    let entries = fs::read_dir(dist)
+        .map_err(|error| invalid(format!("cannot read {}: {error}", dist.display())))?;
+    let mut found: Vec<PathBuf> = entries
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|path| path.to_string_lossy().ends_with(".src.rpm"))
+        .collect();
+    found.sort();
+    match found.as_slice() {
+        [one] => Ok(one.clone()),
+        [] => Err(invalid(format!(
+            "no .src.rpm in {}: make one with `cargo xtask package --format rpm`",
+            dist.display()
+        ))),
+        many => Err(invalid(format!(
+            "{} SRPMs in {}: keep one release per directory",
+            many.len(),
+            dist.display()
+        ))),
+    }
+}
+
+/// Rebuild the SRPM of `dist` under `scratch` (made here, removed after),
+/// logging rpmbuild's output to `log`, and compare.
+pub fn rebuild(dist: &Path, scratch: &Path, log: &Path) -> anyhow::Result<Outcome> {
+    let srpm = find_srpm(dist)?;
+    let _cleanup = Scratch::make(scratch)?;
+    let (home, topdir) = (scratch.join("home"), scratch.join("top"));
+    fs::create_dir_all(&home)?;
+    fs::create_dir_all(&topdir)?;
+    if let Some(dir) = log.parent() {
+        fs::create_dir_all(dir)?;
+    }
+    let command = Command::new("rpmbuild")
+        .arg("--rebuild")
+        // Build requirements are named by rpm's package names, which this
+        // host's package manager may not be: `doctor` checks the tools.
+        .arg("--nodeps")
+        .args(["--define", &format!("_topdir {}", topdir.display())])
+        .args([
+            "--define",
+            "_build_name_fmt %%{NAME}-%%{VERSION}-%%{RELEASE}.%%{ARCH}.rpm",
+        ])
+        .arg(&srpm)
+        .env("HOME", home.display().to_string());
+    eprintln!(
+        "{:>12} {} in a fresh HOME and _topdir (log: {})",
+        "Rebuilding",
+        srpm.display(),
+        log.display()
+    );
+    let started = Instant::now();
+    let mut file =
+        fs::File::create(log).with_context(|| format!("cannot create {}", log.display()))?;
+    writeln!(file, "$ {}\n", command.line())?;
+    let status = command.run_logged(&mut file, |_| {})?;
+    if !status.success() {
+        bail!(
+            "`rpmbuild --rebuild {}` failed: {}; its output is in {}",
+            srpm.display(),
+            process::describe_status(status),
+            log.display()
+        );
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let artifacts = compare(dist, &topdir.join("RPMS"))?;
+    Ok(Outcome {
+        srpm,
+        seconds,
+        artifacts,
+    })
+}
+
+/// Every binary RPM of `shipped` against the one of the same name in
+/// `rebuilt`, and any the rebuild made that was not shipped.
+pub fn compare(shipped: &Path, rebuilt: &Path) -> anyhow::Result<Vec<Verdict>> {
+    let binaries = |dir: &Path| -> anyhow::Result<Vec<String>> {
+        let mut names: Vec<String> = fs::read_dir(dir)
+            .with_context(|| format!("cannot read {}", dir.display()))?
+            .filter_map(|entry| entry.ok())
+            .map(|entry| entry.file_name().to_string_lossy().into_owned())
+            .filter(|name| name.ends_with(".rpm") && !name.ends_with(".src.rpm"))
+            .collect();
+        names.sort();
+        Ok(names)
+    };
+    let made = binaries(rebuilt)?;
+    let mut verdicts = Vec::new();
+    for name in binaries(shipped)? {
+        let (one, two) = (shipped.join(&name), rebuilt.join(&name));
+        if !made.contains(&name) {
+            verdicts.push(Verdict {
+                name,
+                identical: false,
+                signed: false,
+                difference: Some("the rebuild did not make it".into()),
+            });
+            continue;
+        }
+        let (a, b) = (fs::read(&one)?, fs::read(&two)?);
+        let signed = a != b && signed_region(&a).ok() == signed_region(&b).ok();
+        let identical = a == b || (signed && signed_region(&a).is_ok());
+        let difference = (!identical).then(|| first_difference(&one, &two));
+        verdicts.push(Verdict {
+            name,
+            identical,
+            signed: signed && identical,
+            difference,
+        });
+    }
+    for name in made {
+        if !verdicts.iter().any(|verdict| verdict.name == name) {
+            verdicts.push(Verdict {
+                name,
+                identical: false,
+                signed: false,
+                difference: Some("made by the rebuild, not shipped".into()),
+            });
+        }
+    }
+    Ok(verdicts)
+}
+
+/// The first file whose size, digest, mode or owner differs (`rpm --dump`),
+/// else the first header tag that does (`rpm --xml`).
+fn first_difference(shipped: &Path, rebuilt: &Path) -> String {
+    let query = |flag: &str, path: &Path| -> String {
+        Command::new("rpm")
+            .args(["-qp", "--nosignature", flag])
+            .arg(path)
+            .output()
+            .map(|output| String::from_utf8_lossy(&output.stdout).into_owned())
+            .unwrap_or_default()
+    };
+    // `path size mtime digest mode owner group ...`, by path.
+    let files = |text: String| -> BTreeMap<String, String> {
+        text.lines()
+            .map(|line| {
+                (
+                    line.split(' ').next().unwrap_or(line).to_owned(),
+                    line.to_owned(),
+                )
+            })
+            .collect()
+    };
+    let (one, two) = (
+        files(query("--dump", shipped)),
+        files(query("--dump", rebuilt)),
+    );
+    let paths: BTreeSet<&String> = one.keys().chain(two.keys()).collect();
+    for path in paths {
+        match (one.get(path), two.get(path)) {
+            (Some(a), Some(b)) if a != b => {
+                return format!("file {path}: shipped `{a}`, rebuilt `{b}`")
+            }
+            (Some(_), None) => return format!("file {path}: shipped, not in the rebuild"),
+            (None, Some(_)) => return format!("file {path}: in the rebuild, not shipped"),
+            _ => {}
+        }
+    }
+    let (one, two) = (query("--xml", shipped), query("--xml", rebuilt));
+    let mut tag = "";
+    for (a, b) in one.lines().zip(two.lines()) {
+        if let Some(name) = a.trim().strip_prefix("<rpmTag name=\"") {
+            tag = name.split('"').next().unwrap_or(name);
+        }
+        if a != b {
+            return format!(
+                "header tag {tag}: shipped `{}`, rebuilt `{}`",
+                a.trim(),
+                b.trim()
+            );
+        }
+    }
+    "the bytes (rpm shows no file or header tag that differs)".into()
+}
+
+/// The scratch directory, made empty and removed however the rebuild ends.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn make(dir: &Path) -> anyhow::Result<Scratch> {
+        if dir.exists() {
+            fs::remove_dir_all(dir).with_context(|| format!("cannot empty {}", dir.display()))?;
+        }
+        fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        Ok(Scratch(dir.to_path_buf()))
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
