@@ -268,6 +268,7 @@ pub fn make(
         fs::remove_dir_all(&contents.work)
             .with_context(|| format!("cannot empty {}", contents.work.display()))?;
     }
+    let publication = repo::prepare(package)?;
     let started = Instant::now();
     eprintln!(
         "{:>12} {} packages of {} {}-{}",
@@ -296,7 +297,7 @@ pub fn make(
     );
     // After the packages are final (signed, when asked): the repository
     // holds copies of exactly what dist/ holds.
-    repo::make(&contents, &made)?;
+    repo::make(&contents, &publication, &made)?;
     write_checksums(dist)?;
     Ok(made)
 }

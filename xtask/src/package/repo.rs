@@ -37,10 +37,31 @@ pub fn repository_dir(dist: &Path, format: PackageFormat) -> PathBuf {
     dist.join("repo").join(format.to_string())
 }
 
+/// What `--repo` will publish for one package step: decided (and the key
+/// checked) before any package is made, so a bad `--sign` costs nothing.
+pub struct Publication {
+    signer: Option<Signer>,
+}
+
+/// Check `--sign`'s key when this step publishes a signed repository.
+pub fn prepare(package: &Package) -> anyhow::Result<Publication> {
+    let publishes =
+        package.repo && matches!(package.format, PackageFormat::Rpm | PackageFormat::Deb);
+    let signer = match package.signing.as_ref().and_then(|s| s.gpg_key.as_deref()) {
+        Some(key) if publishes => Some(Signer::for_key(key)?),
+        _ => None,
+    };
+    Ok(Publication { signer })
+}
+
 /// Lay out the repository of this format from the packages `made` (or, when
 /// `--repo` was not asked for, remove a stale one: its packages were just
 /// replaced). Returns the repository's directory when one was made.
-pub fn make(contents: &Contents<'_>, made: &[PathBuf]) -> anyhow::Result<Option<PathBuf>> {
+pub fn make(
+    contents: &Contents<'_>,
+    publication: &Publication,
+    made: &[PathBuf],
+) -> anyhow::Result<Option<PathBuf>> {
     let package = contents.package;
     if !matches!(package.format, PackageFormat::Rpm | PackageFormat::Deb) {
         return Ok(None);
@@ -54,10 +75,7 @@ pub fn make(contents: &Contents<'_>, made: &[PathBuf]) -> anyhow::Result<Option<
         }
         return Ok(None);
     }
-    let signer = match package.signing.as_ref().and_then(|s| s.gpg_key.as_deref()) {
-        Some(key) => Some(Signer::for_key(key)?),
-        None => None,
-    };
+    let signer = publication.signer.as_ref();
     fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
     remove_leftovers(parent, package.format)?;
     let partial = parent.join(format!(
@@ -71,8 +89,8 @@ pub fn make(contents: &Contents<'_>, made: &[PathBuf]) -> anyhow::Result<Option<
         None => file_url(&fs::canonicalize(parent)?),
     };
     let result = match package.format {
-        PackageFormat::Rpm => rpm_repository(contents, made, &partial, &base_url, signer.as_ref()),
-        _ => deb_repository(contents, made, &partial, &base_url, signer.as_ref()),
+        PackageFormat::Rpm => rpm_repository(contents, made, &partial, &base_url, signer),
+        _ => deb_repository(contents, made, &partial, &base_url, signer),
     };
     if let Err(error) = result {
         let _ = fs::remove_dir_all(&partial);
@@ -521,6 +539,36 @@ mod tests {
             file_url(Path::new("/srv/my dist/repo")),
             "file:///srv/my%20dist/repo"
         );
+    }
+
+    #[test]
+    fn a_new_repository_replaces_the_old_whole_and_leftovers_go() {
+        let parent = tempfile::tempdir().unwrap();
+        let final_dir = repository_dir(parent.path(), PackageFormat::Rpm);
+        fs::create_dir_all(&final_dir).unwrap();
+        fs::write(final_dir.join("old.rpm"), "old").unwrap();
+        let repo = final_dir.parent().unwrap();
+        // What an interrupted run leaves: a partial repository, a retired one.
+        fs::create_dir(repo.join(".rpm.partial-1")).unwrap();
+        fs::create_dir(repo.join(".rpm.old-1")).unwrap();
+        fs::create_dir(repo.join(".deb.partial-1")).unwrap();
+        remove_leftovers(repo, PackageFormat::Rpm).unwrap();
+        let new = repo.join(".rpm.partial-2");
+        fs::create_dir(&new).unwrap();
+        fs::write(new.join("new.rpm"), "new").unwrap();
+        replace_directory(&new, &final_dir).unwrap();
+        let mut names: Vec<String> = fs::read_dir(repo)
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(
+            names,
+            [".deb.partial-1", "rpm"],
+            "only the other format's is left"
+        );
+        assert!(final_dir.join("new.rpm").is_file());
+        assert!(!final_dir.join("old.rpm").exists());
     }
 
     #[test]
