@@ -12,11 +12,13 @@
 
 mod support;
 
+use support::root::Root;
+
 use std::{
     fs,
     path::{Path, PathBuf},
-    process::{Command, Output},
-    sync::{Mutex, OnceLock},
+    process::Command,
+    sync::OnceLock,
     thread,
     time::{Duration, Instant},
 };
@@ -26,58 +28,6 @@ const PREFIX: &str = "/usr/pgsql-15";
 const DATA: &str = "/var/lib/pgsql/postgresql15-pglogical/data";
 const SUBPACKAGES: &[&str] = &["", "-libs", "-server", "-contrib", "-devel", "-pglogical"];
 
-fn lifecycle_dir() -> PathBuf {
-    xtask::project_root().join("target/lifecycle")
-}
-
-/// The minbase root as a tarball, made once and kept: a root made from
-/// the host's apt sources, as a new machine of this kind starts.
-fn minbase_tarball() -> PathBuf {
-    static MADE: Mutex<()> = Mutex::new(());
-    let _one = MADE.lock().unwrap_or_else(|p| p.into_inner());
-    let tarball = lifecycle_dir().join("bookworm-minbase.tar");
-    if tarball.is_file() {
-        return tarball;
-    }
-    fs::create_dir_all(lifecycle_dir()).unwrap();
-    let sources: Vec<PathBuf> = ["/etc/apt/sources.list"]
-        .iter()
-        .map(PathBuf::from)
-        .chain(
-            fs::read_dir("/etc/apt/sources.list.d")
-                .into_iter()
-                .flatten()
-                .filter_map(|entry| entry.ok().map(|e| e.path())),
-        )
-        .filter(|path| {
-            path.is_file()
-                && path
-                    .extension()
-                    .is_some_and(|ext| ext == "list" || ext == "sources")
-        })
-        .collect();
-    let part = lifecycle_dir().join("bookworm-minbase.part.tar");
-    let output = Command::new("mmdebstrap")
-        .args([
-            "--variant=minbase",
-            "--mode=root",
-            "--format=tar",
-            "--quiet",
-            "bookworm",
-        ])
-        .arg(&part)
-        .args(&sources)
-        .output()
-        .expect("mmdebstrap runs (cargo xtask test installs it)");
-    assert!(
-        output.status.success(),
-        "mmdebstrap failed: {}",
-        support::stderr(&output)
-    );
-    fs::rename(&part, &tarball).unwrap();
-    tarball
-}
-
 /// The packages of release 1 and of release 2, made once for both tests.
 fn packages() -> &'static (PathBuf, PathBuf) {
     static PACKAGES: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
@@ -85,7 +35,7 @@ fn packages() -> &'static (PathBuf, PathBuf) {
         let target = support::e2e_target();
         support::standin_stage(&target);
         let made = |release: &str| {
-            let out = lifecycle_dir().join(format!("release-{release}"));
+            let out = support::root::lifecycle_dir().join(format!("release-{release}"));
             let _ = fs::remove_dir_all(&out);
             let output = support::xtask(
                 &target,
@@ -112,74 +62,9 @@ fn packages() -> &'static (PathBuf, PathBuf) {
     })
 }
 
-/// A fresh root, unpacked from the minbase tarball; a server left running
-/// in it is stopped when it goes.
-struct Root {
-    dir: tempfile::TempDir,
-}
-
+/// Lifecycle's additions to the clean root: the packages copied in, and
+/// the server, which is stopped when the root goes.
 impl Root {
-    fn new() -> Root {
-        assert!(
-            unsafe { libc::geteuid() } == 0,
-            "the lifecycle tests need root: chroot and mount namespaces"
-        );
-        let dir = tempfile::Builder::new()
-            .prefix("bdr-dist-root-")
-            .tempdir()
-            .unwrap();
-        let output = Command::new("tar")
-            .args(["-x", "--numeric-owner", "-f"])
-            .arg(minbase_tarball())
-            .arg("-C")
-            .arg(dir.path())
-            .output()
-            .unwrap();
-        assert!(output.status.success(), "{}", support::stderr(&output));
-        Root { dir }
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    /// `script` run by /bin/sh inside the root, in a mount namespace of its
-    /// own (with /dev and /proc), so nothing stays mounted when it ends.
-    fn sh(&self, script: &str) -> Output {
-        Command::new("unshare")
-            .args([
-                "--mount",
-                "--propagation",
-                "private",
-                "--fork",
-                "--",
-                "sh",
-                "-c",
-            ])
-            .arg(
-                "set -e; mount --rbind /dev \"$0/dev\"; mount -t proc proc \"$0/proc\"; \
-                 cp /etc/resolv.conf \"$0/etc/resolv.conf\"; \
-                 exec chroot \"$0\" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin \
-                 DEBIAN_FRONTEND=noninteractive /bin/sh -ec \"$1\"",
-            )
-            .arg(self.path())
-            .arg(script)
-            .output()
-            .unwrap()
-    }
-
-    /// [`sh`](Self::sh), which must succeed; its stdout.
-    fn ok(&self, script: &str) -> String {
-        let output = self.sh(script);
-        assert!(
-            output.status.success(),
-            "`{script}` failed in the root:\n{}\n{}",
-            String::from_utf8_lossy(&output.stdout),
-            support::stderr(&output)
-        );
-        String::from_utf8_lossy(&output.stdout).into_owned()
-    }
-
     /// Copies the packages of `dir` (not the debug symbols) into the root,
     /// under /packages/<dir name>; their paths there.
     fn copy_in(&self, dir: &Path, extension: &str) -> Vec<String> {

@@ -33,6 +33,7 @@ fn snapshot_options(smoke_user: &str) -> PlanOptions {
         dist_dir: None,
         signing: None,
         repo: false,
+        repo_url: None,
     }
 }
 

@@ -2,6 +2,8 @@
 //! to run the `cargo xtask` binary.
 #![allow(dead_code)]
 
+pub mod root;
+
 use std::{
     collections::BTreeMap,
     io::{BufRead, BufReader, Read, Write},
@@ -130,11 +132,12 @@ fn serve(
     if reader.read_line(&mut request_line).is_err() {
         return;
     }
+    // `/./name` is `/name`: apt asks a flat repository (`deb URL ./`) so.
     let path = request_line
         .split_whitespace()
         .nth(1)
         .unwrap_or("/")
-        .to_owned();
+        .replace("/./", "/");
     let mut range = None;
     loop {
         let mut line = String::new();

@@ -213,6 +213,29 @@ pub struct PublishArgs {
     /// signed with `--sign`'s key when given.
     #[arg(long)]
     pub repo: bool,
+    /// Where `repo/` will be published (`https://...` or `file:///...`): the
+    /// `.repo` file's `baseurl` is URL/rpm, the apt source's URL/deb
+    /// [default: the file:// URL of the directory].
+    #[arg(long, value_name = "URL", requires = "repo", value_parser = parse_repo_url)]
+    pub repo_url: Option<String>,
+}
+
+/// A URL that a .repo file and an apt source can carry: http, https or
+/// file, with nothing that would end the line or start a new key.
+fn parse_repo_url(text: &str) -> Result<String, String> {
+    let scheme_ok = ["https://", "http://", "file:///"]
+        .iter()
+        .any(|scheme| text.starts_with(scheme) && text.len() > scheme.len());
+    let characters_ok = text
+        .chars()
+        .all(|c| c.is_ascii_graphic() && !matches!(c, '[' | ']' | '"' | '\\'));
+    if scheme_ok && characters_ok {
+        Ok(text.trim_end_matches('/').to_owned())
+    } else {
+        Err(format!(
+            "`{text}` is not a repository URL: use http://, https:// or file:/// and no spaces, quotes or brackets"
+        ))
+    }
 }
 
 impl PublishArgs {
@@ -225,6 +248,7 @@ impl PublishArgs {
             });
         }
         options.repo = self.repo;
+        options.repo_url = self.repo_url.clone();
     }
 }
 

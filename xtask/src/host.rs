@@ -145,6 +145,7 @@ pub fn plan_options(selection: &Selection, facts: &HostFacts) -> PlanOptions {
         dist_dir: None,
         signing: None,
         repo: false,
+        repo_url: None,
     }
 }
 

@@ -22,7 +22,7 @@ use crate::{
     process::Command,
 };
 
-fn debian_arch(machine: &str) -> &str {
+pub(super) fn debian_arch(machine: &str) -> &str {
     match machine {
         "x86_64" => "amd64",
         "aarch64" => "arm64",

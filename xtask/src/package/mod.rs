@@ -10,6 +10,7 @@ mod elf;
 pub mod lint;
 pub mod manifest;
 mod openbsd;
+pub mod repo;
 pub mod rpm;
 mod split;
 pub mod tarball;
@@ -267,6 +268,7 @@ pub fn make(
         fs::remove_dir_all(&contents.work)
             .with_context(|| format!("cannot empty {}", contents.work.display()))?;
     }
+    let publication = repo::prepare(package)?;
     let started = Instant::now();
     eprintln!(
         "{:>12} {} packages of {} {}-{}",
@@ -293,6 +295,9 @@ pub fn make(
         package.format,
         started.elapsed().as_secs_f64()
     );
+    // After the packages are final (signed, when asked): the repository
+    // holds copies of exactly what dist/ holds.
+    repo::make(&contents, &publication, &made)?;
     write_checksums(dist)?;
     Ok(made)
 }
@@ -439,6 +444,7 @@ pub(crate) mod tests {
             tools: BTreeMap::from([("make".to_owned(), "make".to_owned())]),
             signing: None,
             repo: false,
+            repo_url: None,
         };
         let subpackage = |kind: Kind, files: &[&str]| Subpackage {
             kind,

@@ -97,6 +97,8 @@ pub struct PlanOptions {
     pub signing: Option<Signing>,
     /// `--repo`: lay the packages out as repositories too.
     pub repo: bool,
+    /// `--repo-url`: where `repo/` will be published, if not where it is made.
+    pub repo_url: Option<String>,
 }
 
 /// The keys that sign a set's artifacts, by name or path: never the key
@@ -349,6 +351,8 @@ pub struct Package {
     pub signing: Option<Signing>,
     /// Whether the packages are also laid out as repositories.
     pub repo: bool,
+    /// Where `repo/` will be published; `None`: its file:// URL.
+    pub repo_url: Option<String>,
 }
 
 /// The account packages create to run the server.

@@ -351,6 +351,7 @@ fn package_steps(context: &Context<'_>, parts: &[PackagePart], build_ids: &[Step
                 tools: build_tools(platform),
                 signing: options.signing.clone(),
                 repo: options.repo,
+                repo_url: options.repo_url.clone(),
             })),
         })
         .collect()

@@ -489,6 +489,7 @@ mod tests {
             dist_dir: None,
             signing: None,
             repo: false,
+            repo_url: None,
         };
         let plan = crate::plan::plan(&set, &platform, &options);
         fixture(|contents| {
