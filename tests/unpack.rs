@@ -165,14 +165,18 @@ fn a_well_formed_archive_unpacks_keeping_times_and_dropping_setuid() {
     let area = Area::new();
     let mut setuid = file("pkg-1/bin/tool", b"#!/bin/sh\n");
     setuid.mode = 0o4755;
-    area.unpack(&[
-        entry("pkg-1/", EntryType::Directory),
-        file("pkg-1/configure", b"echo hi\n"),
-        setuid,
-        link("pkg-1/bin/alias", EntryType::Symlink, "tool"),
-        link("pkg-1/configure.copy", EntryType::Link, "pkg-1/configure"),
-    ])
-    .unwrap();
+    let archive_path = area.root.join("a.tar.gz");
+    write_archive(
+        &archive_path,
+        &[
+            entry("pkg-1/", EntryType::Directory),
+            file("pkg-1/configure", b"echo hi\n"),
+            setuid,
+            link("pkg-1/bin/alias", EntryType::Symlink, "tool"),
+            link("pkg-1/configure.copy", EntryType::Link, "pkg-1/configure"),
+        ],
+    );
+    let unpacked = area.unpack_file(&archive_path, &ANY).unwrap();
     let src = area.root.join("target/src");
     assert_eq!(fs::read(src.join("configure")).unwrap(), b"echo hi\n");
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -201,9 +205,12 @@ fn a_well_formed_archive_unpacks_keeping_times_and_dropping_setuid() {
     leftovers.sort();
     assert_eq!(
         leftovers,
-        ["src", "src.source-date-epoch"],
+        ["src", "src.source-date-epoch", "src.tree"],
         "no temporary directory is left"
     );
+    // The git tree the entries made, pinned or not: the SBOM's id of the source.
+    let tree = fs::read_to_string(area.root.join("target/src.tree")).unwrap();
+    assert_eq!(tree.trim(), unpacked.tree);
     // The newest entry time, the default SOURCE_DATE_EPOCH of packages.
     let epoch = fs::read_to_string(area.root.join("target/src.source-date-epoch")).unwrap();
     assert_eq!(epoch.trim(), "1600000000");

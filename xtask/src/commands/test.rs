@@ -79,22 +79,87 @@ impl flags::Test {
     }
 }
 
+/// The SPDX reference validator, from PyPI at a pinned version: the SBOM
+/// tests give it every document they check.
+pub const SPDX_TOOLS: (&str, &str) = ("spdx-tools", "0.8.5");
+
 /// Tools only the tests use: mmdebstrap makes the clean Debian root in which
-/// the packages' lifecycle is proven.
+/// the packages' lifecycle is proven; `pyspdxtools` validates the SBOMs.
 fn install_test_tools() -> anyhow::Result<()> {
-    if which::which("mmdebstrap").is_ok() {
+    if which::which("mmdebstrap").is_err() {
+        eprintln!(
+            "{:>12} mmdebstrap (the lifecycle tests' clean root)",
+            "Installing"
+        );
+        Command::new("apt-get")
+            .args(["install", "--yes", "mmdebstrap"])
+            .inherit_environment()
+            .in_callers_group()
+            .run_in_terminal()
+            .context("cannot install mmdebstrap with apt-get (run as root)")?;
+    }
+    install_spdx_validator()
+}
+
+/// `pip install spdx-tools==<pin>` unless that version is installed and its
+/// `pyspdxtools` can be found.
+fn install_spdx_validator() -> anyhow::Result<()> {
+    let (package, version) = SPDX_TOOLS;
+    let installed = Command::new("python3")
+        .args([
+            "-c",
+            &format!("import importlib.metadata as m; print(m.version('{package}'))"),
+        ])
+        .inherit_environment()
+        .output()
+        .ok()
+        .filter(|output| output.status.success())
+        .map(|output| String::from_utf8_lossy(&output.stdout).trim().to_owned());
+    if installed.as_deref() == Some(version) && spdx_validator().is_some() {
         return Ok(());
     }
     eprintln!(
-        "{:>12} mmdebstrap (the lifecycle tests' clean root)",
+        "{:>12} {package} {version} (the SPDX validator the SBOM tests run)",
         "Installing"
     );
-    Command::new("apt-get")
-        .args(["install", "--yes", "mmdebstrap"])
+    let pip = |extra: &[&str]| {
+        Command::new("python3")
+            .args(["-m", "pip", "install", "--quiet"])
+            .args(extra)
+            .arg(format!("{package}=={version}"))
+            .inherit_environment()
+            .in_callers_group()
+            .run_in_terminal()
+    };
+    // A Python that the system's package manager owns refuses pip (PEP 668):
+    // then into the user's site.
+    pip(&[])
+        .or_else(|_| pip(&["--user", "--break-system-packages"]))
+        .with_context(|| format!("cannot install {package}=={version} with `python3 -m pip`"))?;
+    if spdx_validator().is_none() {
+        bail!("{package} is installed, but its `pyspdxtools` is neither on PATH nor in Python's scripts directories");
+    }
+    Ok(())
+}
+
+/// `pyspdxtools`: on PATH, else in the scripts directory pip installs into
+/// (the interpreter's, or the user's), which PATH may lack.
+pub fn spdx_validator() -> Option<PathBuf> {
+    if let Ok(path) = which::which("pyspdxtools") {
+        return Some(path);
+    }
+    let output = Command::new("python3")
+        .args([
+            "-c",
+            "import site, sysconfig; print(sysconfig.get_path('scripts')); print(site.getuserbase() + '/bin')",
+        ])
         .inherit_environment()
-        .in_callers_group()
-        .run_in_terminal()
-        .context("cannot install mmdebstrap with apt-get (run as root)")
+        .output()
+        .ok()?;
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|dir| Path::new(dir.trim()).join("pyspdxtools"))
+        .find(|path| path.is_file())
 }
 
 /// `target/standin-mirror/`, holding the stand-in set's tarballs under the

@@ -1,16 +1,20 @@
 //! The JSON manifest beside the binary tarball, and SOURCE_DATE_EPOCH.
 
-use std::{collections::BTreeMap, fs};
+use std::{collections::BTreeMap, fs, path::Path};
 
 use anyhow::Context;
 use serde::Serialize;
 
 use super::Subpackage;
 use crate::{
+    files,
     layout::{epoch_file, Layout},
     plan::{Action, Package, Plan},
     process::Command,
-    sources::fetch::{self, Cache},
+    sources::{
+        archive::{self, Expect},
+        fetch::{self, Cache},
+    },
 };
 
 /// The JSON manifest beside the tarball: what went in.
@@ -45,7 +49,8 @@ pub struct ManifestSource {
     pub urls: Vec<String>,
     /// The sha256 of the archive this build used (whichever URL served it).
     pub sha256: String,
-    /// The git tree its entries were checked to make, when the recipe pins one.
+    /// The git tree its entries make: the recipe's pin (checked when it was
+    /// unpacked), else the tree recomputed then.
     pub tree: Option<String>,
     /// The tagged commit the recipe names.
     pub commit: Option<String>,
@@ -75,6 +80,45 @@ pub fn source_date_epoch(plan: &Plan) -> anyhow::Result<u64> {
         }
     }
     newest.context("the plan unpacks no source")
+}
+
+/// The git tree an unpinned source's entries make: as its unpack recorded
+/// it, else (a tree unpacked by an older bdr-dist) recomputed from the cached
+/// archive once, and recorded; `None` when neither is at hand.
+fn recomputed_tree(
+    plan: &Plan,
+    fetch: &crate::plan::Fetch,
+    sha256: &str,
+    layout: &Layout,
+) -> Option<String> {
+    let is_tree = |text: &str| {
+        text.len() == 40 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    };
+    let record = plan.steps.iter().find_map(|step| match &step.action {
+        Action::Unpack(unpack) if unpack.component == fetch.component => {
+            Some(archive::tree_path(&unpack.dest))
+        }
+        _ => None,
+    });
+    let recorded = record
+        .as_ref()
+        .and_then(|record| fs::read_to_string(record).ok())
+        .map(|text| text.trim().to_owned())
+        .filter(|tree| is_tree(tree));
+    if recorded.is_some() {
+        return recorded;
+    }
+    let expect = Expect {
+        tree: None,
+        max_bytes: fetch.max_unpacked,
+    };
+    let tree = archive::inspect(&layout.downloads().blob(sha256), fetch.archive, &expect)
+        .ok()?
+        .tree;
+    if let Some(record) = record.filter(|record| record.parent().is_some_and(Path::is_dir)) {
+        let _ = files::write_atomically(&record, format!("{tree}\n").as_bytes());
+    }
+    Some(tree)
 }
 
 /// The first line a tool prints of its version, as the build ran it.
@@ -130,8 +174,11 @@ pub fn manifest(
             version: fetch.version.clone(),
             file: fetch.file.clone(),
             urls: urls.collect(),
+            tree: match &fetch.tree {
+                Some(pin) => Some(pin.clone()),
+                None => recomputed_tree(plan, fetch, &sha256, layout),
+            },
             sha256,
-            tree: fetch.tree.clone(),
             commit: fetch.commit.clone(),
         });
     }

@@ -12,6 +12,7 @@ pub mod manifest;
 mod openbsd;
 pub mod repo;
 pub mod rpm;
+pub mod sbom;
 mod split;
 pub mod tarball;
 
@@ -148,6 +149,16 @@ impl Contents<'_> {
                     .map_or_else(|| base.clone(), |suffix| format!("{base}-{suffix}")),
             ),
         }
+    }
+
+    /// `postgresql15-pglogical-15.18-1.linux-x86_64`: the name of the binary
+    /// tarball, its manifest and the SBOM, without their extensions.
+    pub fn stem(&self) -> String {
+        let package = self.package;
+        format!(
+            "{}-{}-{}.{}-{}",
+            package.name, package.version, package.release, self.manifest.platform, self.arch
+        )
     }
 
     pub fn all_files(&self) -> BTreeSet<&str> {
@@ -296,8 +307,9 @@ pub fn make(
         started.elapsed().as_secs_f64()
     );
     // After the packages are final (signed, when asked): the repository
-    // holds copies of exactly what dist/ holds.
+    // holds copies of exactly what dist/ holds, and the SBOM describes it.
     repo::make(&contents, &publication, &made)?;
+    sbom::write(&contents)?;
     write_checksums(dist)?;
     Ok(made)
 }
@@ -339,19 +351,9 @@ pub fn dates(epoch: u64) -> (String, String) {
     const MONTHS: [&str; 12] = [
         "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
     ];
-    let days = epoch / 86_400;
+    let (year, month, day) = civil(epoch);
     let seconds = epoch % 86_400;
-    // Howard Hinnant's civil_from_days.
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    let weekday = DAYS[(days % 7) as usize];
+    let weekday = DAYS[(epoch / 86_400 % 7) as usize];
     let month = MONTHS[(month - 1) as usize];
     (
         format!(
@@ -362,6 +364,31 @@ pub fn dates(epoch: u64) -> (String, String) {
         ),
         format!("{weekday} {month} {day:02} {year}"),
     )
+}
+
+/// `2023-11-14T22:13:20Z` (RFC 3339 in UTC, as SPDX dates its documents), for `epoch`.
+pub fn timestamp(epoch: u64) -> String {
+    let (year, month, day) = civil(epoch);
+    let seconds = epoch % 86_400;
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        seconds / 3600,
+        seconds / 60 % 60,
+        seconds % 60
+    )
+}
+
+/// The UTC year, month (1-12) and day of `epoch` (Howard Hinnant's civil_from_days).
+fn civil(epoch: u64) -> (i64, i64, i64) {
+    let z = (epoch / 86_400) as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(month <= 2), month, day)
 }
 
 /// What the one changelog entry of every package says.
@@ -530,6 +557,8 @@ pub(crate) mod tests {
             )
         );
         assert_eq!(dates(951_782_400).1, "Tue Feb 29 2000");
+        assert_eq!(timestamp(1_700_000_000), "2023-11-14T22:13:20Z");
+        assert_eq!(timestamp(951_782_400), "2000-02-29T00:00:00Z");
     }
 
     #[test]

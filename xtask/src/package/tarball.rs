@@ -177,10 +177,7 @@ pub fn tree_entries(root: &Path, prefix: &str) -> anyhow::Result<Vec<Entry>> {
 /// The relocatable binary tarball, and its JSON manifest beside it.
 pub fn make(contents: &Contents<'_>) -> anyhow::Result<Vec<PathBuf>> {
     let package = contents.package;
-    let stem = format!(
-        "{}-{}-{}.{}-{}",
-        package.name, package.version, package.release, contents.manifest.platform, contents.arch
-    );
+    let stem = contents.stem();
     let entries = tree_entries(&contents.stage_prefix, &stem)?;
     let tar = tar_bytes(&entries, contents.epoch)?;
     let path = package.dist.join(format!("{stem}.tar.gz"));

@@ -157,6 +157,7 @@ pub fn unpack_reader(
         &epoch_path(dest),
         format!("{}\n", unpacked.newest).as_bytes(),
     )?;
+    crate::files::write_atomically(&tree_path(dest), format!("{}\n", unpacked.tree).as_bytes())?;
     Ok(unpacked)
 }
 
@@ -176,6 +177,14 @@ fn check_tree(walked: &Unpacked, expect: &Expect<'_>) -> anyhow::Result<()> {
 pub fn epoch_path(dest: &Path) -> PathBuf {
     let mut name = dest.file_name().unwrap_or_default().to_os_string();
     name.push(".source-date-epoch");
+    dest.with_file_name(name)
+}
+
+/// Beside an unpacked tree: the git tree id its entries made, pinned or not
+/// (the SBOM names every source by it).
+pub fn tree_path(dest: &Path) -> PathBuf {
+    let mut name = dest.file_name().unwrap_or_default().to_os_string();
+    name.push(".tree");
     dest.with_file_name(name)
 }
 
