@@ -7,7 +7,12 @@
 //! always written to `target/sets/<set>/dist/report.json`. A failing phase
 //! stops the run with its error; what earlier phases made stays for a re-run.
 
-use std::{fs, path::Path, time::Instant};
+use std::{
+    collections::BTreeMap,
+    fs,
+    path::{Path, PathBuf},
+    time::Instant,
+};
 
 use anyhow::Context;
 use serde::Serialize;
@@ -17,6 +22,7 @@ use crate::{
     exec::Outcome,
     files, flags,
     layout::Layout,
+    package::sign::{self, Signature},
     plan::{Phase, Plan},
 };
 
@@ -31,7 +37,17 @@ pub struct Report {
     /// Each source as this run had it: where from, and what it was checked to be.
     pub sources: Vec<SourceReport>,
     pub artifacts: Vec<Artifact>,
+    /// `SHA256SUMS.asc`, the detached signature of the checksums, when the
+    /// run signed them.
+    pub checksums_signature: Option<SignatureFile>,
     pub checks: Vec<CheckReport>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SignatureFile {
+    pub path: String,
+    /// The signing key's full fingerprint.
+    pub key: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -48,6 +64,10 @@ pub struct Artifact {
     pub path: String,
     pub size: u64,
     pub sha256: String,
+    pub signed: bool,
+    /// How it is signed (`rpm`, `signify`) and by which key (a GnuPG
+    /// fingerprint, or `signify:<key number>`).
+    pub signature: Option<Signature>,
 }
 
 #[derive(Debug, Serialize)]
@@ -132,6 +152,28 @@ fn fill(
         });
     }
     let sums = fs::read_to_string(layout.dist(&plan.set).join("SHA256SUMS")).unwrap_or_default();
+    let mut signatures: BTreeMap<PathBuf, Signature> = BTreeMap::new();
+    for step in plan.steps_in(&[Phase::Package]) {
+        if let Ok(text) = fs::read_to_string(layout.signatures(&plan.set, &step.id)) {
+            signatures.extend(
+                serde_json::from_str::<BTreeMap<PathBuf, Signature>>(&text).with_context(|| {
+                    format!(
+                        "cannot read {}",
+                        layout.signatures(&plan.set, &step.id).display()
+                    )
+                })?,
+            );
+        }
+    }
+    let checksums_signature = layout.dist(&plan.set).join(sign::CHECKSUMS_SIGNATURE);
+    if checksums_signature.is_file() {
+        if let Some(signature) = signatures.get(&checksums_signature) {
+            report.checksums_signature = Some(SignatureFile {
+                path: checksums_signature.display().to_string(),
+                key: signature.key.clone(),
+            });
+        }
+    }
     for step in plan.steps_in(&[Phase::Package]) {
         let list = fs::read_to_string(layout.artifacts(&plan.set, &step.id)).unwrap_or_default();
         for path in list.lines().filter(|line| !line.is_empty()) {
@@ -147,10 +189,13 @@ fn fill(
             let size = fs::metadata(path)
                 .with_context(|| format!("artifact {path} is missing"))?
                 .len();
+            let signature = signatures.get(Path::new(path)).cloned();
             report.artifacts.push(Artifact {
                 path: path.to_owned(),
                 size,
                 sha256,
+                signed: signature.is_some(),
+                signature,
             });
         }
     }
@@ -198,10 +243,21 @@ fn print_summary(report: &Report, seconds: f64, path: &Path) {
             .unwrap_or_default()
             .to_string_lossy();
         eprintln!(
-            "  artifact {name:<58} {:>10}  {}",
+            "  artifact {name:<58} {:>10}  {}{}",
             files::human_bytes(artifact.size),
-            &artifact.sha256[..16]
+            &artifact.sha256[..16],
+            match &artifact.signature {
+                Some(signature) => format!("  signed ({}) by {}", signature.kind, signature.key),
+                None => String::new(),
+            }
         );
+    }
+    if let Some(signature) = &report.checksums_signature {
+        let name = Path::new(&signature.path)
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy();
+        eprintln!("  signed   {name:<58} SHA256SUMS, by {}", signature.key);
     }
     for check in &report.checks {
         eprintln!(
