@@ -14,6 +14,7 @@ mod rpm;
 pub mod sign;
 mod split;
 pub mod tarball;
+pub mod verify;
 
 use std::{
     collections::{BTreeMap, BTreeSet},
