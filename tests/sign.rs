@@ -435,7 +435,7 @@ fn a_signify_signed_package_passes_signify_and_verify_and_a_flipped_byte_fails_t
         )
         .unwrap();
     let shipped_key = dist.path().join("postgresql15-pglogical.signify.pub");
-    assert_eq!(keys_written, [shipped_key.clone()]);
+    assert_eq!(keys_written, std::slice::from_ref(&shipped_key));
     assert_eq!(fs::read(&shipped_key).unwrap(), fs::read(&public).unwrap());
     assert_eq!(signed[&package_path].key, format!("signify:{}", key.number));
     package::write_checksums(dist.path()).unwrap();

@@ -85,8 +85,11 @@ impl Signer {
         };
         let signify = match &signing.signify_key {
             Some(path) => {
-                if format == PackageFormat::Openbsd {
-                    require_program("signify-openbsd", "signify-openbsd")?;
+                if format == PackageFormat::Openbsd && which::which(signify_program()).is_err() {
+                    return Err(invalid(
+                        "`signify` is needed to sign the OpenBSD package: it is in OpenBSD's base \
+                         system, and in the `signify-openbsd` package elsewhere",
+                    ));
                 }
                 Some(check_signify_key(path)?)
             }
@@ -441,7 +444,7 @@ fn signify_file(path: &Path, what: &str) -> anyhow::Result<Vec<u8>> {
 pub fn signify_package(package: &Path, key: &SignifyKey) -> anyhow::Result<()> {
     let name = package.file_name().context("package without a name")?;
     let signed = package.with_file_name(format!(".{}.signing", name.to_string_lossy()));
-    let result = Command::new("signify-openbsd")
+    let result = Command::new(signify_program())
         .args(["-S", "-z", "-s"])
         .arg(&key.secret)
         .arg("-m")
@@ -459,6 +462,16 @@ pub fn signify_package(package: &Path, key: &SignifyKey) -> anyhow::Result<()> {
     result?;
     eprintln!("{:>12} {} (signify)", "Signed", package.display());
     Ok(())
+}
+
+/// signify: `signify` in OpenBSD's base system, `signify-openbsd` on
+/// Debian (whose `signify` is another program).
+pub fn signify_program() -> &'static str {
+    if which::which("signify-openbsd").is_ok() {
+        "signify-openbsd"
+    } else {
+        "signify"
+    }
 }
 
 /// Whether a gzip file carries a signify signature: a header comment that

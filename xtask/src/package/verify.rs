@@ -475,7 +475,7 @@ fn check_signify(path: &Path, keys: &[(PathBuf, bool)]) -> anyhow::Result<Check>
     }
     let mut last = String::new();
     for (key, _) in keys {
-        let output = Command::new("signify-openbsd")
+        let output = Command::new(sign::signify_program())
             .args(["-V", "-q", "-z", "-p"])
             .arg(key)
             .arg("-x")
