@@ -2,8 +2,8 @@
 //! smoke) in one executor run, doing only what is not already done, then
 //! report what came out.
 //!
-//! The report (artifacts with size and sha256, each smoke check, each phase's
-//! time) is printed as a table on stderr, as JSON on stdout with `--json`, and
+//! The report (artifacts with size, sha256 and signature, `SHA256SUMS.asc`,
+//! each smoke check, each phase's time) is printed as a table on stderr, as JSON on stdout with `--json`, and
 //! always written to `target/sets/<set>/dist/report.json`. A failing phase
 //! stops the run with its error; what earlier phases made stays for a re-run.
 
@@ -273,5 +273,104 @@ fn print_summary(report: &Report, seconds: f64, path: &Path) {
             "  result   FAILED: {error}\n           report in {}",
             path.display()
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::{
+        input::{platform, platform::PackageFormat, recipe},
+        plan::{PlanOptions, StepId},
+    };
+
+    /// The report says, per artifact, whether and by which key it is
+    /// signed, and names SHA256SUMS.asc, from what the package steps recorded.
+    #[test]
+    fn the_report_shows_each_artifacts_signature_and_the_checksums_signature() {
+        let root = crate::project_root();
+        let target = tempfile::tempdir().unwrap();
+        let platforms = platform::names(&root.join("platforms")).unwrap();
+        let set = recipe::load(&root.join("recipes"), "pg15-pglogical", &platforms).unwrap();
+        let linux = platform::load(&root.join("platforms"), "linux").unwrap();
+        let options = PlanOptions {
+            target_dir: target.path().to_path_buf(),
+            jobs: 1,
+            mirrors: Vec::new(),
+            escalate: false,
+            ccache_dir: None,
+            install_prefix: None,
+            formats: Some(vec![PackageFormat::Rpm, PackageFormat::Tarball]),
+            nodes: 2,
+            run_as: None,
+            locked_sha256: BTreeMap::new(),
+            smoke_from: crate::plan::SmokeFrom::Stage,
+            smoke_keep: false,
+            release: None,
+            dist_dir: None,
+            signing: None,
+            repo: false,
+        };
+        let plan = crate::plan::plan(&set, &linux, &options);
+        let layout = Layout::new(target.path());
+        let dist = layout.dist(&plan.set);
+        fs::create_dir_all(&dist).unwrap();
+        let (rpm, tarball) = (dist.join("a-1.x86_64.rpm"), dist.join("a-1.tar.gz"));
+        fs::write(&rpm, "rpm").unwrap();
+        fs::write(&tarball, "tarball").unwrap();
+        crate::package::write_checksums(&dist).unwrap();
+        fs::write(dist.join(sign::CHECKSUMS_SIGNATURE), "signature").unwrap();
+        let fingerprint = "82A3280A278E401C6A74D08F5FE00A2A26522F81";
+        let signature = |kind: &str| Signature {
+            kind: kind.into(),
+            key: fingerprint.into(),
+        };
+        for (format, artifact, signatures) in [
+            (
+                PackageFormat::Rpm,
+                &rpm,
+                BTreeMap::from([
+                    (rpm.clone(), signature("rpm")),
+                    (dist.join(sign::CHECKSUMS_SIGNATURE), signature("detached")),
+                ]),
+            ),
+            (PackageFormat::Tarball, &tarball, BTreeMap::new()),
+        ] {
+            let step = StepId::package(format);
+            files::write_atomically(
+                &layout.artifacts(&plan.set, &step),
+                format!("{}\n", artifact.display()).as_bytes(),
+            )
+            .unwrap();
+            files::write_atomically(
+                &layout.signatures(&plan.set, &step),
+                serde_json::to_string(&signatures).unwrap().as_bytes(),
+            )
+            .unwrap();
+        }
+        let mut report = Report::default();
+        fill(&mut report, &plan, &Outcome::default(), &layout).unwrap();
+        let json = serde_json::to_value(&report).unwrap();
+        let artifacts = json["artifacts"].as_array().unwrap();
+        assert_eq!(artifacts.len(), 2, "{json}");
+        let by_name = |suffix: &str| {
+            artifacts
+                .iter()
+                .find(|artifact| artifact["path"].as_str().unwrap().ends_with(suffix))
+                .unwrap()
+                .clone()
+        };
+        assert_eq!(by_name(".rpm")["signed"], true);
+        assert_eq!(by_name(".rpm")["signature"]["kind"], "rpm");
+        assert_eq!(by_name(".rpm")["signature"]["key"], fingerprint);
+        assert_eq!(by_name(".tar.gz")["signed"], false);
+        assert!(by_name(".tar.gz")["signature"].is_null());
+        assert_eq!(json["checksums_signature"]["key"], fingerprint);
+        assert!(json["checksums_signature"]["path"]
+            .as_str()
+            .unwrap()
+            .ends_with("/SHA256SUMS.asc"));
     }
 }
