@@ -2,10 +2,11 @@
 //! locks that never follow a symlink, the sha256 of a file.
 
 use std::{
+    ffi::{CString, OsStr},
     fs::{self, File},
     io::{self, Read, Write},
-    os::unix::{fs::OpenOptionsExt, io::AsRawFd},
-    path::Path,
+    os::unix::{ffi::OsStrExt, fs::OpenOptionsExt, io::AsRawFd},
+    path::{Path, PathBuf},
 };
 
 use anyhow::Context;
@@ -124,4 +125,26 @@ pub fn human_bytes(bytes: u64) -> String {
         b if b >= 1 << 10 => format!("{:.1} KiB", b as f64 / 1024.0),
         b => format!("{b} B"),
     }
+}
+
+/// A fresh directory `<temp>/<prefix>XXXXXX`, made by mkdtemp: a name
+/// nobody could have created first.
+pub fn make_temporary_dir(prefix: &str) -> anyhow::Result<PathBuf> {
+    let template = std::env::temp_dir().join(format!("{prefix}XXXXXX"));
+    let template = CString::new(template.as_os_str().as_bytes())
+        .context("temporary directory name with a NUL byte")?;
+    let raw = template.into_raw();
+    // SAFETY: mkdtemp rewrites the X's of a NUL-terminated buffer we own.
+    let made = unsafe { libc::mkdtemp(raw) };
+    // SAFETY: the buffer came from into_raw just above.
+    let template = unsafe { CString::from_raw(raw) };
+    if made.is_null() {
+        return Err(std::io::Error::last_os_error()).with_context(|| {
+            format!(
+                "cannot create a temporary directory in {}",
+                std::env::temp_dir().display()
+            )
+        });
+    }
+    Ok(PathBuf::from(OsStr::from_bytes(template.as_bytes())))
 }

@@ -51,6 +51,8 @@ pub enum Command {
     Test(Test),
     /// Benchmarks side by side with the commands a person would type; a table of ratios.
     Bench(Bench),
+    /// Check a dist directory or a downloaded release: SHA256SUMS and its signature, each RPM's and the OpenBSD package's signature, the SBOM.
+    Verify(Verify),
 }
 
 /// Which recipe set, from which directory, for which platform.
@@ -385,4 +387,24 @@ pub struct Bench {
     /// Skip the three cold builds (by hand, with the tool, serial), which take most of the time.
     #[arg(long)]
     pub skip_builds: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct Verify {
+    /// The directory: a dist/ (`target/sets/<set>/dist`, or `package --out`'s),
+    /// or the files of a release, downloaded with their SHA256SUMS.
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
+    /// The publisher's GnuPG public key (armored or binary), obtained apart
+    /// from the files, to check SHA256SUMS.asc and the RPMs against [default:
+    /// the RPM-GPG-KEY-* in DIR, which proves the files intact, not who made them].
+    #[arg(long, value_name = "FILE")]
+    pub keyring: Option<PathBuf>,
+    /// The signify public key to check the OpenBSD package against [default:
+    /// the *.signify.pub in DIR, with the same caveat].
+    #[arg(long, value_name = "FILE")]
+    pub signify_pub: Option<PathBuf>,
+    /// Print the checks as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
 }

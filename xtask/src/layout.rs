@@ -82,6 +82,10 @@ impl Layout {
     pub fn artifacts(&self, set: &str, step: impl Display) -> PathBuf {
         self.stamps(set).join(format!("{step}.artifacts"))
     }
+    /// How each file a package step wrote is signed (JSON, path to signature).
+    pub fn signatures(&self, set: &str, step: impl Display) -> PathBuf {
+        self.stamps(set).join(format!("{step}.signatures"))
+    }
     fn stamps(&self, set: &str) -> PathBuf {
         self.set_dir(set).join("stamps")
     }

@@ -38,6 +38,7 @@ pub fn main() -> ExitCode {
         Command::Clean(cmd) => cmd.run(),
         Command::Test(cmd) => cmd.run(),
         Command::Bench(cmd) => cmd.run(),
+        Command::Verify(cmd) => cmd.run(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -2,12 +2,17 @@
 //! smoke) in one executor run, doing only what is not already done, then
 //! report what came out.
 //!
-//! The report (artifacts with size and sha256, each smoke check, each phase's
-//! time) is printed as a table on stderr, as JSON on stdout with `--json`, and
+//! The report (artifacts with size, sha256 and signature, `SHA256SUMS.asc`,
+//! each smoke check, each phase's time) is printed as a table on stderr, as JSON on stdout with `--json`, and
 //! always written to `target/sets/<set>/dist/report.json`. A failing phase
 //! stops the run with its error; what earlier phases made stays for a re-run.
 
-use std::{fs, path::Path, time::Instant};
+use std::{
+    collections::BTreeMap,
+    fs,
+    path::{Path, PathBuf},
+    time::Instant,
+};
 
 use anyhow::Context;
 use serde::Serialize;
@@ -17,6 +22,7 @@ use crate::{
     exec::Outcome,
     files, flags,
     layout::Layout,
+    package::sign::{self, Signature},
     plan::{Phase, Plan},
 };
 
@@ -31,7 +37,17 @@ pub struct Report {
     /// Each source as this run had it: where from, and what it was checked to be.
     pub sources: Vec<SourceReport>,
     pub artifacts: Vec<Artifact>,
+    /// `SHA256SUMS.asc`, the detached signature of the checksums, when the
+    /// run signed them.
+    pub checksums_signature: Option<SignatureFile>,
     pub checks: Vec<CheckReport>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SignatureFile {
+    pub path: String,
+    /// The signing key's full fingerprint.
+    pub key: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -48,6 +64,10 @@ pub struct Artifact {
     pub path: String,
     pub size: u64,
     pub sha256: String,
+    pub signed: bool,
+    /// How it is signed (`rpm`, `signify`) and by which key (a GnuPG
+    /// fingerprint, or `signify:<key number>`).
+    pub signature: Option<Signature>,
 }
 
 #[derive(Debug, Serialize)]
@@ -132,6 +152,28 @@ fn fill(
         });
     }
     let sums = fs::read_to_string(layout.dist(&plan.set).join("SHA256SUMS")).unwrap_or_default();
+    let mut signatures: BTreeMap<PathBuf, Signature> = BTreeMap::new();
+    for step in plan.steps_in(&[Phase::Package]) {
+        if let Ok(text) = fs::read_to_string(layout.signatures(&plan.set, &step.id)) {
+            signatures.extend(
+                serde_json::from_str::<BTreeMap<PathBuf, Signature>>(&text).with_context(|| {
+                    format!(
+                        "cannot read {}",
+                        layout.signatures(&plan.set, &step.id).display()
+                    )
+                })?,
+            );
+        }
+    }
+    let checksums_signature = layout.dist(&plan.set).join(sign::CHECKSUMS_SIGNATURE);
+    if checksums_signature.is_file() {
+        if let Some(signature) = signatures.get(&checksums_signature) {
+            report.checksums_signature = Some(SignatureFile {
+                path: checksums_signature.display().to_string(),
+                key: signature.key.clone(),
+            });
+        }
+    }
     for step in plan.steps_in(&[Phase::Package]) {
         let list = fs::read_to_string(layout.artifacts(&plan.set, &step.id)).unwrap_or_default();
         for path in list.lines().filter(|line| !line.is_empty()) {
@@ -147,10 +189,13 @@ fn fill(
             let size = fs::metadata(path)
                 .with_context(|| format!("artifact {path} is missing"))?
                 .len();
+            let signature = signatures.get(Path::new(path)).cloned();
             report.artifacts.push(Artifact {
                 path: path.to_owned(),
                 size,
                 sha256,
+                signed: signature.is_some(),
+                signature,
             });
         }
     }
@@ -198,10 +243,21 @@ fn print_summary(report: &Report, seconds: f64, path: &Path) {
             .unwrap_or_default()
             .to_string_lossy();
         eprintln!(
-            "  artifact {name:<58} {:>10}  {}",
+            "  artifact {name:<58} {:>10}  {}{}",
             files::human_bytes(artifact.size),
-            &artifact.sha256[..16]
+            &artifact.sha256[..16],
+            match &artifact.signature {
+                Some(signature) => format!("  signed ({}) by {}", signature.kind, signature.key),
+                None => String::new(),
+            }
         );
+    }
+    if let Some(signature) = &report.checksums_signature {
+        let name = Path::new(&signature.path)
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy();
+        eprintln!("  signed   {name:<58} SHA256SUMS, by {}", signature.key);
     }
     for check in &report.checks {
         eprintln!(
@@ -217,5 +273,105 @@ fn print_summary(report: &Report, seconds: f64, path: &Path) {
             "  result   FAILED: {error}\n           report in {}",
             path.display()
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::{
+        input::{platform, platform::PackageFormat, recipe},
+        plan::{PlanOptions, StepId},
+    };
+
+    /// The report says, per artifact, whether and by which key it is
+    /// signed, and names SHA256SUMS.asc, from what the package steps recorded.
+    #[test]
+    fn the_report_shows_each_artifacts_signature_and_the_checksums_signature() {
+        let root = crate::project_root();
+        let target = tempfile::tempdir().unwrap();
+        let platforms = platform::names(&root.join("platforms")).unwrap();
+        let set = recipe::load(&root.join("recipes"), "pg15-pglogical", &platforms).unwrap();
+        let linux = platform::load(&root.join("platforms"), "linux").unwrap();
+        let options = PlanOptions {
+            target_dir: target.path().to_path_buf(),
+            jobs: 1,
+            mirrors: Vec::new(),
+            escalate: false,
+            ccache_dir: None,
+            install_prefix: None,
+            formats: Some(vec![PackageFormat::Rpm, PackageFormat::Tarball]),
+            nodes: 2,
+            run_as: None,
+            locked_sha256: BTreeMap::new(),
+            smoke_from: crate::plan::SmokeFrom::Stage,
+            smoke_keep: false,
+            release: None,
+            dist_dir: None,
+            signing: None,
+            repo: false,
+            repo_url: None,
+        };
+        let plan = crate::plan::plan(&set, &linux, &options);
+        let layout = Layout::new(target.path());
+        let dist = layout.dist(&plan.set);
+        fs::create_dir_all(&dist).unwrap();
+        let (rpm, tarball) = (dist.join("a-1.x86_64.rpm"), dist.join("a-1.tar.gz"));
+        fs::write(&rpm, "rpm").unwrap();
+        fs::write(&tarball, "tarball").unwrap();
+        crate::package::write_checksums(&dist).unwrap();
+        fs::write(dist.join(sign::CHECKSUMS_SIGNATURE), "signature").unwrap();
+        let fingerprint = "82A3280A278E401C6A74D08F5FE00A2A26522F81";
+        let signature = |kind: &str| Signature {
+            kind: kind.into(),
+            key: fingerprint.into(),
+        };
+        for (format, artifact, signatures) in [
+            (
+                PackageFormat::Rpm,
+                &rpm,
+                BTreeMap::from([
+                    (rpm.clone(), signature("rpm")),
+                    (dist.join(sign::CHECKSUMS_SIGNATURE), signature("detached")),
+                ]),
+            ),
+            (PackageFormat::Tarball, &tarball, BTreeMap::new()),
+        ] {
+            let step = StepId::package(format);
+            files::write_atomically(
+                &layout.artifacts(&plan.set, &step),
+                format!("{}\n", artifact.display()).as_bytes(),
+            )
+            .unwrap();
+            files::write_atomically(
+                &layout.signatures(&plan.set, &step),
+                serde_json::to_string(&signatures).unwrap().as_bytes(),
+            )
+            .unwrap();
+        }
+        let mut report = Report::default();
+        fill(&mut report, &plan, &Outcome::default(), &layout).unwrap();
+        let json = serde_json::to_value(&report).unwrap();
+        let artifacts = json["artifacts"].as_array().unwrap();
+        assert_eq!(artifacts.len(), 2, "{json}");
+        let by_name = |suffix: &str| {
+            artifacts
+                .iter()
+                .find(|artifact| artifact["path"].as_str().unwrap().ends_with(suffix))
+                .unwrap()
+                .clone()
+        };
+        assert_eq!(by_name(".rpm")["signed"], true);
+        assert_eq!(by_name(".rpm")["signature"]["kind"], "rpm");
+        assert_eq!(by_name(".rpm")["signature"]["key"], fingerprint);
+        assert_eq!(by_name(".tar.gz")["signed"], false);
+        assert!(by_name(".tar.gz")["signature"].is_null());
+        assert_eq!(json["checksums_signature"]["key"], fingerprint);
+        assert!(json["checksums_signature"]["path"]
+            .as_str()
+            .unwrap()
+            .ends_with("/SHA256SUMS.asc"));
     }
 }

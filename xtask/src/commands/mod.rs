@@ -14,6 +14,7 @@ pub mod package;
 pub mod plan;
 pub mod smoke;
 pub mod test;
+pub mod verify;
 pub mod verify_rebuild;
 
 use crate::{

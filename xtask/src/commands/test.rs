@@ -79,27 +79,59 @@ impl flags::Test {
     }
 }
 
+/// Tools only the tests use, by program and Debian package: mmdebstrap
+/// makes the clean Debian root in which the packages' lifecycle is proven;
+/// gpg, gpgv and signify-openbsd make and check the signed releases of
+/// tests/sign.rs (rpmsign comes with rpm, a prerequisite of the rpm format).
+const TEST_TOOLS: &[(&str, &str, &str)] = &[
+    (
+        "mmdebstrap",
+        "mmdebstrap",
+        "the lifecycle tests' clean root",
+    ),
+    ("gpg", "gpg", "signing tests"),
+    ("gpgv", "gpgv", "signature checks of `verify`"),
+    (
+        "gpgconf",
+        "gpgconf",
+        "stopping the signing tests' gpg-agent",
+    ),
+    (
+        "signify-openbsd",
+        "signify-openbsd",
+        "OpenBSD package signatures",
+    ),
+];
+
+fn install_test_tools() -> anyhow::Result<()> {
+    install_packages()?;
+    install_spdx_validator()
+}
+
+/// `apt-get install` of the test tools missing here.
+fn install_packages() -> anyhow::Result<()> {
+    let missing: Vec<&(&str, &str, &str)> = TEST_TOOLS
+        .iter()
+        .filter(|(program, ..)| which::which(program).is_err())
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    for (_, package, why) in &missing {
+        eprintln!("{:>12} {package} ({why})", "Installing");
+    }
+    Command::new("apt-get")
+        .args(["install", "--yes"])
+        .args(missing.iter().map(|(_, package, _)| *package))
+        .inherit_environment()
+        .in_callers_group()
+        .run_in_terminal()
+        .context("cannot install the test tools with apt-get (run as root)")
+}
+
 /// The SPDX reference validator, from PyPI at a pinned version: the SBOM
 /// tests give it every document they check.
 pub const SPDX_TOOLS: (&str, &str) = ("spdx-tools", "0.8.5");
-
-/// Tools only the tests use: mmdebstrap makes the clean Debian root in which
-/// the packages' lifecycle is proven; `pyspdxtools` validates the SBOMs.
-fn install_test_tools() -> anyhow::Result<()> {
-    if which::which("mmdebstrap").is_err() {
-        eprintln!(
-            "{:>12} mmdebstrap (the lifecycle tests' clean root)",
-            "Installing"
-        );
-        Command::new("apt-get")
-            .args(["install", "--yes", "mmdebstrap"])
-            .inherit_environment()
-            .in_callers_group()
-            .run_in_terminal()
-            .context("cannot install mmdebstrap with apt-get (run as root)")?;
-    }
-    install_spdx_validator()
-}
 
 /// `pip install spdx-tools==<pin>` unless that version is installed and its
 /// `pyspdxtools` can be found.

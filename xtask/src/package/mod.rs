@@ -13,8 +13,10 @@ mod openbsd;
 pub mod repo;
 pub mod rpm;
 pub mod sbom;
+pub mod sign;
 mod split;
 pub mod tarball;
+pub mod verify;
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -260,6 +262,9 @@ pub fn make(
     installed: &BTreeMap<StepId, Vec<String>>,
     layout: &Layout,
 ) -> anyhow::Result<Vec<PathBuf>> {
+    // Keys are checked before anything is made: one that cannot sign stops
+    // the run here, with nothing written.
+    let signer = sign::Signer::prepare(package.signing.as_ref(), package.format)?;
     let subpackages = split::split(package, installed)?;
     let epoch = manifest::source_date_epoch(plan)?;
     let manifest = manifest::manifest(plan, package, &subpackages, epoch, layout)?;
@@ -285,7 +290,7 @@ pub fn make(
         "{:>12} {} packages of {} {}-{}",
         "Packaging", package.format, package.name, package.version, package.release
     );
-    let made = match package.format {
+    let mut made = match package.format {
         PackageFormat::Tarball => tarball::make(&contents)?,
         PackageFormat::Rpm => rpm::make(&contents, plan, layout)?,
         PackageFormat::Deb => deb::make(&contents)?,
@@ -306,11 +311,27 @@ pub fn make(
         package.format,
         started.elapsed().as_secs_f64()
     );
+    // Signing comes after the reproducible artifacts are made, so the
+    // unsigned bytes are the same with or without it.
+    let mut signatures = BTreeMap::new();
+    if let Some(signer) = &signer {
+        let (keys, signed) = signer.sign_artifacts(package.format, &made, dist, &package.name)?;
+        made.extend(keys);
+        signatures = signed;
+    }
     // After the packages are final (signed, when asked): the repository
     // holds copies of exactly what dist/ holds, and the SBOM describes it.
     repo::make(&contents, &publication, &made)?;
     sbom::write(&contents)?;
     write_checksums(dist)?;
+    if let Some(signature) = sign::Signer::sign_checksums(signer.as_ref(), dist)? {
+        signatures.insert(dist.join(sign::CHECKSUMS_SIGNATURE), signature);
+    }
+    let record = layout.signatures(&plan.set, StepId::package(package.format));
+    files::write_atomically(
+        &record,
+        &(serde_json::to_string_pretty(&signatures)? + "\n").into_bytes(),
+    )?;
     Ok(made)
 }
 
@@ -415,13 +436,23 @@ fn machine() -> String {
     }
 }
 
+/// Whether `SHA256SUMS` lists a file of `dist` by this name: everything but
+/// itself, its signature (made after it), the run's report and hidden files
+/// (temporary files of writes under way).
+pub fn is_checksummed(name: &str) -> bool {
+    name != "SHA256SUMS"
+        && name != sign::CHECKSUMS_SIGNATURE
+        && name != "report.json"
+        && !name.starts_with('.')
+}
+
 /// `SHA256SUMS` over every artifact in `dist`, as `sha256sum -c` reads it.
 pub fn write_checksums(dist: &Path) -> anyhow::Result<()> {
     let mut names: Vec<String> = fs::read_dir(dist)?
         .filter_map(|entry| entry.ok())
         .filter(|entry| entry.file_type().is_ok_and(|kind| kind.is_file()))
         .map(|entry| entry.file_name().to_string_lossy().into_owned())
-        .filter(|name| name != "SHA256SUMS" && !name.starts_with('.') && name != "report.json")
+        .filter(|name| is_checksummed(name))
         .collect();
     names.sort();
     let mut text = String::new();

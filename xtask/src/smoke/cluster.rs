@@ -9,15 +9,11 @@
 
 use std::{
     collections::BTreeMap,
-    ffi::CString,
     fmt::Write as _,
     fs,
     io::{Read, Write},
     net::TcpListener,
-    os::unix::{
-        ffi::OsStrExt,
-        fs::{OpenOptionsExt, PermissionsExt},
-    },
+    os::unix::fs::{OpenOptionsExt, PermissionsExt},
     path::{Path, PathBuf},
     process::Output,
     thread,
@@ -28,7 +24,9 @@ use anyhow::{bail, Context};
 use serde::Serialize;
 
 use super::config;
-use crate::{interrupt, plan::Smoke, printable::printable, process::Command, sources::archive};
+use crate::{
+    files, interrupt, plan::Smoke, printable::printable, process::Command, sources::archive,
+};
 
 /// How long any one wait may take before the check fails.
 pub const DEADLINE: Duration = Duration::from_secs(60);
@@ -99,7 +97,7 @@ impl Cluster {
         run_as: Option<RunAs>,
         tarball: Option<&Path>,
     ) -> anyhow::Result<Cluster> {
-        let dir = make_temporary_dir(&format!("bdr-dist-{set}-"))?;
+        let dir = files::make_temporary_dir(&format!("bdr-dist-{set}-"))?;
         // Run as root for another user: the cluster directory and the copy of
         // the installation stay root's (the servers only read and run them);
         // only the empty data and socket directories are the user's.
@@ -605,25 +603,6 @@ fn read_tail(path: &Path) -> Option<String> {
     let mut bytes = Vec::new();
     file.take(64 << 10).read_to_end(&mut bytes).ok()?;
     Some(String::from_utf8_lossy(&bytes).into_owned())
-}
-
-/// A fresh directory `<temp>/<prefix>XXXXXX`, made by mkdtemp: a name
-/// nobody could have created first.
-fn make_temporary_dir(prefix: &str) -> anyhow::Result<PathBuf> {
-    let template = std::env::temp_dir().join(format!("{prefix}XXXXXX"));
-    let template = CString::new(template.as_os_str().as_bytes())
-        .context("temporary directory name with a NUL byte")?;
-    let raw = template.into_raw();
-    // SAFETY: mkdtemp rewrites the X's of a NUL-terminated buffer we own.
-    let made = unsafe { libc::mkdtemp(raw) };
-    // SAFETY: the buffer came from into_raw just above.
-    let template = unsafe { CString::from_raw(raw) };
-    if made.is_null() {
-        return Err(std::io::Error::last_os_error()).context("cannot create a cluster directory");
-    }
-    Ok(PathBuf::from(std::ffi::OsStr::from_bytes(
-        template.as_bytes(),
-    )))
 }
 
 /// Copy an installation the server user cannot reach, root-owned: `tar -c`
