@@ -284,7 +284,10 @@ pub fn make(
         fs::remove_dir_all(&contents.work)
             .with_context(|| format!("cannot empty {}", contents.work.display()))?;
     }
-    let publication = repo::prepare(package)?;
+    let publication = repo::prepare(
+        package,
+        signer.as_ref().and_then(|signer| signer.gpg.as_ref()),
+    );
     let started = Instant::now();
     eprintln!(
         "{:>12} {} packages of {} {}-{}",

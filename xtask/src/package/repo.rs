@@ -24,13 +24,13 @@ use std::{
 use anyhow::{bail, Context};
 use flate2::{Compression, GzBuilder};
 
-use super::{dates, deb::debian_arch, Contents};
-use crate::{
-    files,
-    input::{located::invalid, platform::PackageFormat},
-    plan::Package,
-    process::Command,
+use super::{
+    dates,
+    deb::debian_arch,
+    sign::{self, GpgKey},
+    Contents,
 };
+use crate::{files, input::platform::PackageFormat, plan::Package, process::Command};
 
 /// `<dist>/repo/<format>`: where a format's repository is published.
 pub fn repository_dir(dist: &Path, format: PackageFormat) -> PathBuf {
@@ -43,15 +43,15 @@ pub struct Publication {
     signer: Option<Signer>,
 }
 
-/// Check `--sign`'s key when this step publishes a signed repository.
-pub fn prepare(package: &Package) -> anyhow::Result<Publication> {
+/// What this step publishes, signed by `key` (already checked to sign,
+/// before any package is made) when `--sign` named one.
+pub fn prepare(package: &Package, key: Option<&GpgKey>) -> Publication {
     let publishes =
         package.repo && matches!(package.format, PackageFormat::Rpm | PackageFormat::Deb);
-    let signer = match package.signing.as_ref().and_then(|s| s.gpg_key.as_deref()) {
-        Some(key) if publishes => Some(Signer::for_key(key)?),
-        _ => None,
-    };
-    Ok(Publication { signer })
+    let signer = key.filter(|_| publishes).map(|key| Signer {
+        fingerprint: key.fingerprint.clone(),
+    });
+    Publication { signer }
 }
 
 /// Lay out the repository of this format from the packages `made` (or, when
@@ -361,46 +361,11 @@ fn file_url(path: &Path) -> String {
 /// Nothing of the secret key passes through this process.
 struct Signer {
     fingerprint: String,
-    gnupg_home: Option<String>,
 }
 
 impl Signer {
-    /// The one secret key `key` names; a key that names none, or several,
-    /// is invalid input.
-    fn for_key(key: &str) -> anyhow::Result<Signer> {
-        let gnupg_home = std::env::var("GNUPGHOME").ok();
-        let probe = Signer {
-            fingerprint: String::new(),
-            gnupg_home: gnupg_home.clone(),
-        };
-        let output = probe
-            .gpg()
-            .args(["--with-colons", "--list-secret-keys", "--", key])
-            .output()?;
-        let listing = String::from_utf8_lossy(&output.stdout);
-        let fingerprints = primary_fingerprints(&listing);
-        let keyring = gnupg_home.as_deref().unwrap_or("~/.gnupg");
-        match fingerprints.as_slice() {
-            [one] => Ok(Signer {
-                fingerprint: one.clone(),
-                gnupg_home,
-            }),
-            [] => Err(invalid(format!(
-                "--sign `{key}`: no such secret key in {keyring} (gpg --list-secret-keys)"
-            ))),
-            many => Err(invalid(format!(
-                "--sign `{key}` names {} secret keys in {keyring}: give a fingerprint",
-                many.len()
-            ))),
-        }
-    }
-
     fn gpg(&self) -> Command {
-        let command = Command::new("gpg").args(["--batch", "--no-tty", "--yes"]);
-        match &self.gnupg_home {
-            Some(home) => command.env("GNUPGHOME", home),
-            None => command,
-        }
+        sign::gnupg("gpg").args(["--batch", "--no-tty", "--yes"])
     }
 
     fn signing(&self) -> Command {
@@ -444,27 +409,6 @@ impl Signer {
         }
         Ok(output.stdout)
     }
-}
-
-/// The fingerprints of the primary keys in `gpg --with-colons` output (the
-/// first `fpr` record after each `sec`).
-fn primary_fingerprints(listing: &str) -> Vec<String> {
-    let mut fingerprints = Vec::new();
-    let mut after_primary = false;
-    for line in listing.lines() {
-        let fields: Vec<&str> = line.split(':').collect();
-        match fields.first() {
-            Some(&"sec") => after_primary = true,
-            Some(&"fpr") if after_primary => {
-                if let Some(fingerprint) = fields.get(9).filter(|f| !f.is_empty()) {
-                    fingerprints.push((*fingerprint).to_owned());
-                }
-                after_primary = false;
-            }
-            _ => {}
-        }
-    }
-    fingerprints
 }
 
 #[cfg(test)]
@@ -569,18 +513,5 @@ mod tests {
         );
         assert!(final_dir.join("new.rpm").is_file());
         assert!(!final_dir.join("old.rpm").exists());
-    }
-
-    #[test]
-    fn the_primary_keys_fingerprints_not_the_subkeys() {
-        let listing = "sec:u:3072:1:AAAA:1:::u:::scESC:::+:::23::0:\n\
-                       fpr:::::::::1111222233334444555566667777888899990000:\n\
-                       uid:u::::1::X::t <t@x>::::::::::0:\n\
-                       ssb:u:3072:1:BBBB:1::::::e:::+:::23:\n\
-                       fpr:::::::::AAAABBBBCCCCDDDDEEEEFFFF0000111122223333:\n";
-        assert_eq!(
-            primary_fingerprints(listing),
-            ["1111222233334444555566667777888899990000"]
-        );
     }
 }

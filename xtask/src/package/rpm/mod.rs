@@ -166,25 +166,3 @@ fn tail(bytes: &[u8], lines: usize) -> String {
     let all: Vec<&str> = text.lines().collect();
     all[all.len().saturating_sub(lines)..].join("\n")
 }
-
-/// The part of an RPM a signature covers and does not change: its main
-/// header and payload, after the 96-byte lead and the signature header
-/// (padded to 8 bytes). Two RPMs that differ only by their signatures have
-/// the same region.
-pub fn signed_region(bytes: &[u8]) -> anyhow::Result<&[u8]> {
-    const LEAD: usize = 96;
-    let header = bytes
-        .get(LEAD..LEAD + 16)
-        .context("too short for an RPM lead and signature header")?;
-    if bytes[..4] != [0xed, 0xab, 0xee, 0xdb] || header[..4] != [0x8e, 0xad, 0xe8, 0x01] {
-        bail!("not an RPM: no lead or signature header magic");
-    }
-    let word =
-        |at: usize| u32::from_be_bytes(header[at..at + 4].try_into().expect("4 bytes")) as usize;
-    let (entries, data) = (word(8), word(12));
-    let end = LEAD + 16 + entries * 16 + data;
-    let start = end.div_ceil(8) * 8;
-    bytes
-        .get(start..)
-        .context("the signature header runs past the end of the file")
-}

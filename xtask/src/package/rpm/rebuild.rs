@@ -14,9 +14,9 @@ use std::{
 use anyhow::{bail, Context};
 use serde::Serialize;
 
-use super::signed_region;
 use crate::{
     input::located::invalid,
+    package::sign::rpm_main_header_offset,
     process::{self, Command},
 };
 
@@ -43,6 +43,11 @@ impl Outcome {
     pub fn all_identical(&self) -> bool {
         self.artifacts.iter().all(|verdict| verdict.identical)
     }
+}
+
+/// An RPM's main header and payload: what its signature leaves alone.
+fn signed_region(bytes: &[u8]) -> anyhow::Result<&[u8]> {
+    Ok(&bytes[rpm_main_header_offset(bytes)?..])
 }
 
 /// The one SRPM in `dist`.
