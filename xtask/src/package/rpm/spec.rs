@@ -356,27 +356,41 @@ fn write_source_build(spec: &mut String, plan: &Plan) {
         }
         wrappers.push((flags, name));
     }
-    if !wrappers.is_empty() {
-        spec.push_str(
+    // rpmlint refuses the buildroot before %install, and nothing built
+    // before the first install can see it: %prep writes the wrappers without
+    // its map, %install writes them again with it.
+    let write_wrappers = |spec: &mut String, with_buildroot: bool| {
+        if wrappers.is_empty() {
+            return;
+        }
+        spec.push_str(if with_buildroot {
+            "# The compilers again, now mapping the buildroot out too.\n"
+        } else {
             "# The compilers of `cargo xtask build`: the real one, with the build's\n\
-             # paths mapped out of what it writes, and linked as distributions do.\n",
-        );
-    }
-    for (flags, name) in &wrappers {
-        let dir = format!(".compilers/{name}");
-        let _ = write!(
-            spec,
-            "mkdir -p {dir}\n\
-             for cc in {compilers}; do\n\
-             \treal=$(command -v $cc) || continue\n\
-             \techo '#!/bin/sh' > {dir}/$cc\n\
-             \techo \"exec $real {flags} \\\"\\$@\\\"\" >> {dir}/$cc\n\
-             \tchmod 0755 {dir}/$cc\n\
-             done\n",
-            compilers = crate::plan::COMPILERS.join(" "),
-            flags = flags.join(" ").replace('"', "\\\""),
-        );
-    }
+             # paths mapped out of what it writes, and linked as distributions do.\n"
+        });
+        for (flags, name) in &wrappers {
+            let dir = format!(".compilers/{name}");
+            let flags: Vec<&str> = flags
+                .iter()
+                .map(String::as_str)
+                .filter(|flag| with_buildroot || !flag.contains("%{buildroot}"))
+                .collect();
+            let _ = write!(
+                spec,
+                "mkdir -p {dir}\n\
+                 for cc in {compilers}; do\n\
+                 \treal=$(command -v $cc) || continue\n\
+                 \techo '#!/bin/sh' > {dir}/$cc\n\
+                 \techo \"exec $real {flags} \\\"\\$@\\\"\" >> {dir}/$cc\n\
+                 \tchmod 0755 {dir}/$cc\n\
+                 done\n",
+                compilers = crate::plan::COMPILERS.join(" "),
+                flags = flags.join(" ").replace('"', "\\\""),
+            );
+        }
+    };
+    write_wrappers(spec, false);
     let environment = {
         let kept: Vec<String> = process::KEPT_ENVIRONMENT
             .iter()
@@ -401,6 +415,7 @@ fn write_source_build(spec: &mut String, plan: &Plan) {
                 spec,
                 "\n{section}\ncd %{{name}}-%{{version}}\n{environment}"
             );
+            write_wrappers(spec, true);
         }
         let (dir, _) = place(run);
         let compilers = (!run.path_map.is_empty()).then(|| {
