@@ -289,6 +289,26 @@ fn signed_packages_pass_rpm_gpgv_and_verify_and_a_flipped_byte_fails_them() {
     assert!(output.status.success());
     assert!(verify_line(&output, "SHA256SUMS").contains("gpg not signed"));
     assert!(verify_line(&output, &rpms[0]).contains("rpm not signed"));
+    // But checked against the publisher's key, a release whose signatures
+    // were stripped (SHA256SUMS rewritten to match) fails.
+    let output = xtask(
+        &gnupg,
+        &target,
+        &[
+            "verify",
+            &unsigned.display().to_string(),
+            "--keyring",
+            &keyring_flag,
+        ],
+    );
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{}",
+        support::stderr(&output)
+    );
+    assert!(verify_line(&output, "SHA256SUMS").contains("gpg FAILED"));
+    assert!(verify_line(&output, &rpms[0]).contains("rpm FAILED"));
 
     // One flipped byte of each kind: the native verifier and verify fail,
     // verify on a line naming the file.

@@ -103,7 +103,7 @@ impl Layout {
     pub fn rpmbuild(&self, set: &str) -> PathBuf {
         self.set_dir(set).join("rpmbuild")
     }
-    /// What the escalated install step extracts.
+
     /// Scratch space of `verify-rebuild` for one SRPM: removed when it ends.
     pub fn rebuild(&self, srpm_stem: &str) -> PathBuf {
         self.target.join("rebuild").join(srpm_stem)
@@ -114,6 +114,7 @@ impl Layout {
         self.target.join("rebuild").join(format!("{srpm_stem}.log"))
     }
 
+    /// What the escalated install step extracts.
     pub fn install_archive(&self, set: &str) -> PathBuf {
         self.set_dir(set).join("install").join(format!("{set}.tar"))
     }

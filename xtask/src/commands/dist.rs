@@ -86,6 +86,8 @@ impl flags::Dist {
             options.formats = self.format.clone();
             self.publish.apply(options);
         });
+        // Keys first: one that cannot sign is found before the build.
+        crate::package::sign::check_plan(&plan)?;
         let mut report = Report {
             set: plan.set.clone(),
             platform: plan.platform.clone(),

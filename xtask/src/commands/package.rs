@@ -18,6 +18,7 @@ impl flags::Package {
             self.publish.apply(options);
         });
         exec::require_complete_stage(&session.layout, &plan.set, &plan.stage)?;
+        crate::package::sign::check_plan(&plan)?;
         session
             .executor(&plan, self.force, Default::default())
             .run(&[Phase::Package], false)?;

@@ -325,7 +325,15 @@ pub fn make(
     // After the packages are final (signed, when asked): the repository
     // holds copies of exactly what dist/ holds, and the SBOM describes it.
     repo::make(&contents, &publication, &made)?;
+    sign::remove_stale_keys(signer.as_ref(), dist, &package.name)?;
     sbom::write(&contents)?;
+    // The old signature goes first: if signing fails, none is left that
+    // does not match.
+    let old_signature = dist.join(sign::CHECKSUMS_SIGNATURE);
+    if old_signature.exists() {
+        fs::remove_file(&old_signature)
+            .with_context(|| format!("cannot remove {}", old_signature.display()))?;
+    }
     write_checksums(dist)?;
     if let Some(signature) = sign::Signer::sign_checksums(signer.as_ref(), dist)? {
         signatures.insert(dist.join(sign::CHECKSUMS_SIGNATURE), signature);

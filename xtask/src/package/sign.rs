@@ -170,6 +170,39 @@ impl Signer {
     }
 }
 
+/// Public keys an earlier, signed run wrote into `dist` that this run does
+/// not sign with: left there, they would pass for this release's keys.
+pub fn remove_stale_keys(
+    signer: Option<&Signer>,
+    dist: &Path,
+    package_name: &str,
+) -> anyhow::Result<()> {
+    let gpg = signer.is_some_and(|signer| signer.gpg.is_some());
+    let signify = signer.is_some_and(|signer| signer.signify.is_some());
+    for (used, name) in [
+        (gpg, format!("RPM-GPG-KEY-{package_name}")),
+        (signify, format!("{package_name}.signify.pub")),
+    ] {
+        let path = dist.join(name);
+        if !used && path.exists() {
+            fs::remove_file(&path)
+                .with_context(|| format!("cannot remove the stale {}", path.display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// Check the keys of every package step of `plan` before anything runs: a
+/// key that cannot sign is found before the build, not after it.
+pub fn check_plan(plan: &crate::plan::Plan) -> anyhow::Result<()> {
+    for step in &plan.steps {
+        if let crate::plan::Action::Package(package) = &step.action {
+            Signer::prepare(package.signing.as_ref(), package.format)?;
+        }
+    }
+    Ok(())
+}
+
 impl Signature {
     fn gpg(kind: &str, key: &GpgKey) -> Signature {
         Signature {
@@ -404,6 +437,15 @@ pub fn check_signify_key(secret: &Path) -> anyhow::Result<SignifyKey> {
             public.display()
         )));
     }
+    // A passphrase (kdf rounds > 0) would make signify ask for it on the
+    // terminal in the middle of the run: refuse it now.
+    if secret_bytes[4..8] != [0, 0, 0, 0] {
+        return Err(invalid(format!(
+            "signify key {named} is protected by a passphrase, which signify would ask for \
+             in the middle of the run: sign releases with a key made by `signify -G -n`, \
+             kept where only the release machine reads it"
+        )));
+    }
     if secret_bytes[32..40] != public_bytes[2..10] {
         return Err(invalid(format!(
             "signify key {named} and {} are not one pair (their key numbers differ)",
@@ -531,6 +573,28 @@ pub fn rpm_main_header_offset(bytes: &[u8]) -> anyhow::Result<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unsigned_run_removes_the_keys_a_signed_one_left() {
+        let dist = tempfile::tempdir().unwrap();
+        let (gpg, signify) = (
+            dist.path().join("RPM-GPG-KEY-p"),
+            dist.path().join("p.signify.pub"),
+        );
+        fs::write(&gpg, "old").unwrap();
+        fs::write(&signify, "old").unwrap();
+        let only_gpg = Signer {
+            gpg: Some(GpgKey {
+                requested: "k".into(),
+                fingerprint: "F".into(),
+            }),
+            signify: None,
+        };
+        remove_stale_keys(Some(&only_gpg), dist.path(), "p").unwrap();
+        assert!(gpg.exists() && !signify.exists());
+        remove_stale_keys(None, dist.path(), "p").unwrap();
+        assert!(!gpg.exists());
+    }
 
     #[test]
     fn the_fingerprint_is_the_primary_keys_not_a_subkeys() {

@@ -129,12 +129,23 @@ pub fn verify(
             return Err(invalid(format!("{} is not a file", given.display())));
         }
     }
-    let present: BTreeSet<String> = fs::read_dir(dir)
-        .with_context(|| format!("cannot read {}", dir.display()))?
-        .filter_map(|entry| entry.ok())
-        .filter(|entry| entry.path().is_file())
-        .map(|entry| entry.file_name().to_string_lossy().into_owned())
-        .collect();
+    // Regular files only: a symlink could point anywhere, and nothing this
+    // tool writes is one. Directories (`repo/`) are not covered by SHA256SUMS.
+    let mut present = BTreeSet::new();
+    let mut irregular = Vec::new();
+    let mut directories = Vec::new();
+    for entry in fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))? {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let kind = entry.file_type()?;
+        if kind.is_file() {
+            present.insert(name);
+        } else if kind.is_dir() {
+            directories.push(format!("{name}/ (a directory: not covered by SHA256SUMS)"));
+        } else {
+            irregular.push(name);
+        }
+    }
     let gpg_keys = match keyring {
         Some(path) => vec![(path.to_path_buf(), false)],
         None => shipped(dir, &present, |name| name.starts_with("RPM-GPG-KEY-")),
@@ -165,7 +176,16 @@ pub fn verify(
         None
     };
 
-    let mut skipped = Vec::new();
+    let mut skipped = directories;
+    for name in irregular {
+        reports.push(FileReport {
+            name,
+            checks: vec![Check::failed(
+                "sha256",
+                "not a regular file (a symlink, a device...): refused",
+            )],
+        });
+    }
     let names: BTreeSet<&String> = listed.keys().chain(&present).collect();
     for name in names {
         if !is_checksummed(name) {
@@ -215,6 +235,21 @@ pub fn verify(
             name: name.clone(),
             checks,
         });
+    }
+    // With a key given or shipped, the release is meant to be signed: a file
+    // that should carry a signature and does not is a failure (an attacker
+    // who strips signatures must not get "passed").
+    for check in reports.iter_mut().flat_map(|file| file.checks.iter_mut()) {
+        let expected = match check.name {
+            "gpg" | "rpm" => !gpg_keys.is_empty(),
+            "signify" => !signify_keys.is_empty(),
+            _ => false,
+        };
+        if expected && check.outcome == Outcome::NotSigned {
+            check.outcome = Outcome::Failed;
+            check.detail =
+                Some("not signed, though a key to check it with was given or shipped".into());
+        }
     }
     let key_sources = |keys: &[(PathBuf, bool)]| {
         keys.iter()

@@ -60,7 +60,22 @@ pub fn find_srpm(dist: &Path) -> anyhow::Result<PathBuf> {
         .collect();
     found.sort();
     match found.as_slice() {
-        [one] => Ok(one.clone()),
+        [one] => {
+            // Its name names the scratch directory and the log: nothing that
+            // could climb out of them.
+            let name = one.file_name().unwrap_or_default().to_string_lossy();
+            let plain = !name.starts_with('.')
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"._+~-".contains(&b));
+            if !plain {
+                return Err(invalid(format!(
+                    "`{}` is not an SRPM name rpm makes (letters, digits, `._+~-`)",
+                    crate::printable::printable(&name, 200)
+                )));
+            }
+            Ok(one.clone())
+        }
         [] => Err(invalid(format!(
             "no .src.rpm in {}: make one with `cargo xtask package --format rpm`",
             dist.display()
@@ -117,6 +132,12 @@ pub fn rebuild(dist: &Path, scratch: &Path, log: &Path) -> anyhow::Result<Outcom
     }
     let seconds = started.elapsed().as_secs_f64();
     let artifacts = compare(dist, &topdir.join("RPMS"))?;
+    if artifacts.is_empty() {
+        bail!(
+            "neither {} nor the rebuild has a binary RPM: nothing was compared",
+            dist.display()
+        );
+    }
     Ok(Outcome {
         srpm,
         seconds,

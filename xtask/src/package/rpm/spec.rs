@@ -111,6 +111,7 @@ fn write_preamble(
          # The release's SOURCE_DATE_EPOCH, pinned here: a rebuild of the SRPM,\n\
          # anywhere and at any time, dates and clamps as the release did.\n\
          %{{lua: posix.setenv(\"SOURCE_DATE_EPOCH\", \"{epoch}\")}}\n\
+         %global source_date_epoch_from_changelog 0\n\
          %global pgprefix {prefix}\n\n\
          Name: {name}\nVersion: {version}\nRelease: {release}\nSummary: {summary}\nLicense: {license}\nURL: {url}\n\
          Group: Applications/Databases\nPackager: {maintainer}\n",
