@@ -187,6 +187,8 @@ pub struct Lint {
 /// downloaded it would, and each binary RPM compared with the shipped one.
 /// Exit status 1 when any differs; the first differing file (or header tag)
 /// is named. A signed shipped RPM matches when all but its signature does.
+/// rpmbuild runs the SRPM's scripts as you: check a downloaded release with
+/// `cargo xtask verify` first, and rebuild as an unprivileged user.
 #[derive(Debug, Args)]
 pub struct VerifyRebuild {
     #[command(flatten)]

@@ -13,6 +13,13 @@ impl flags::VerifyRebuild {
             None => layout.dist(&host::select(&self.set)?.set.name),
         };
         let srpm = rebuild::find_srpm(&dist)?;
+        if host::is_root() {
+            eprintln!(
+                "warning: rpmbuild will run the SRPM's %prep, %build and %install as root: \
+                 for a release you did not make, check it with `cargo xtask verify` first, \
+                 or rebuild as an unprivileged user (build farms do)"
+            );
+        }
         let stem = srpm
             .file_name()
             .map(|name| {
