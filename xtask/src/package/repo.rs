@@ -397,17 +397,7 @@ impl Signer {
 
     /// The public key, armored (`RPM-GPG-KEY-*`) or binary (apt's keyring).
     fn public_key(&self, armor: bool) -> anyhow::Result<Vec<u8>> {
-        let mut command = self.gpg().args(["--export-options", "export-minimal"]);
-        if armor {
-            command = command.arg("--armor");
-        }
-        let output = command
-            .args(["--export", &self.fingerprint])
-            .checked_output()?;
-        if output.stdout.is_empty() {
-            bail!("gpg exported no public key for {}", self.fingerprint);
-        }
-        Ok(output.stdout)
+        sign::public_key(&self.fingerprint, armor)
     }
 }
 

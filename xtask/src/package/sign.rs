@@ -387,16 +387,26 @@ fn sign_rpms(rpms: &[&PathBuf], key: &GpgKey) -> anyhow::Result<()> {
 
 /// `RPM-GPG-KEY-<name>`: the armored public key, as rpm imports it.
 fn export_public_key(key: &GpgKey, dist: &Path, package_name: &str) -> anyhow::Result<PathBuf> {
-    let output = gnupg("gpg")
-        .args(["--batch", "--armor", "--export", "--"])
-        .arg(&key.fingerprint)
+    let path = dist.join(format!("RPM-GPG-KEY-{package_name}"));
+    files::write_atomically(&path, &public_key(&key.fingerprint, true)?)?;
+    Ok(path)
+}
+
+/// The public key of `fingerprint` as it is published: minimal (its own
+/// signatures only), armored (`RPM-GPG-KEY-*`) or binary (apt's keyring), so
+/// every copy the tool writes has the same bytes.
+pub fn public_key(fingerprint: &str, armor: bool) -> anyhow::Result<Vec<u8>> {
+    let mut command = gnupg("gpg").args(["--batch", "--export-options", "export-minimal"]);
+    if armor {
+        command = command.arg("--armor");
+    }
+    let output = command
+        .args(["--export", "--", fingerprint])
         .checked_output()?;
     if output.stdout.is_empty() {
-        bail!("gpg exported nothing for {}", key.fingerprint);
+        bail!("gpg exported no public key for {fingerprint}");
     }
-    let path = dist.join(format!("RPM-GPG-KEY-{package_name}"));
-    files::write_atomically(&path, &output.stdout)?;
-    Ok(path)
+    Ok(output.stdout)
 }
 
 /// A detached armored signature of `file`, written atomically to `signature`.
