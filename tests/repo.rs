@@ -15,97 +15,35 @@ use std::{
     fs,
     io::{Read, Write},
     path::{Path, PathBuf},
-    process::{Command, Output},
+    process::Command,
 };
 
 use sha2::{Digest, Sha256};
-use support::{root::Root, HttpServer};
+use support::{gnupg::GnupgHome, root::Root, HttpServer};
 
 const NAME: &str = "postgresql15-pglogical";
 const PREFIX: &str = "/usr/pgsql-15";
-
-/// A temporary GNUPGHOME with throwaway keys; on drop its agent is stopped
-/// and the directory, key material and all, removed.
-struct GnupgHome {
-    dir: tempfile::TempDir,
-}
-
-impl GnupgHome {
-    fn new() -> GnupgHome {
-        let dir = tempfile::Builder::new()
-            .prefix("bdr-dist-gnupg-")
-            .tempdir()
-            .unwrap();
-        fs::set_permissions(
-            dir.path(),
-            std::os::unix::fs::PermissionsExt::from_mode(0o700),
-        )
-        .unwrap();
-        GnupgHome { dir }
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn gpg(&self, args: &[&str]) -> Output {
-        Command::new("gpg")
-            .args(["--batch", "--no-tty", "--yes"])
-            .args(args)
-            .env("GNUPGHOME", self.path())
-            .output()
-            .unwrap()
-    }
-
-    /// A new RSA signing key without a passphrase; its fingerprint.
-    fn generate(&self, user_id: &str) -> String {
-        let output = self.gpg(&[
-            "--passphrase",
-            "",
-            "--quick-gen-key",
-            user_id,
-            "rsa3072",
-            "sign",
-            "never",
-        ]);
-        assert!(output.status.success(), "{}", support::stderr(&output));
-        let listing = self.gpg(&["--with-colons", "--list-secret-keys", user_id]);
-        String::from_utf8_lossy(&listing.stdout)
-            .lines()
-            .find_map(|line| line.strip_prefix("fpr:"))
-            .and_then(|rest| rest.split(':').nth(8))
-            .expect("the new key's fingerprint")
-            .to_owned()
-    }
-}
-
-impl Drop for GnupgHome {
-    fn drop(&mut self) {
-        let _ = Command::new("gpgconf")
-            .args(["--kill", "all"])
-            .env("GNUPGHOME", self.path())
-            .output();
-    }
-}
 
 /// `cargo xtask package --repo --sign KEY` of the stand-in stage into `out`,
 /// with the key from `gnupg` (and any extra arguments).
 fn package(gnupg: &GnupgHome, key: &str, format: &str, out: &Path, extra: &[&str]) {
     let target = support::e2e_target();
     support::standin_stage(&target);
-    let output = Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .args(["package", "--set", "pg15-pglogical", "--format", format])
-        .args(["--repo", "--sign", key, "--out"])
-        .arg(out)
-        .args(extra)
-        .env("BDR_DIST_TARGET", &target)
-        .env("GNUPGHOME", gnupg.path())
-        .env_remove("BDR_DIST_RECIPES")
-        .env_remove("BDR_DIST_SET")
-        .env_remove("BDR_DIST_PLATFORMS")
-        .output()
-        .unwrap();
-    eprintln!("{}", support::stderr(&output));
+    let out = out.display().to_string();
+    let mut args = vec![
+        "package",
+        "--set",
+        "pg15-pglogical",
+        "--format",
+        format,
+        "--repo",
+        "--sign",
+        key,
+        "--out",
+        &out,
+    ];
+    args.extend(extra);
+    let output = support::xtask_with_env(&target, &args, &[("GNUPGHOME", gnupg.path())]);
     assert!(output.status.success(), "package --repo failed");
 }
 

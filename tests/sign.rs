@@ -7,6 +7,8 @@
 
 mod support;
 
+use support::gnupg::GnupgHome;
+
 use std::{
     fs,
     path::{Path, PathBuf},
@@ -21,88 +23,12 @@ use xtask::{
     },
 };
 
-/// A temporary GNUPGHOME with one RSA signing key; its agent is stopped and
-/// the directory removed when dropped, even when a test fails.
-struct Gnupg {
-    home: tempfile::TempDir,
-    fingerprint: String,
-}
-
-impl Gnupg {
-    fn new() -> Gnupg {
-        let home = tempfile::Builder::new().prefix("gpg").tempdir().unwrap();
-        let mut gnupg = Gnupg {
-            home,
-            fingerprint: String::new(),
-        };
-        gnupg.run(
-            "gpg",
-            &[
-                "--batch",
-                "--passphrase",
-                "",
-                "--quick-gen-key",
-                "bdr-dist test <test@example.invalid>",
-                "rsa3072",
-                "sign",
-                "never",
-            ],
-        );
-        let listing = gnupg.run("gpg", &["--batch", "--with-colons", "--list-secret-keys"]);
-        let fingerprint = listing
-            .lines()
-            .find_map(|line| line.strip_prefix("fpr:::::::::"))
-            .and_then(|rest| rest.split(':').next())
-            .expect("a fingerprint")
-            .to_owned();
-        gnupg.fingerprint = fingerprint;
-        gnupg
-    }
-
-    fn command(&self, program: &str) -> Command {
-        let mut command = Command::new(program);
-        command.env("GNUPGHOME", self.home.path());
-        command
-    }
-
-    fn run(&self, program: &str, args: &[&str]) -> String {
-        let output = self.command(program).args(args).output().unwrap();
-        assert!(
-            output.status.success(),
-            "{program} {args:?}: {}",
-            support::stderr(&output)
-        );
-        String::from_utf8_lossy(&output.stdout).into_owned()
-    }
-}
-
-impl Drop for Gnupg {
-    fn drop(&mut self) {
-        let _ = self.command("gpgconf").args(["--kill", "all"]).output();
-    }
-}
-
 /// `cargo xtask` with the test's GNUPGHOME.
-fn xtask(gnupg: &Gnupg, target: &Path, args: &[&str]) -> Output {
-    let output = gnupg
-        .command(env!("CARGO_BIN_EXE_xtask"))
-        .args(args)
-        .env("BDR_DIST_TARGET", target)
-        .env_remove("BDR_DIST_RECIPES")
-        .env_remove("BDR_DIST_MIRROR")
-        .env_remove("BDR_DIST_SET")
-        .env_remove("BDR_DIST_PLATFORMS")
-        .output()
-        .unwrap();
-    eprintln!(
-        "$ cargo xtask {}\n{}",
-        args.join(" "),
-        support::stderr(&output)
-    );
-    output
+fn xtask(gnupg: &GnupgHome, target: &Path, args: &[&str]) -> Output {
+    support::xtask_with_env(target, args, &[("GNUPGHOME", gnupg.path())])
 }
 
-fn package_into(gnupg: &Gnupg, out: &Path, sign: Option<&str>) -> Output {
+fn package_into(gnupg: &GnupgHome, out: &Path, sign: Option<&str>) -> Output {
     let target = support::e2e_target();
     support::standin_stage(&target);
     let out = out.display().to_string();
@@ -170,7 +96,8 @@ fn rpm_checksig(key: &Path, rpm: &Path, db: &Path) -> Output {
 
 #[test]
 fn signed_packages_pass_rpm_gpgv_and_verify_and_a_flipped_byte_fails_them() {
-    let gnupg = Gnupg::new();
+    let gnupg = GnupgHome::new();
+    let fingerprint = gnupg.generate("bdr-dist test <test@example.invalid>");
     let work = tempfile::tempdir().unwrap();
     let (unsigned, signed) = (work.path().join("unsigned"), work.path().join("signed"));
     assert!(package_into(&gnupg, &unsigned, None).status.success());
@@ -272,8 +199,7 @@ fn signed_packages_pass_rpm_gpgv_and_verify_and_a_flipped_byte_fails_them() {
     let output = verify(true);
     assert!(output.status.success());
     assert!(
-        verify_line(&output, "SHA256SUMS")
-            .contains(&format!("gpg passed (by {})", gnupg.fingerprint)),
+        verify_line(&output, "SHA256SUMS").contains(&format!("gpg passed (by {})", fingerprint)),
         "{}",
         support::stderr(&output)
     );
@@ -370,7 +296,9 @@ fn signed_packages_pass_rpm_gpgv_and_verify_and_a_flipped_byte_fails_them() {
 /// status 2, the key named, no output directory.
 #[test]
 fn a_key_that_cannot_sign_stops_before_anything_is_written() {
-    let gnupg = Gnupg::new();
+    let gnupg = GnupgHome::new();
+    // A key is there, just not the one asked for.
+    gnupg.generate("bdr-dist test <test@example.invalid>");
     let work = tempfile::tempdir().unwrap();
     let out = work.path().join("dist");
     let output = package_into(&gnupg, &out, Some("nobody@example.invalid"));

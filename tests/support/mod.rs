@@ -2,6 +2,7 @@
 //! to run the `cargo xtask` binary.
 #![allow(dead_code)]
 
+pub mod gnupg;
 pub mod root;
 
 use std::{
@@ -262,8 +263,14 @@ fn serve(
 
 /// Run `cargo xtask ARGS` with `target` as its target directory.
 pub fn xtask(target: &Path, args: &[&str]) -> Output {
+    xtask_with_env(target, args, &[])
+}
+
+/// `xtask`, with these variables set too (`GNUPGHOME`, say).
+pub fn xtask_with_env(target: &Path, args: &[&str], env: &[(&str, &Path)]) -> Output {
     let output = Command::new(env!("CARGO_BIN_EXE_xtask"))
         .args(args)
+        .envs(env.iter().copied())
         .env("BDR_DIST_TARGET", target)
         .env_remove("BDR_DIST_RECIPES")
         .env_remove("BDR_DIST_MIRROR")
