@@ -145,7 +145,7 @@ fn write_preamble(
         );
     }
     if let Fill::Sources(_) = fill {
-        spec.push_str("BuildRequires: gcc, make, flex, bison, perl, readline-devel, zlib-devel\n");
+        spec.push_str("BuildRequires: gcc, make, flex, bison, perl, readline-devel, zlib-devel, openssl-devel\n");
     }
 }
 
