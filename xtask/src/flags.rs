@@ -4,7 +4,13 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::{input::platform::PackageFormat, plan::SmokeFrom};
+use crate::{
+    input::platform::PackageFormat,
+    plan::{
+        checks::{CheckId, Network, Tls},
+        SmokeFrom,
+    },
+};
 
 /// bdr-dist: fetch, build, package and smoke-test multi-master PostgreSQL
 /// (postgres-bdr 9.4 + BDR 1.0, or PostgreSQL 15 + pglogical), on Linux and OpenBSD.
@@ -309,9 +315,33 @@ pub struct Smoke {
     /// Run the servers from the stage, or from the binary tarball that `package` made.
     #[arg(long, value_enum, default_value = "stage")]
     pub from: SmokeFrom,
+    /// The checks to run: `all`, or names separated by commas (`join` always
+    /// runs; see --list-checks). A check the set's driver cannot do is
+    /// reported as not applicable.
+    #[arg(long, value_name = "NAMES", default_value = "all", value_parser = parse_checks)]
+    pub checks: CheckSelection,
+    /// Print every check, what it proves and which drivers can do it, then exit.
+    #[arg(long)]
+    pub list_checks: bool,
+    /// Where the nodes live: all on 127.0.0.1, or each in a network namespace
+    /// of its own on a private bridge, with its own address (needs root).
+    #[arg(long, value_enum, default_value = "loopback")]
+    pub network: Network,
+    /// TLS between the nodes (a throwaway CA, `hostssl` only, sslmode=verify-full):
+    /// `auto` uses it when the server was built with OpenSSL.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub tls: Tls,
     /// Print the outcome (cluster, nodes, checks) as JSON on stdout.
     #[arg(long)]
     pub json: bool,
+}
+
+/// The checks `--checks` selected, in run order.
+#[derive(Debug, Clone)]
+pub struct CheckSelection(pub Vec<CheckId>);
+
+fn parse_checks(text: &str) -> Result<CheckSelection, String> {
+    crate::plan::checks::select(text).map(CheckSelection)
 }
 
 #[derive(Debug, Args)]

@@ -63,6 +63,8 @@ pub struct Command {
     cwd: Option<PathBuf>,
     environment: Environment,
     user: Option<(u32, u32)>,
+    /// A network namespace (`/run/netns/NAME`) to enter before anything else.
+    netns: Option<PathBuf>,
     own_group: bool,
     stdin: Option<Vec<u8>>,
     /// Where stderr goes when stdout is read as a stream.
@@ -77,6 +79,7 @@ impl Command {
             cwd: None,
             environment: Environment::Scrubbed(BTreeMap::new()),
             user: None,
+            netns: None,
             own_group: true,
             stdin: None,
             stderr_file: None,
@@ -141,6 +144,13 @@ impl Command {
         self
     }
 
+    /// Run inside the named network namespace (Linux, as root): entered
+    /// before the command drops to its user, if it has one.
+    pub fn in_netns(mut self, name: &str) -> Command {
+        self.netns = Some(Path::new("/run/netns").join(name));
+        self
+    }
+
     /// Stay in the caller's process group: for a command that may ask
     /// something on the terminal (sudo's password) or that the user expects
     /// Ctrl-C to reach directly.
@@ -197,7 +207,17 @@ impl Command {
             expression = expression.dir(dir);
         }
         let (user, own_group) = (self.user, self.own_group);
+        let netns = self.netns.as_ref().map(|path| {
+            std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).expect("no NUL in a path")
+        });
         expression.before_spawn(move |command| {
+            if let Some(netns) = netns.clone() {
+                // SAFETY: open, setns, close and the id changes are async-signal-safe.
+                unsafe {
+                    command.pre_exec(move || enter_netns_as(&netns, user, own_group));
+                }
+                return Ok(());
+            }
             match user {
                 Some((uid, gid)) => {
                     // std drops supplementary groups when it changes the uid as root.
@@ -367,6 +387,53 @@ impl fmt::Display for Command {
 }
 
 /// Close every descriptor above stderr, in a child about to run as another user.
+/// In the child: enter the network namespace at `path` (which needs root),
+/// then become `user` as `as_user` does (std would change the ids before
+/// any `pre_exec`, too early for `setns`).
+#[cfg(target_os = "linux")]
+fn enter_netns_as(
+    path: &std::ffi::CStr,
+    user: Option<(u32, u32)>,
+    own_group: bool,
+) -> std::io::Result<()> {
+    let check = |result: libc::c_int| {
+        if result == -1 {
+            Err(std::io::Error::last_os_error())
+        } else {
+            Ok(result)
+        }
+    };
+    // SAFETY: plain system calls in the child between fork and exec.
+    unsafe {
+        let fd = check(libc::open(path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC))?;
+        check(libc::setns(fd, libc::CLONE_NEWNET))?;
+        libc::close(fd);
+        match user {
+            Some((uid, gid)) => {
+                check(libc::setgroups(0, std::ptr::null()))?;
+                check(libc::setgid(gid))?;
+                check(libc::setuid(uid))?;
+                check(libc::setsid())?;
+                close_inherited_descriptors();
+            }
+            None if own_group => {
+                check(libc::setpgid(0, 0))?;
+            }
+            None => {}
+        }
+    }
+    Ok(())
+}
+
+#[cfg(not(target_os = "linux"))]
+fn enter_netns_as(
+    _path: &std::ffi::CStr,
+    _user: Option<(u32, u32)>,
+    _own_group: bool,
+) -> std::io::Result<()> {
+    Err(std::io::Error::other("network namespaces are Linux's"))
+}
+
 fn close_inherited_descriptors() {
     #[cfg(target_os = "linux")]
     // SAFETY: closes descriptors of this (child) process only.

@@ -4,11 +4,28 @@
 use anyhow::bail;
 
 use super::{print_json, Session};
-use crate::{exec, flags, input::located::invalid, plan::Phase};
+use crate::{
+    exec, flags,
+    input::{located::invalid, recipe::ClusterDriver},
+    plan::{
+        checks::{CheckId, Network},
+        Phase,
+    },
+};
 
 impl flags::Smoke {
     pub fn run(self) -> anyhow::Result<()> {
+        if self.list_checks {
+            print!("{}", list_checks());
+            return Ok(());
+        }
         let session = Session::open(&self.set)?;
+        if self.network == Network::Netns && !session.facts.is_root {
+            return Err(invalid(
+                "--network netns needs root: it makes a network namespace per node and a \
+                 bridge between them (run as root, or use the default --network loopback)",
+            ));
+        }
         if self.run_as.is_some() && !session.facts.is_root {
             return Err(invalid(
                 "--run-as needs root: without it the servers run as you",
@@ -29,6 +46,9 @@ impl flags::Smoke {
             }
             options.smoke_from = self.from;
             options.smoke_keep = self.keep;
+            options.smoke_checks = self.checks.0.clone();
+            options.smoke_network = self.network;
+            options.smoke_tls = self.tls;
         });
         exec::require_complete_stage(&session.layout, &plan.set, &plan.stage)?;
         let outcome = session
@@ -43,4 +63,24 @@ impl flags::Smoke {
         }
         Ok(())
     }
+}
+
+/// `--list-checks`: every check in run order, the drivers that can do it,
+/// and what it proves.
+fn list_checks() -> String {
+    let mut text = String::new();
+    for id in CheckId::ALL {
+        let drivers: Vec<&str> = [ClusterDriver::Bdr, ClusterDriver::Pglogical]
+            .into_iter()
+            .filter(|driver| id.applies_to(*driver))
+            .map(|driver| driver.as_str())
+            .collect();
+        text.push_str(&format!(
+            "{:<16} {:<14} {}\n",
+            id.as_str(),
+            drivers.join(","),
+            id.description()
+        ));
+    }
+    text
 }

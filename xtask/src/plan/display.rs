@@ -4,6 +4,7 @@
 use std::fmt;
 
 use super::{
+    checks::{Network, Tls},
     shell_quote, size_text, Action, EnvVar, Fetch, Install, Package, Phase, Plan, Run, Smoke,
     SmokeFrom, Step, Unpack,
 };
@@ -189,11 +190,23 @@ impl fmt::Display for Smoke {
             smoke.driver.as_str()
         )?;
         writeln!(f, "    bindir  {}", smoke.bindir.display())?;
+        let listen = match smoke.network {
+            Network::Loopback => "127.0.0.1",
+            Network::Netns => "each node's own address, a network namespace each",
+        };
         writeln!(
             f,
-            "    conf    shared_preload_libraries = '{}', listen 127.0.0.1",
+            "    conf    shared_preload_libraries = '{}', listen {listen}",
             smoke.preload
         )?;
+        let tls = match smoke.tls {
+            Tls::Auto => "when the server has it",
+            Tls::On => "required",
+            Tls::Off => "off",
+        };
+        writeln!(f, "    tls     {tls}")?;
+        let checks: Vec<&str> = smoke.checks.iter().map(|c| c.as_str()).collect();
+        writeln!(f, "    checks  {}", checks.join(", "))?;
         writeln!(f, "    create  extension {}", smoke.extensions.join(", "))?;
         if let Some(user) = &smoke.run_as {
             writeln!(f, "    as      {user}")?;

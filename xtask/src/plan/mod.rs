@@ -7,6 +7,7 @@
 //! snapshot tests pin. The types are here, the planner in `planner.rs`, the
 //! stable text form in `display.rs`.
 
+pub mod checks;
 mod display;
 mod planner;
 
@@ -89,6 +90,12 @@ pub struct PlanOptions {
     pub locked_sha256: BTreeMap<String, String>,
     pub smoke_from: SmokeFrom,
     pub smoke_keep: bool,
+    /// `smoke --checks`: the checks to run, in run order.
+    pub smoke_checks: Vec<checks::CheckId>,
+    /// `smoke --network`.
+    pub smoke_network: checks::Network,
+    /// `smoke --tls`.
+    pub smoke_tls: checks::Tls,
     /// `package --release`: the packages' release instead of the recipe's.
     pub release: Option<String>,
     /// `package --out`: where the packages go instead of the set's `dist/`.
@@ -377,6 +384,10 @@ pub struct Smoke {
     pub from: SmokeFrom,
     /// Leave the cluster running, whole, and say how to reach and stop it.
     pub keep: bool,
+    /// The checks to run, in run order (`join` always among them).
+    pub checks: Vec<checks::CheckId>,
+    pub network: checks::Network,
+    pub tls: checks::Tls,
 }
 
 /// Where a smoke cluster's servers come from.

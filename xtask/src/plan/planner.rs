@@ -389,6 +389,9 @@ fn smoke_step(context: &Context<'_>, build_ids: &[StepId]) -> Step {
             run_as: options.run_as.clone(),
             from: options.smoke_from,
             keep: options.smoke_keep,
+            checks: options.smoke_checks.clone(),
+            network: options.smoke_network,
+            tls: options.smoke_tls,
         }),
     }
 }

@@ -1,6 +1,8 @@
-//! A cluster of real PostgreSQL nodes on 127.0.0.1: made, configured,
-//! started, queried and torn down. Dropping a [`Cluster`] stops every server
-//! it started and removes its directory, unless it is kept.
+//! A cluster of real PostgreSQL nodes, on 127.0.0.1 or each in a network
+//! namespace of its own: made, configured (TLS between them when the server
+//! has it), started, queried, stopped and killed one by one, and torn down.
+//! Dropping a [`Cluster`] stops every server it started, removes its
+//! namespaces and its directory, unless it is kept.
 //!
 //! The cluster directory is short and lives in the temporary directory: unix
 //! socket paths are limited to about 107 bytes, and the unprivileged server
@@ -23,9 +25,16 @@ use std::{
 use anyhow::{bail, Context};
 use serde::Serialize;
 
-use super::config;
+use super::{config, netns::Namespaces, tls};
 use crate::{
-    files, interrupt, plan::Smoke, printable::printable, process::Command, sources::archive,
+    files, interrupt,
+    plan::{
+        checks::{Network, Tls},
+        Smoke,
+    },
+    printable::printable,
+    process::Command,
+    sources::archive,
 };
 
 /// How long any one wait may take before the check fails.
@@ -70,7 +79,14 @@ impl RunAs {
 /// One PostgreSQL node of the cluster.
 #[derive(Debug, Serialize)]
 pub struct Node {
+    /// Its name in the group (a recreated node takes a new one).
     pub name: String,
+    /// 1, 2, ...: its directory `n<number>`, namespace and certificate.
+    pub number: u32,
+    /// The one address it listens on and peers reach it at.
+    pub address: String,
+    /// Its network namespace, with `--network netns`.
+    pub netns: Option<String>,
     pub port: u16,
     pub data: PathBuf,
     pub log: PathBuf,
@@ -88,6 +104,11 @@ pub struct Cluster {
     pub password: String,
     pub major: u32,
     pub keep: bool,
+    /// Peers talk TLS (`hostssl` only, `sslmode=verify-full`).
+    pub tls: bool,
+    preload: String,
+    extensions: Vec<String>,
+    namespaces: Option<Namespaces>,
 }
 
 impl Cluster {
@@ -111,6 +132,10 @@ impl Cluster {
             password: random_password()?,
             major: 0,
             keep: smoke.keep,
+            tls: false,
+            preload: smoke.preload.clone(),
+            extensions: smoke.extensions.clone(),
+            namespaces: None,
         };
         cluster.mkdir(&cluster.socket_dir())?;
         if let Some(tarball) = tarball {
@@ -145,23 +170,73 @@ impl Cluster {
         let version = String::from_utf8_lossy(&version.stdout).into_owned();
         cluster.major = server_major(&version)
             .with_context(|| format!("cannot read the server version from `{}`", version.trim()))?;
-        for index in 1..=smoke.nodes {
-            let node_dir = dir.join(format!("n{index}"));
-            cluster.mkdir(&node_dir)?;
-            cluster.nodes.push(Node {
-                name: format!("node{index}"),
-                port: free_port()?,
-                data: node_dir.join("data"),
-                log: node_dir.join("server.log"),
-                pid: None,
-            });
+        let has_tls = cluster.server_has_tls()?;
+        cluster.tls = match smoke.tls {
+            Tls::Off => false,
+            Tls::Auto => has_tls,
+            Tls::On if has_tls => true,
+            Tls::On => bail!(
+                "--tls on: the server was built without OpenSSL (configure it --with-openssl)"
+            ),
+        };
+        if cluster.tls {
+            cluster.mkdir(&cluster.tls_dir())?;
+            tls::make_ca(&cluster, &cluster.tls_dir())?;
+        }
+        if smoke.network == Network::Netns {
+            super::netns::check_available()?;
+            cluster.namespaces = Some(Namespaces::create()?);
+        }
+        for _ in 0..smoke.nodes {
+            cluster.add_node()?;
         }
         Ok(cluster)
     }
 
+    /// Whether the server was configured with OpenSSL (`pg_config --configure`).
+    fn server_has_tls(&self) -> anyhow::Result<bool> {
+        let output = self.run(&self.bindir.join("pg_config"), &["--configure"])?;
+        let configure = String::from_utf8_lossy(&output.stdout);
+        Ok(configure.contains("'--with-openssl'") || configure.contains("'--with-ssl=openssl'"))
+    }
+
+    /// Where the CA and the node certificates are.
+    pub fn tls_dir(&self) -> PathBuf {
+        self.dir.join("tls")
+    }
+
+    /// A new node, not yet initialized: its directory, port, address (and
+    /// namespace), certificate. Returns its index in `nodes`.
+    pub fn add_node(&mut self) -> anyhow::Result<usize> {
+        let number = self.nodes.len() as u32 + 1;
+        let node_dir = self.dir.join(format!("n{number}"));
+        self.mkdir(&node_dir)?;
+        let (netns, address) = match &mut self.namespaces {
+            Some(namespaces) => {
+                let (name, address) = namespaces.add_node(number)?;
+                (Some(name), address)
+            }
+            None => (None, "127.0.0.1".to_owned()),
+        };
+        if self.tls {
+            tls::make_node_certificate(self, &self.tls_dir(), number, &address)?;
+        }
+        self.nodes.push(Node {
+            name: format!("node{number}"),
+            number,
+            address,
+            netns,
+            port: free_port()?,
+            data: node_dir.join("data"),
+            log: node_dir.join("server.log"),
+            pid: None,
+        });
+        Ok(self.nodes.len() - 1)
+    }
+
     /// Where the servers put their unix sockets: a 0700 directory of the
     /// server user, so only that user connects through them.
-    fn socket_dir(&self) -> PathBuf {
+    pub fn socket_dir(&self) -> PathBuf {
         self.dir.join("sock")
     }
 
@@ -193,12 +268,27 @@ impl Cluster {
         self.command(program).args(args).output()
     }
 
-    /// initdb every node (in parallel), configure, start (in parallel).
-    pub fn start_all(&mut self, smoke: &Smoke) -> anyhow::Result<()> {
+    /// One of the installation's programs (`pg_dump`, `bdr_init_copy`, ...),
+    /// run as the server user inside `node`'s network namespace.
+    pub fn tool(&self, node: &Node, program: &str) -> Command {
+        let command = self.command(&self.bindir.join(program));
+        match &node.netns {
+            Some(name) => command.in_netns(name),
+            None => command,
+        }
+    }
+
+    /// initdb every node, configure, start; the nodes in parallel.
+    pub fn start_all(&mut self) -> anyhow::Result<()> {
         let started = Instant::now();
-        self.init_all()?;
-        self.configure_all(smoke)?;
-        self.launch_all()?;
+        self.in_parallel(|node| self.init_node(node))
+            .into_iter()
+            .collect::<anyhow::Result<Vec<()>>>()?;
+        for node in &self.nodes {
+            self.configure_node(node)?;
+        }
+        let indexes: Vec<usize> = (0..self.nodes.len()).collect();
+        self.start_nodes(&indexes)?;
         eprintln!(
             "{:>12} {} nodes initialized and started in {:.1}s",
             "Up",
@@ -208,61 +298,81 @@ impl Cluster {
         interrupt::check()
     }
 
-    /// initdb every node, in parallel.
-    fn init_all(&self) -> anyhow::Result<()> {
-        let initdb = self.bindir.join("initdb");
-        let results = self.in_parallel(|node| {
-            let data = node.data.display().to_string();
-            // -N: no fsync; a smoke cluster is thrown away.
-            let args = [
-                "-D",
-                &data,
-                "-U",
-                "postgres",
-                "-A",
-                "trust",
-                "-N",
-                "-E",
-                "UTF8",
-                "--locale=C",
-            ];
-            let output = self.run(&initdb, &args)?;
-            if !output.status.success() {
-                bail!(
-                    "initdb for {} failed: {}",
-                    node.name,
-                    printable(&String::from_utf8_lossy(&output.stderr), 4096)
-                );
-            }
-            Ok(())
-        });
-        results.into_iter().collect::<anyhow::Result<Vec<()>>>()?;
+    /// initdb one node's data directory.
+    pub fn init_node(&self, node: &Node) -> anyhow::Result<()> {
+        let data = node.data.display().to_string();
+        // -N: no fsync; a smoke cluster is thrown away.
+        let args = [
+            "-D",
+            &data,
+            "-U",
+            "postgres",
+            "-A",
+            "trust",
+            "-N",
+            "-E",
+            "UTF8",
+            "--locale=C",
+        ];
+        let output = self.run(&self.bindir.join("initdb"), &args)?;
+        if !output.status.success() {
+            bail!(
+                "initdb for {} failed: {}",
+                node.name,
+                printable(&String::from_utf8_lossy(&output.stderr), 4096)
+            );
+        }
         Ok(())
     }
 
-    /// Append the smoke settings to each `postgresql.conf`, replace `pg_hba.conf`.
-    fn configure_all(&self, smoke: &Smoke) -> anyhow::Result<()> {
-        let (auth, encryption) = config::auth_methods(self.major);
+    /// Append the smoke settings to a node's `postgresql.conf` (later lines
+    /// win, so this also re-addresses a physical copy of another node), and
+    /// write its `pg_hba.conf`.
+    pub fn configure_node(&self, node: &Node) -> anyhow::Result<()> {
+        let (_, encryption) = config::auth_methods(self.major);
         let socket_dir = self.socket_dir().display().to_string();
-        for node in &self.nodes {
-            let settings = config::NodeSettings {
-                port: node.port,
-                socket_dir: &socket_dir,
-                preload: &smoke.preload,
-                nodes: self.nodes.len(),
-                password_encryption: encryption,
-            };
-            let conf = config::postgresql_conf(&settings);
-            self.write_as_server_user(&node.data.join("postgresql.conf"), &conf, true)?;
-            let hba = config::pg_hba_conf(REPLICATION_USER, auth);
-            self.write_as_server_user(&node.data.join("pg_hba.conf"), &hba, false)?;
+        let (cert, key) = tls::node_files(&self.tls_dir(), node.number);
+        let (cert, key) = (cert.display().to_string(), key.display().to_string());
+        let settings = config::NodeSettings {
+            address: &node.address,
+            port: node.port,
+            socket_dir: &socket_dir,
+            preload: &self.preload,
+            password_encryption: encryption,
+            tls: self.tls.then_some((cert.as_str(), key.as_str())),
+        };
+        let conf = config::postgresql_conf(&settings);
+        self.write_as_server_user(&node.data.join("postgresql.conf"), &conf, true)?;
+        self.write_hba(node)
+    }
+
+    /// A node's `pg_hba.conf`: every node's address, as they are now.
+    fn write_hba(&self, node: &Node) -> anyhow::Result<()> {
+        let (auth, _) = config::auth_methods(self.major);
+        let mut peers: Vec<&str> = self.nodes.iter().map(|n| n.address.as_str()).collect();
+        peers.dedup();
+        let hba = config::pg_hba_conf(REPLICATION_USER, auth, &peers, self.tls);
+        self.write_as_server_user(&node.data.join("pg_hba.conf"), &hba, false)
+    }
+
+    /// Admit every node's address on every running node (after a node was
+    /// added): rewrite `pg_hba.conf` and reload.
+    pub fn admit_all(&self) -> anyhow::Result<()> {
+        for node in self.nodes.iter().filter(|node| node.pid.is_some()) {
+            self.write_hba(node)?;
+            self.sql(node, "postgres", "SELECT pg_reload_conf();")?;
         }
         Ok(())
     }
 
     /// Write a file in a directory the server user owns, as that user (`tee`):
     /// a link planted there is followed with that user's rights, never root's.
-    fn write_as_server_user(&self, path: &Path, text: &str, append: bool) -> anyhow::Result<()> {
+    pub fn write_as_server_user(
+        &self,
+        path: &Path,
+        text: &str,
+        append: bool,
+    ) -> anyhow::Result<()> {
         if self.run_as.is_none() {
             let mut file = fs::OpenOptions::new()
                 .create(true)
@@ -280,36 +390,28 @@ impl Cluster {
         tee.arg(path).stdin_bytes(text).checked_output().map(drop)
     }
 
-    /// Start every server, in parallel, and record each postmaster's pid.
-    fn launch_all(&mut self) -> anyhow::Result<()> {
-        let pg_ctl = self.bindir.join("pg_ctl");
-        let starts = self.in_parallel(|node| {
-            let (data, log) = (
-                node.data.display().to_string(),
-                node.log.display().to_string(),
-            );
-            let output = self.run(
-                &pg_ctl,
-                &["-D", &data, "-l", &log, "-w", "-t", "60", "start"],
-            )?;
-            // The pid file exists once the postmaster runs, even if start then failed.
-            let pid = read_pid(&node.data);
-            if !output.status.success() {
-                bail!(
-                    "{} did not start: {}",
-                    node.name,
-                    printable(String::from_utf8_lossy(&output.stdout).trim(), 4096)
-                );
-            }
-            pid.with_context(|| format!("{} started but wrote no postmaster.pid", node.name))
+    /// Start these nodes, in parallel (each in its namespace), and record
+    /// each postmaster's pid.
+    pub fn start_nodes(&mut self, indexes: &[usize]) -> anyhow::Result<()> {
+        let this = &*self;
+        let starts: Vec<anyhow::Result<u32>> = thread::scope(|scope| {
+            let handles: Vec<_> = indexes
+                .iter()
+                .map(|&index| scope.spawn(move || this.launch(&this.nodes[index])))
+                .collect();
+            handles
+                .into_iter()
+                .map(|handle| handle.join().expect("node thread panicked"))
+                .collect()
         });
         let mut first_error = None;
-        for (node, result) in self.nodes.iter_mut().zip(starts) {
+        for (&index, result) in indexes.iter().zip(starts) {
+            let node = &mut self.nodes[index];
             node.pid = read_pid(&node.data);
             match result {
                 Ok(pid) => eprintln!(
-                    "{:>12} {} on 127.0.0.1:{} (pid {pid})",
-                    "Started", node.name, node.port
+                    "{:>12} {} on {}:{} (pid {pid})",
+                    "Started", node.name, node.address, node.port
                 ),
                 Err(error) => first_error = first_error.or(Some(error)),
             }
@@ -318,6 +420,60 @@ impl Cluster {
             Some(error) => Err(error),
             None => Ok(()),
         }
+    }
+
+    /// `pg_ctl start`, in the node's namespace; the postmaster's pid.
+    fn launch(&self, node: &Node) -> anyhow::Result<u32> {
+        let (data, log) = (
+            node.data.display().to_string(),
+            node.log.display().to_string(),
+        );
+        let output = self
+            .tool(node, "pg_ctl")
+            .args(["-D", &data, "-l", &log, "-w", "-t", "60", "start"])
+            .output()?;
+        // The pid file exists once the postmaster runs, even if start then failed.
+        let pid = read_pid(&node.data);
+        if !output.status.success() {
+            bail!(
+                "{} did not start: {}",
+                node.name,
+                printable(String::from_utf8_lossy(&output.stdout).trim(), 4096)
+            );
+        }
+        pid.with_context(|| format!("{} started but wrote no postmaster.pid", node.name))
+    }
+
+    /// Stop a node cleanly (`pg_ctl -m fast`), as an operator would.
+    pub fn stop_node(&mut self, index: usize) -> anyhow::Result<()> {
+        let node = &self.nodes[index];
+        let data = node.data.display().to_string();
+        self.tool(node, "pg_ctl")
+            .args(["-D", &data, "-m", "fast", "-w", "-t", "60", "stop"])
+            .checked_output()
+            .with_context(|| format!("cannot stop {}", node.name))?;
+        self.nodes[index].pid = None;
+        Ok(())
+    }
+
+    /// Kill a node's postmaster outright (SIGKILL), as a crash or a pulled
+    /// plug would, and wait until it is gone. Its other processes notice and
+    /// exit by themselves; teardown still removes the directory.
+    pub fn kill_node(&mut self, index: usize) -> anyhow::Result<()> {
+        let node = &self.nodes[index];
+        let Some(pid) = node.pid else {
+            bail!("{} is not running", node.name);
+        };
+        self.signal(pid, libc::SIGKILL);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while process_alive(pid) {
+            if Instant::now() > deadline {
+                bail!("{} (pid {pid}) is still alive after SIGKILL", node.name);
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+        self.nodes[index].pid = None;
+        Ok(())
     }
 
     /// Run `work` for every node at once, one thread each; results in node order.
@@ -340,6 +496,17 @@ impl Cluster {
 
     /// Run SQL on a node through its unix socket; returns psql's unaligned output.
     pub fn sql(&self, node: &Node, database: &str, sql: &str) -> anyhow::Result<String> {
+        self.psql(node, database, &[], sql)
+    }
+
+    /// `sql` with more psql options (`-1`: one transaction).
+    pub fn psql(
+        &self,
+        node: &Node,
+        database: &str,
+        options: &[&str],
+        sql: &str,
+    ) -> anyhow::Result<String> {
         let port = node.port.to_string();
         let socket = self.socket_dir().display().to_string();
         // psql 9.4 runs only the last of several -c options: send SQL on stdin.
@@ -361,6 +528,7 @@ impl Cluster {
                 "-d",
                 database,
             ])
+            .args(options)
             .stdin_bytes(sql)
             .output()?;
         if !output.status.success() {
@@ -416,11 +584,102 @@ impl Cluster {
         }
     }
 
+    /// The journal's roles (the replication superuser with a password, the
+    /// unprivileged owner), then the database.
+    pub fn prepare_node(&self, node: &Node) -> anyhow::Result<()> {
+        let escaped = self.password.replace('\'', "''");
+        self.sql(
+            node,
+            "postgres",
+            &format!(
+                "CREATE USER {REPLICATION_USER} SUPERUSER PASSWORD '{escaped}';\n\
+                 CREATE ROLE {OWNER} LOGIN;\n"
+            ),
+        )?;
+        self.create_database(node)
+    }
+
+    /// The owner's database with the set's extensions in it.
+    pub fn create_database(&self, node: &Node) -> anyhow::Result<()> {
+        self.sql(
+            node,
+            "postgres",
+            &format!("CREATE DATABASE {DATABASE} OWNER {OWNER};"),
+        )?;
+        let extensions: String = self
+            .extensions
+            .iter()
+            .map(|e| format!("CREATE EXTENSION {e};\n"))
+            .collect();
+        self.sql(node, DATABASE, &extensions).map(drop)
+    }
+
+    /// The set's extensions, in creation order.
+    pub fn extensions(&self) -> &[String] {
+        &self.extensions
+    }
+
+    /// The preloaded plugin (`shared_preload_libraries`).
+    pub fn preload(&self) -> &str {
+        &self.preload
+    }
+
+    /// `pg_dump` of a database on `node`, with these options, as SQL text.
+    pub fn dump(&self, node: &Node, database: &str, options: &[&str]) -> anyhow::Result<String> {
+        let (socket, port) = (self.socket_dir().display().to_string(), node.port.to_string());
+        let output = self
+            .tool(node, "pg_dump")
+            .args(["-h", &socket, "-p", &port, "-U", "postgres"])
+            .args(options)
+            .arg(database)
+            .output()?;
+        if !output.status.success() {
+            bail!(
+                "pg_dump of {database} on {}: {}",
+                node.name,
+                printable(String::from_utf8_lossy(&output.stderr).trim(), 4096)
+            );
+        }
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    }
+
+    /// How peers reach `node`: its address, the replication user, and with
+    /// TLS `sslmode=verify-full` against the cluster's CA.
     pub fn dsn(&self, node: &Node) -> String {
+        let mut dsn = self.plain_dsn(node);
+        if self.tls {
+            dsn.push_str(&format!(
+                " sslmode=verify-full sslrootcert={}",
+                tls::ca_certificate(&self.tls_dir()).display()
+            ));
+        }
+        dsn
+    }
+
+    /// `dsn` without any TLS parameter.
+    pub fn plain_dsn(&self, node: &Node) -> String {
         format!(
-            "host=127.0.0.1 port={} dbname={DATABASE} user={REPLICATION_USER} password={}",
-            node.port, self.password
+            "host={} port={} dbname={DATABASE} user={REPLICATION_USER} password={}",
+            node.address, node.port, self.password
         )
+    }
+
+    /// Connect from `from` (in its namespace) to `to` over TCP with `dsn`
+    /// (a libpq connection string) and run `sql`: what a peer would see.
+    pub fn sql_from_peer(&self, from: &Node, dsn: &str, sql: &str) -> anyhow::Result<String> {
+        let output = self
+            .tool(from, "psql")
+            .args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", dsn])
+            .stdin_bytes(sql)
+            .output()?;
+        if !output.status.success() {
+            bail!(
+                "from {}: {}",
+                from.name,
+                printable(String::from_utf8_lossy(&output.stderr).trim(), 4096)
+            );
+        }
+        Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
     }
 
     pub fn print_log_tails(&self) {
@@ -471,6 +730,14 @@ impl Cluster {
                 node.data.display()
             );
             let _ = writeln!(text, "  {}", as_owner(stop));
+        }
+        for node in &self.nodes {
+            if let Some(name) = &node.netns {
+                let _ = writeln!(text, "  ip netns delete {name}");
+            }
+        }
+        if let Some(namespaces) = &self.namespaces {
+            let _ = writeln!(text, "  ip netns delete {}", namespaces.hub());
         }
         let _ = write!(text, "  rm -rf {}", self.dir.display());
         eprintln!("{text}");
@@ -523,6 +790,9 @@ impl Cluster {
             }
             Ok(())
         });
+        if let Some(mut namespaces) = self.namespaces.take() {
+            namespaces.remove();
+        }
         if let Err(error) = fs::remove_dir_all(&self.dir) {
             eprintln!("warning: cannot remove {}: {error}", self.dir.display());
         }
@@ -538,6 +808,10 @@ impl Drop for Cluster {
     fn drop(&mut self) {
         if !self.keep || interrupt::requested() {
             self.teardown();
+        } else if let Some(namespaces) = self.namespaces.take() {
+            // Kept whole: its servers run in them (the keep instructions say
+            // how to remove them).
+            std::mem::forget(namespaces);
         }
     }
 }

@@ -7,6 +7,8 @@ pub mod checks;
 pub mod cluster;
 pub mod config;
 pub mod drivers;
+pub mod netns;
+pub mod tls;
 
 use std::{
     path::{Path, PathBuf},
@@ -17,7 +19,7 @@ use serde::Serialize;
 
 use self::{
     checks::{CheckResult, Checks},
-    cluster::{Cluster, RunAs, DATABASE, OWNER, REPLICATION_USER},
+    cluster::{Cluster, RunAs},
 };
 use crate::{interrupt, plan::Smoke};
 
@@ -31,12 +33,16 @@ pub struct SmokeRun {
     pub verified_seconds: f64,
     /// Left running: stop it with the commands printed on stderr.
     pub kept: bool,
+    /// The nodes talked TLS to each other.
+    pub tls: bool,
 }
 
 /// A node as the run started it.
 #[derive(Debug, Serialize)]
 pub struct NodeReport {
     pub name: String,
+    pub address: String,
+    pub netns: Option<String>,
     pub port: u16,
     /// The postmaster's pid.
     pub pid: Option<u32>,
@@ -44,7 +50,9 @@ pub struct NodeReport {
 
 impl SmokeRun {
     pub fn first_failure(&self) -> Option<&CheckResult> {
-        self.checks.iter().find(|check| !check.passed)
+        self.checks
+            .iter()
+            .find(|check| check.status == checks::Status::Fail)
     }
 }
 
@@ -63,9 +71,9 @@ pub fn run(smoke: &Smoke, set: &str, tarball: Option<&Path>) -> anyhow::Result<S
     );
     let mut checks = Checks::default();
     let outcome = cluster
-        .start_all(smoke)
-        .and_then(|()| prepare(&cluster, smoke))
-        .and_then(|()| drivers::run(smoke.driver, &cluster, &mut checks).map(drop));
+        .start_all()
+        .and_then(|()| prepare(&cluster))
+        .and_then(|()| drivers::run(smoke, &mut cluster, &mut checks));
     if let Err(error) = outcome {
         cluster.print_log_tails();
         return Err(error);
@@ -76,11 +84,17 @@ pub fn run(smoke: &Smoke, set: &str, tarball: Option<&Path>) -> anyhow::Result<S
         cluster.print_keep_instructions();
     }
     let verified_seconds = started.elapsed().as_secs_f64();
+    let not_run = checks.count(checks::Status::NotApplicable) + checks.count(checks::Status::Skipped);
     eprintln!(
-        "{:>12} {} of {} checks passed; cluster up and verified in {verified_seconds:.1}s",
+        "{:>12} {} of {} checks passed{}; cluster up and verified in {verified_seconds:.1}s",
         "Smoke",
-        checks.results.iter().filter(|r| r.passed).count(),
-        checks.results.len(),
+        checks.count(checks::Status::Pass),
+        checks.results.len() - not_run,
+        if not_run > 0 {
+            format!(" ({not_run} not applicable or skipped)")
+        } else {
+            String::new()
+        },
     );
     let run = SmokeRun {
         cluster_dir: cluster.dir.clone(),
@@ -89,12 +103,15 @@ pub fn run(smoke: &Smoke, set: &str, tarball: Option<&Path>) -> anyhow::Result<S
             .iter()
             .map(|node| NodeReport {
                 name: node.name.clone(),
+                address: node.address.clone(),
+                netns: node.netns.clone(),
                 port: node.port,
                 pid: node.pid,
             })
             .collect(),
         checks: checks.results,
         verified_seconds,
+        tls: cluster.tls,
         kept: smoke.keep && !interrupt::requested(),
     };
     drop(cluster);
@@ -104,24 +121,10 @@ pub fn run(smoke: &Smoke, set: &str, tarball: Option<&Path>) -> anyhow::Result<S
 /// On every node, as the reference procedure does: the replication
 /// superuser with a password, an unprivileged owner, its database, and the
 /// set's extensions in it.
-fn prepare(cluster: &Cluster, smoke: &Smoke) -> anyhow::Result<()> {
+fn prepare(cluster: &Cluster) -> anyhow::Result<()> {
     let started = Instant::now();
     for node in &cluster.nodes {
-        let escaped = cluster.password.replace('\'', "''");
-        cluster.sql(
-            node,
-            "postgres",
-            &format!(
-                "CREATE USER {REPLICATION_USER} SUPERUSER PASSWORD '{escaped}';\n\
-                 CREATE ROLE {OWNER} LOGIN;\nCREATE DATABASE {DATABASE} OWNER {OWNER};\n"
-            ),
-        )?;
-        let extensions: String = smoke
-            .extensions
-            .iter()
-            .map(|e| format!("CREATE EXTENSION {e};\n"))
-            .collect();
-        cluster.sql(node, DATABASE, &extensions)?;
+        cluster.prepare_node(node)?;
     }
     eprintln!(
         "{:>12} roles, database and extensions on every node in {:.1}s",

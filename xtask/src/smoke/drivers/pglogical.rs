@@ -1,16 +1,14 @@
 //! pglogical 2: a full mesh of bidirectional subscriptions.
 
-use std::ops::ControlFlow;
+use anyhow::bail;
 
 use super::{
-    check_parting, create_table_and_write_rows, each_node_says, literal, on_every_node, TABLE,
+    create_table, each_node_says, literal, on_every_node, replicated_ddl, running, TABLE,
 };
 use crate::{
-    smoke::{
-        checks::Checks,
-        cluster::{Cluster, Node, DATABASE, DEADLINE},
-    },
-    stop_on_failure,
+    input::recipe::ClusterDriver,
+    plan::checks::CheckId,
+    smoke::cluster::{Cluster, Node, DATABASE, DEADLINE},
 };
 
 /// Unique in the cluster: pglogical names the provider's slot after the
@@ -19,31 +17,30 @@ fn subscription_name(subscriber: &Node, provider: &Node) -> String {
     format!("{}_from_{}", subscriber.name, provider.name)
 }
 
-pub fn run(cluster: &Cluster, checks: &mut Checks) -> anyhow::Result<ControlFlow<()>> {
-    let n = cluster.nodes.len();
-    stop_on_failure!(
-        checks.run("every node subscribed to every other", || subscribe_all(
-            cluster
-        ))?
-    );
-    stop_on_failure!(checks.run("N-1 active slots per node", || {
-        let sql = format!(
-            "SELECT count(*) FROM pg_replication_slots WHERE active AND database = '{DATABASE}'"
-        );
-        on_every_node(cluster, &cluster.nodes, &sql, &(n - 1).to_string())?;
-        Ok(format!("{} active slots on each node", n - 1))
-    })?);
-    // pglogical replicates no DDL by itself, and a new table joins the
-    // replication set on every node.
-    let create = format!(
-        "SELECT pglogical.replicate_ddl_command({});",
-        literal(&format!(
-            "CREATE TABLE {TABLE} (id int PRIMARY KEY, origin text NOT NULL)"
-        ))
-    );
-    let add = format!("SELECT pglogical.replication_set_add_table('default', '{TABLE}');");
-    stop_on_failure!(create_table_and_write_rows(cluster, checks, &create, &add)?);
-    check_parting(cluster, checks, || part_last_node(cluster))
+pub fn check(id: CheckId, cluster: &mut Cluster) -> anyhow::Result<String> {
+    let n = running(cluster).len();
+    match id {
+        CheckId::Join => subscribe_all(cluster),
+        CheckId::Slots => {
+            let sql = format!(
+                "SELECT count(*) FROM pg_replication_slots WHERE active AND database = '{DATABASE}'"
+            );
+            on_every_node(cluster, running(cluster), &sql, &(n - 1).to_string())?;
+            Ok(format!("{} active slots on each node", n - 1))
+        }
+        // pglogical replicates no DDL by itself, and a new table joins the
+        // replication set on every node.
+        CheckId::Ddl => {
+            let create = replicated_ddl(
+                ClusterDriver::Pglogical,
+                &format!("CREATE TABLE {TABLE} (id int PRIMARY KEY, origin text NOT NULL)"),
+            );
+            let add = format!("SELECT pglogical.replication_set_add_table('default', '{TABLE}');");
+            create_table(cluster, &create, &add)
+        }
+        CheckId::Part => part_last_node(cluster),
+        _ => bail!("{id} is not a pglogical check"),
+    }
 }
 
 /// A pglogical node on each node, and a subscription from each node to every
