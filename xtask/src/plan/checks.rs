@@ -104,7 +104,7 @@ impl CheckId {
             CheckId::Part => "a parted node's slots disappear from the others",
             CheckId::Recreate => {
                 "the journal's \"Recreating a Database\": part a node, drop and recreate its \
-                 database, rejoin under a new name; the group replicates again with every node"
+                 database, rejoin under a new name; the group replicates again with every node (runs ddl)"
             }
             CheckId::Orphan => {
                 "a node killed without parting blocks DDL on the others; the journal's \
@@ -173,7 +173,7 @@ impl CheckId {
     /// Checks this one builds on, selected with it.
     fn needs(self) -> &'static [CheckId] {
         match self {
-            CheckId::Rows => &[CheckId::Ddl],
+            CheckId::Rows | CheckId::Recreate => &[CheckId::Ddl],
             _ => &[],
         }
     }

@@ -39,6 +39,8 @@ use crate::{
 
 /// How long any one wait may take before the check fails.
 pub const DEADLINE: Duration = Duration::from_secs(60);
+/// The longest one statement of the harness may take.
+pub const STATEMENT_TIMEOUT: Duration = Duration::from_secs(90);
 /// The database and its owner, named as in the reference procedure.
 pub const DATABASE: &str = "amstest";
 pub const OWNER: &str = "amsv2";
@@ -250,12 +252,17 @@ impl Cluster {
         Ok(())
     }
 
-    /// A command run as the server user, with a minimal environment.
+    /// A command run as the server user, with a minimal environment. The
+    /// installation's own libraries come first: the programs' run path names
+    /// the installed prefix, which need not exist yet, and the host's libpq
+    /// (another version) must not stand in for the one that ships.
     pub fn command(&self, program: &Path) -> Command {
+        let libdir = self.bindir.with_file_name("lib");
         let command = Command::new(program)
             .exact_environment(BTreeMap::from([
                 ("PATH".to_owned(), "/usr/bin:/bin".to_owned()),
                 ("LC_ALL".to_owned(), "C".to_owned()),
+                ("LD_LIBRARY_PATH".to_owned(), libdir.display().to_string()),
             ]))
             .cwd(&self.dir);
         match &self.run_as {
@@ -529,6 +536,8 @@ impl Cluster {
                 database,
             ])
             .args(options)
+            // Nothing the harness runs may wait forever (a lock, a hung worker).
+            .env("PGOPTIONS", format!("-c statement_timeout={}s", STATEMENT_TIMEOUT.as_secs()))
             .stdin_bytes(sql)
             .output()?;
         if !output.status.success() {

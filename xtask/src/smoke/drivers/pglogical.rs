@@ -38,7 +38,9 @@ pub fn check(id: CheckId, cluster: &mut Cluster) -> anyhow::Result<String> {
             let add = format!("SELECT pglogical.replication_set_add_table('default', '{TABLE}');");
             create_table(cluster, &create, &add)
         }
+        CheckId::Import => import(cluster),
         CheckId::Part => part_last_node(cluster),
+        CheckId::Recreate => recreate(cluster),
         _ => bail!("{id} is not a pglogical check"),
     }
 }
@@ -174,4 +176,187 @@ fn restart_stuck_subscriptions(cluster: &Cluster) -> anyhow::Result<Vec<String>>
         }
     }
     Ok(restarted)
+}
+
+/// The table the import checks restore, from a database of its own.
+const IMPORTED: &str = "public.imported_jobs";
+const IMPORT_SOURCE: &str = "smoke_import_source";
+/// Rows in the source, and rows each node then inserts.
+const IMPORTED_ROWS: usize = 100;
+const INSERTED_ROWS: usize = 50;
+
+/// The journal's import without global sequences: the schema restored on
+/// every node (pglogical replicates no DDL by itself) and added to the
+/// replication set, the data restored on one node in one transaction and
+/// replicated to the others. Ordinary sequences are per node, so each node
+/// takes its own residue class (start `max + i`, step N), the usual scheme;
+/// then inserts on every node at once give no duplicate key.
+fn import(cluster: &Cluster) -> anyhow::Result<String> {
+    let nodes = running(cluster);
+    let (first, n) = (nodes[0], nodes.len());
+    cluster.sql(first, "postgres", &format!("CREATE DATABASE {IMPORT_SOURCE};"))?;
+    cluster.sql(
+        first,
+        IMPORT_SOURCE,
+        &format!(
+            "CREATE TABLE {IMPORTED} (id serial PRIMARY KEY, name text NOT NULL);\n\
+             INSERT INTO {IMPORTED} (name) SELECT 'job ' || g FROM generate_series(1, {IMPORTED_ROWS}) g;"
+        ),
+    )?;
+    let schema = cluster.dump(first, IMPORT_SOURCE, &["--schema-only", "--no-owner", "--no-privileges"])?;
+    let data = cluster.dump(first, IMPORT_SOURCE, &["--data-only"])?;
+    for node in &nodes {
+        cluster.psql(node, DATABASE, &["-1"], &schema)?;
+        cluster.sql(
+            node,
+            DATABASE,
+            &format!("SELECT pglogical.replication_set_add_table('default', '{IMPORTED}');"),
+        )?;
+    }
+    cluster.psql(first, DATABASE, &["-1"], &data)?;
+    let count = format!("SELECT count(*) FROM {IMPORTED}");
+    on_every_node(cluster, nodes.iter().copied(), &count, &IMPORTED_ROWS.to_string())?;
+    let sequence = "public.imported_jobs_id_seq";
+    for (index, node) in nodes.iter().enumerate() {
+        cluster.sql(
+            node,
+            DATABASE,
+            &format!(
+                "ALTER SEQUENCE {sequence} INCREMENT BY {n};\n\
+                 SELECT setval('{sequence}', {} + {index}, false);",
+                IMPORTED_ROWS + 1
+            ),
+        )?;
+    }
+    let inserts = cluster.in_parallel(|node| {
+        if node.pid.is_none() {
+            return Ok(());
+        }
+        cluster
+            .sql(
+                node,
+                DATABASE,
+                &format!(
+                    "INSERT INTO {IMPORTED} (name) SELECT {} || ' ' || g FROM generate_series(1, {INSERTED_ROWS}) g;",
+                    literal(&node.name)
+                ),
+            )
+            .map(drop)
+    });
+    inserts.into_iter().collect::<anyhow::Result<Vec<()>>>()?;
+    let total = IMPORTED_ROWS + n * INSERTED_ROWS;
+    let distinct = format!("SELECT count(DISTINCT id) FROM {IMPORTED}");
+    on_every_node(cluster, nodes.iter().copied(), &distinct, &total.to_string())?;
+    Ok(format!(
+        "{IMPORTED_ROWS} rows restored on {} reached {} other nodes; {} rows inserted at once \
+         on {n} nodes, {total} distinct ids everywhere",
+        first.name,
+        n - 1,
+        n * INSERTED_ROWS
+    ))
+}
+
+/// The journal's "Recreating a Database", the pglogical way: part the last
+/// node (unless `part` did), drop what is left of it, drop its database,
+/// make it again and join it under a new name (structure and data copied
+/// from the first node); then every node replicates to every other again.
+fn recreate(cluster: &mut Cluster) -> anyhow::Result<String> {
+    let last = cluster.nodes.len() - 1;
+    let subscriptions = "SELECT count(*) FROM pglogical.subscription";
+    if cluster.sql(&cluster.nodes[last], DATABASE, subscriptions)? != "0" {
+        part_last_node(cluster)?;
+    }
+    let old_name = cluster.nodes[last].name.clone();
+    {
+        let node = &cluster.nodes[last];
+        // Its own pglogical node, then, as the journal does, every
+        // connection without a client port (the background workers: DROP
+        // DATABASE waits for pglogical's supervisor, which never answers
+        // its barrier) and the database itself (FORCE: the manager worker
+        // reconnects to it). The supervisor does not come back by itself:
+        // the server is restarted after.
+        cluster.sql(node, DATABASE, &format!("SELECT pglogical.drop_node({});", literal(&old_name)))?;
+        cluster.sql(
+            node,
+            "postgres",
+            &format!(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE client_port IS NULL \
+                 AND backend_type NOT IN ('checkpointer', 'background writer', 'walwriter', \
+                 'autovacuum launcher', 'logical replication launcher');\n\
+                 DROP DATABASE {DATABASE} WITH (FORCE);"
+            ),
+        )?;
+    }
+    cluster.stop_node(last)?;
+    cluster.start_nodes(&[last])?;
+    let new_name = format!("{old_name}_recreated");
+    cluster.nodes[last].name = new_name.clone();
+    let cluster = &*cluster;
+    let node = &cluster.nodes[last];
+    cluster.create_database(node)?;
+    cluster.sql(
+        node,
+        DATABASE,
+        &format!(
+            "SELECT pglogical.create_node(node_name := {}, dsn := {});",
+            literal(&new_name),
+            literal(&cluster.dsn(node))
+        ),
+    )?;
+    let (others, _) = cluster.nodes.split_at(last);
+    for (index, provider) in others.iter().enumerate() {
+        // From the first: the structure and the data; from the others, only
+        // what changes from now on.
+        let sync = index == 0;
+        cluster.sql(
+            node,
+            DATABASE,
+            &format!(
+                "SELECT pglogical.create_subscription(subscription_name := {}, provider_dsn := {}, \
+                 synchronize_structure := {sync}, synchronize_data := {sync}, forward_origins := '{{}}');",
+                literal(&subscription_name(node, provider)),
+                literal(&cluster.dsn(provider))
+            ),
+        )?;
+    }
+    let status = "SELECT count(*) FROM pglogical.show_subscription_status() WHERE status = 'replicating'";
+    cluster.poll(node, status, |a| a == others.len().to_string())?;
+    let sync = "SELECT count(*) FROM pglogical.local_sync_status WHERE sync_status <> 'r'";
+    cluster.poll(node, sync, |a| a == "0")?;
+    cluster.sql(
+        node,
+        DATABASE,
+        "SELECT pglogical.replication_set_add_all_tables('default', ARRAY['public']);",
+    )?;
+    for provider in others {
+        cluster.sql(
+            provider,
+            DATABASE,
+            &format!(
+                "SELECT pglogical.create_subscription(subscription_name := {}, provider_dsn := {}, \
+                 synchronize_structure := false, synchronize_data := false, forward_origins := '{{}}');",
+                literal(&subscription_name(provider, node)),
+                literal(&cluster.dsn(node))
+            ),
+        )?;
+    }
+    let all = cluster.nodes.len();
+    on_every_node(cluster, &cluster.nodes, status, &(all - 1).to_string())?;
+    // Replicates again: a row from the recreated node reaches every node,
+    // and one from the first node reaches it.
+    let row = |from: &Node, id: i64| {
+        cluster.sql(
+            from,
+            DATABASE,
+            &format!("INSERT INTO {TABLE} VALUES ({id}, {});", literal(&from.name)),
+        )
+    };
+    row(node, 1001)?;
+    row(&cluster.nodes[0], 1002)?;
+    let seen = format!("SELECT count(*) FROM {TABLE} WHERE id IN (1001, 1002)");
+    on_every_node(cluster, &cluster.nodes, &seen, "2")?;
+    Ok(format!(
+        "{old_name} parted, its database dropped and made again; it rejoined as {new_name} \
+         and {all} nodes replicate both ways"
+    ))
 }
