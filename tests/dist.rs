@@ -65,12 +65,7 @@ fn dist_reports_verified_artifacts_and_checks_and_a_second_run_rebuilds_nothing(
             "{path}"
         );
     }
-    let checks = report["checks"].as_array().unwrap();
-    assert_eq!(checks.len(), 5);
-    assert!(
-        checks.iter().all(|check| check["passed"] == true),
-        "{checks:?}"
-    );
+    support::assert_checks(&report, &support::PGLOGICAL_ALL_CHECKS);
     let phases: Vec<&str> = report["phases"]
         .as_array()
         .unwrap()

@@ -322,15 +322,7 @@ fn tarball_unpacks_anywhere_runs_and_its_checksums_verify() {
     assert!(smoke.status.success());
     let run = support::json(&smoke);
     assert!(run["cluster_dir"].as_str().is_some());
-    assert_eq!(run["checks"].as_array().unwrap().len(), 5, "{run}");
-    assert!(
-        run["checks"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|check| check["passed"] == true),
-        "{run}"
-    );
+    support::assert_checks(&run, &support::PGLOGICAL_ALL_CHECKS);
 }
 
 #[test]

@@ -365,6 +365,41 @@ pub fn steps(report: &serde_json::Value, list: &str) -> Vec<String> {
 }
 
 /// Assert that a smoke run's JSON reports exactly these checks, each passed.
+/// Every check of the pglogical driver with `--checks all`, as `id status`:
+/// the ones only BDR can do are not applicable, never passed.
+pub const PGLOGICAL_ALL_CHECKS: [&str; 14] = [
+    "settings pass",
+    "tls pass",
+    "join pass",
+    "slots pass",
+    "ddl pass",
+    "rows pass",
+    "global-sequence not-applicable",
+    "ddl-lock not-applicable",
+    "roles-local pass",
+    "import pass",
+    "physical-join not-applicable",
+    "part pass",
+    "recreate pass",
+    "orphan not-applicable",
+];
+
+/// The checks a run (or a dist report) gave, `id status` each, in order,
+/// against `expected`.
+pub fn assert_checks(run: &serde_json::Value, expected: &[&str]) {
+    let reported: Vec<String> = run["checks"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no checks in {run}"))
+        .iter()
+        .map(|check| {
+            let (id, status) = (check["id"].as_str().unwrap(), check["status"].as_str().unwrap());
+            assert_eq!(check["passed"], status == "pass", "{check}");
+            format!("{id} {status}")
+        })
+        .collect();
+    assert_eq!(reported, expected, "{run:#}");
+}
+
 pub fn assert_checks_passed(run: &serde_json::Value, checks: &[&str]) {
     let reported: Vec<(&str, bool)> = run["checks"]
         .as_array()

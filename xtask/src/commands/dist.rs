@@ -24,6 +24,7 @@ use crate::{
     layout::Layout,
     package::sign::{self, Signature},
     plan::{Phase, Plan},
+    smoke::checks::{CheckResult, Status},
 };
 
 #[derive(Debug, Default, Serialize)]
@@ -40,7 +41,8 @@ pub struct Report {
     /// `SHA256SUMS.asc`, the detached signature of the checksums, when the
     /// run signed them.
     pub checksums_signature: Option<SignatureFile>,
-    pub checks: Vec<CheckReport>,
+    /// The smoke run's checks, as `smoke --json` gives them.
+    pub checks: Vec<CheckResult>,
 }
 
 #[derive(Debug, Serialize)]
@@ -68,14 +70,6 @@ pub struct Artifact {
     /// How it is signed (`rpm`, `signify`) and by which key (a GnuPG
     /// fingerprint, or `signify:<key number>`).
     pub signature: Option<Signature>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct CheckReport {
-    pub name: String,
-    pub passed: bool,
-    pub seconds: f64,
-    pub detail: String,
 }
 
 impl flags::Dist {
@@ -147,7 +141,11 @@ fn fill(
             seconds: outcome.seconds.get(&phase).copied().unwrap_or(0.0),
             // The smoke phase counts its checks.
             ran: match (phase, &outcome.smoke) {
-                (Phase::Smoke, Some(run)) => run.checks.len(),
+                (Phase::Smoke, Some(run)) => run
+                    .checks
+                    .iter()
+                    .filter(|c| matches!(c.status, Status::Pass | Status::Fail))
+                    .count(),
                 _ => ran,
             },
             fresh,
@@ -202,16 +200,7 @@ fn fill(
         }
     }
     if let Some(run) = &outcome.smoke {
-        report.checks = run
-            .checks
-            .iter()
-            .map(|check| CheckReport {
-                name: check.name.clone(),
-                passed: check.passed,
-                seconds: check.seconds,
-                detail: check.detail.clone(),
-            })
-            .collect();
+        report.checks = run.checks.clone();
     }
     Ok(())
 }
@@ -262,12 +251,13 @@ fn print_summary(report: &Report, seconds: f64, path: &Path) {
         eprintln!("  signed   {name:<58} SHA256SUMS, by {}", signature.key);
     }
     for check in &report.checks {
-        eprintln!(
-            "  check    {} {} ({:.2}s)",
-            if check.passed { "pass" } else { "FAIL" },
-            check.name,
-            check.seconds
-        );
+        let (status, time) = match check.status {
+            Status::Pass => ("pass", format!(" ({:.2}s)", check.seconds)),
+            Status::Fail => ("FAIL", format!(" ({:.2}s)", check.seconds)),
+            Status::NotApplicable => ("n/a ", String::new()),
+            Status::Skipped => ("skip", String::new()),
+        };
+        eprintln!("  check    {status} {:<16} {}{time}", check.id.as_str(), check.name);
     }
     match &report.error {
         None => eprintln!("  result   ok; report in {}", path.display()),
