@@ -82,7 +82,8 @@ impl flags::Test {
 /// Tools only the tests use, by program and Debian package: mmdebstrap
 /// makes the clean Debian root in which the packages' lifecycle is proven;
 /// gpg, gpgv and signify-openbsd make and check the signed releases of
-/// tests/sign.rs (rpmsign comes with rpm, a prerequisite of the rpm format).
+/// tests/sign.rs (rpmsign comes with rpm, a prerequisite of the rpm format);
+/// ip makes the network namespaces of `smoke --network netns`.
 const TEST_TOOLS: &[(&str, &str, &str)] = &[
     (
         "mmdebstrap",
@@ -101,6 +102,7 @@ const TEST_TOOLS: &[(&str, &str, &str)] = &[
         "signify-openbsd",
         "OpenBSD package signatures",
     ),
+    ("ip", "iproute2", "smoke clusters in network namespaces"),
 ];
 
 fn install_test_tools() -> anyhow::Result<()> {
