@@ -123,14 +123,20 @@ fn three_nodes_in_network_namespaces_replicate_over_tls_and_leave_nothing_behind
     // What a run killed outright would leave: its pid is gone, so the next
     // run removes it.
     let stale = "bdr-dist-999999-hub";
-    let made = Command::new("ip").args(["netns", "add", stale]).status().unwrap();
+    let made = Command::new("ip")
+        .args(["netns", "add", stale])
+        .status()
+        .unwrap();
     assert!(made.success());
     let run = smoke_passes("3", &["--network", "netns"]);
     let nodes = run["nodes"].as_array().unwrap();
     for (index, node) in nodes.iter().enumerate() {
         // Each node on its own address in its own namespace, never loopback.
         assert_eq!(node["address"], format!("10.213.0.{}", index + 1), "{node}");
-        assert!(node["netns"].as_str().unwrap().starts_with("bdr-dist-"), "{node}");
+        assert!(
+            node["netns"].as_str().unwrap().starts_with("bdr-dist-"),
+            "{node}"
+        );
     }
     let left = namespaces();
     assert!(!left.iter().any(|name| name == stale), "{left:?}");
@@ -157,7 +163,10 @@ fn a_signal_in_network_namespaces_stops_the_servers_and_removes_the_namespaces()
         seen.push_str(&line);
         seen.push('\n');
         if line.trim_start().starts_with("Prepared") {
-            let ours = namespaces().iter().filter(|n| n.starts_with(&prefix)).count();
+            let ours = namespaces()
+                .iter()
+                .filter(|n| n.starts_with(&prefix))
+                .count();
             assert_eq!(ours, 3, "a hub and a namespace per node while it runs");
             unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
             break;
@@ -169,7 +178,10 @@ fn a_signal_in_network_namespaces_stops_the_servers_and_removes_the_namespaces()
     }
     assert!(!child.wait().unwrap().success(), "{seen}");
     assert_torn_down(&started_pids(&seen), &cluster_dir(&seen), 2);
-    let left: Vec<String> = namespaces().into_iter().filter(|n| n.starts_with(&prefix)).collect();
+    let left: Vec<String> = namespaces()
+        .into_iter()
+        .filter(|n| n.starts_with(&prefix))
+        .collect();
     assert!(left.is_empty(), "left behind: {left:?}");
 }
 
@@ -178,7 +190,16 @@ fn with_tls_off_the_nodes_talk_plaintext_and_tls_is_not_applicable() {
     let target = support::standin_stage(&support::e2e_target());
     let output = support::xtask(
         &target,
-        &["smoke", "--set", "pg15-pglogical", "--tls", "off", "--checks", "settings,tls", "--json"],
+        &[
+            "smoke",
+            "--set",
+            "pg15-pglogical",
+            "--tls",
+            "off",
+            "--checks",
+            "settings,tls",
+            "--json",
+        ],
     );
     assert!(output.status.success(), "{}", support::stderr(&output));
     let run = support::json(&output);
@@ -192,14 +213,27 @@ fn checks_are_listed_and_an_unknown_one_is_refused_before_anything_runs() {
     let listed = support::xtask(target.path(), &["smoke", "--list-checks"]);
     assert!(listed.status.success());
     let text = String::from_utf8_lossy(&listed.stdout);
-    let names: Vec<&str> = text.lines().filter_map(|l| l.split_whitespace().next()).collect();
+    let names: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
     assert_eq!(names.len(), 14, "{text}");
     assert_eq!(names[0], "settings");
     assert_eq!(names[13], "orphan");
-    assert!(text.lines().any(|l| l.starts_with("global-sequence") && l.contains(" bdr ")), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("global-sequence") && l.contains(" bdr ")),
+        "{text}"
+    );
     let refused = support::xtask(
         target.path(),
-        &["smoke", "--set", "pg15-pglogical", "--checks", "settings,quorum"],
+        &[
+            "smoke",
+            "--set",
+            "pg15-pglogical",
+            "--checks",
+            "settings,quorum",
+        ],
     );
     assert_eq!(refused.status.code(), Some(2));
     assert!(support::stderr(&refused).contains("unknown check `quorum`"));

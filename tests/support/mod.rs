@@ -392,7 +392,10 @@ pub fn assert_checks(run: &serde_json::Value, expected: &[&str]) {
         .unwrap_or_else(|| panic!("no checks in {run}"))
         .iter()
         .map(|check| {
-            let (id, status) = (check["id"].as_str().unwrap(), check["status"].as_str().unwrap());
+            let (id, status) = (
+                check["id"].as_str().unwrap(),
+                check["status"].as_str().unwrap(),
+            );
             assert_eq!(check["passed"], status == "pass", "{check}");
             format!("{id} {status}")
         })

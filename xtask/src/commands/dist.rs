@@ -257,7 +257,11 @@ fn print_summary(report: &Report, seconds: f64, path: &Path) {
             Status::NotApplicable => ("n/a ", String::new()),
             Status::Skipped => ("skip", String::new()),
         };
-        eprintln!("  check    {status} {:<16} {}{time}", check.id.as_str(), check.name);
+        eprintln!(
+            "  check    {status} {:<16} {}{time}",
+            check.id.as_str(),
+            check.name
+        );
     }
     match &report.error {
         None => eprintln!("  result   ok; report in {}", path.display()),

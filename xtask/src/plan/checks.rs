@@ -154,7 +154,9 @@ impl CheckId {
     /// Why a driver cannot do this check.
     pub fn not_applicable_because(self, driver: ClusterDriver) -> &'static str {
         match (self, driver) {
-            (CheckId::GlobalSequence, ClusterDriver::Pglogical) => "pglogical has no global sequences",
+            (CheckId::GlobalSequence, ClusterDriver::Pglogical) => {
+                "pglogical has no global sequences"
+            }
             (CheckId::DdlLock, ClusterDriver::Pglogical) => "pglogical takes no global DDL lock",
             (CheckId::PhysicalJoin, ClusterDriver::Pglogical) => "bdr_init_copy is BDR's",
             (CheckId::Orphan, ClusterDriver::Pglogical) => {
@@ -247,7 +249,12 @@ mod tests {
     fn a_selection_runs_in_catalog_order_with_join_and_what_it_needs() {
         assert_eq!(
             select("rows,settings").unwrap(),
-            [CheckId::Settings, CheckId::Join, CheckId::Ddl, CheckId::Rows]
+            [
+                CheckId::Settings,
+                CheckId::Join,
+                CheckId::Ddl,
+                CheckId::Rows
+            ]
         );
         assert_eq!(select("orphan").unwrap(), [CheckId::Join, CheckId::Orphan]);
     }
@@ -266,7 +273,8 @@ mod tests {
             assert!(id.applies_to(ClusterDriver::Bdr));
             assert_eq!(
                 id.applies_to(ClusterDriver::Pglogical),
-                id.not_applicable_because(ClusterDriver::Pglogical).is_empty(),
+                id.not_applicable_because(ClusterDriver::Pglogical)
+                    .is_empty(),
                 "{id}"
             );
         }

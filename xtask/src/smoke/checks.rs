@@ -106,7 +106,9 @@ impl Checks {
     }
 
     pub fn first_failure(&self) -> Option<&CheckResult> {
-        self.results.iter().find(|result| result.status == Status::Fail)
+        self.results
+            .iter()
+            .find(|result| result.status == Status::Fail)
     }
 
     pub fn count(&self, status: Status) -> usize {

@@ -537,7 +537,10 @@ impl Cluster {
             ])
             .args(options)
             // Nothing the harness runs may wait forever (a lock, a hung worker).
-            .env("PGOPTIONS", format!("-c statement_timeout={}s", STATEMENT_TIMEOUT.as_secs()))
+            .env(
+                "PGOPTIONS",
+                format!("-c statement_timeout={}s", STATEMENT_TIMEOUT.as_secs()),
+            )
             .stdin_bytes(sql)
             .output()?;
         if !output.status.success() {
@@ -635,7 +638,10 @@ impl Cluster {
 
     /// `pg_dump` of a database on `node`, with these options, as SQL text.
     pub fn dump(&self, node: &Node, database: &str, options: &[&str]) -> anyhow::Result<String> {
-        let (socket, port) = (self.socket_dir().display().to_string(), node.port.to_string());
+        let (socket, port) = (
+            self.socket_dir().display().to_string(),
+            node.port.to_string(),
+        );
         let output = self
             .tool(node, "pg_dump")
             .args(["-h", &socket, "-p", &port, "-U", "postgres"])

@@ -95,7 +95,10 @@ mod tests {
             socket_dir: "/tmp/bdr-dist-x/sock",
             preload: "bdr",
             password_encryption: "on",
-            tls: Some(("/tmp/bdr-dist-x/tls/node1.crt", "/tmp/bdr-dist-x/tls/node1.key")),
+            tls: Some((
+                "/tmp/bdr-dist-x/tls/node1.crt",
+                "/tmp/bdr-dist-x/tls/node1.key",
+            )),
         };
         expect_test::expect_file!["../../../tests/golden/smoke-postgresql.conf"]
             .assert_eq(&postgresql_conf(&settings));
@@ -103,8 +106,9 @@ mod tests {
 
     #[test]
     fn pg_hba_conf_admits_only_the_replication_user_from_the_nodes_over_tls() {
-        expect_test::expect_file!["../../../tests/golden/smoke-pg_hba.conf"]
-            .assert_eq(&pg_hba_conf("bdrsync", "md5", &["10.213.0.1", "10.213.0.2"], true));
+        expect_test::expect_file!["../../../tests/golden/smoke-pg_hba.conf"].assert_eq(
+            &pg_hba_conf("bdrsync", "md5", &["10.213.0.1", "10.213.0.2"], true),
+        );
     }
 
     #[test]

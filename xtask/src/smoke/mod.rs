@@ -84,7 +84,8 @@ pub fn run(smoke: &Smoke, set: &str, tarball: Option<&Path>) -> anyhow::Result<S
         cluster.print_keep_instructions();
     }
     let verified_seconds = started.elapsed().as_secs_f64();
-    let not_run = checks.count(checks::Status::NotApplicable) + checks.count(checks::Status::Skipped);
+    let not_run =
+        checks.count(checks::Status::NotApplicable) + checks.count(checks::Status::Skipped);
     eprintln!(
         "{:>12} {} of {} checks passed{}; cluster up and verified in {verified_seconds:.1}s",
         "Smoke",

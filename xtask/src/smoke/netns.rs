@@ -64,12 +64,20 @@ impl Namespaces {
         self.nodes.push(number);
         let port = format!("n{number}");
         ip(&[
-            "link", "add", "eth0", "netns", &name, "type", "veth", "peer", "name", &port,
-            "netns", &hub,
+            "link", "add", "eth0", "netns", &name, "type", "veth", "peer", "name", &port, "netns",
+            &hub,
         ])?;
         ip(&["-n", &hub, "link", "set", &port, "master", "br0", "up"])?;
         ip(&["-n", &name, "link", "set", "lo", "up"])?;
-        ip(&["-n", &name, "addr", "add", &format!("{address}/24"), "dev", "eth0"])?;
+        ip(&[
+            "-n",
+            &name,
+            "addr",
+            "add",
+            &format!("{address}/24"),
+            "dev",
+            "eth0",
+        ])?;
         ip(&["-n", &name, "link", "set", "eth0", "up"])?;
         Ok((name, address))
     }
@@ -109,7 +117,10 @@ fn remove_stale() {
         return;
     };
     let text = String::from_utf8_lossy(&output.stdout);
-    for name in text.lines().filter_map(|line| line.split_whitespace().next()) {
+    for name in text
+        .lines()
+        .filter_map(|line| line.split_whitespace().next())
+    {
         let Some(pid) = name
             .strip_prefix(PREFIX)
             .and_then(|rest| rest.split_once('-'))
@@ -119,7 +130,10 @@ fn remove_stale() {
         };
         // SAFETY: signal 0 only asks whether the process exists.
         if pid > 0 && unsafe { libc::kill(pid, 0) } != 0 {
-            eprintln!("{:>12} network namespace {name} of an earlier run", "Removing");
+            eprintln!(
+                "{:>12} network namespace {name} of an earlier run",
+                "Removing"
+            );
             let _ = ip(&["netns", "delete", name]);
         }
     }

@@ -51,9 +51,19 @@ pub fn make_ca(cluster: &Cluster, dir: &Path) -> anyhow::Result<()> {
         cluster,
         dir,
         &[
-            &["req", "-x509", "-new", "-config", "ca.cnf", "-extensions", "ca"],
+            &[
+                "req",
+                "-x509",
+                "-new",
+                "-config",
+                "ca.cnf",
+                "-extensions",
+                "ca",
+            ],
             &NEW_KEY[..],
-            &["-nodes", "-keyout", "ca.key", "-out", "ca.crt", "-days", "2"],
+            &[
+                "-nodes", "-keyout", "ca.key", "-out", "ca.crt", "-days", "2",
+            ],
         ]
         .concat(),
     )
@@ -90,8 +100,22 @@ pub fn make_node_certificate(
             cluster,
             dir,
             &[
-                "x509", "-req", "-in", &csr, "-CA", "ca.crt", "-CAkey", "ca.key", "-set_serial",
-                &(1000 + number).to_string(), "-days", "2", "-extfile", &ext, "-out", &crt,
+                "x509",
+                "-req",
+                "-in",
+                &csr,
+                "-CA",
+                "ca.crt",
+                "-CAkey",
+                "ca.key",
+                "-set_serial",
+                &(1000 + number).to_string(),
+                "-days",
+                "2",
+                "-extfile",
+                &ext,
+                "-out",
+                &crt,
             ],
         )
     });

@@ -27,7 +27,8 @@ pub fn check(id: CheckId, cluster: &mut Cluster) -> anyhow::Result<String> {
 }
 
 /// bdr_node_join_wait_for_ready() never times out by itself.
-const WAIT_READY: &str = "SET statement_timeout = '60s';\nSELECT bdr.bdr_node_join_wait_for_ready();";
+const WAIT_READY: &str =
+    "SET statement_timeout = '60s';\nSELECT bdr.bdr_node_join_wait_for_ready();";
 
 fn join(cluster: &Cluster) -> anyhow::Result<String> {
     let nodes = &cluster.nodes;

@@ -164,7 +164,11 @@ fn settings(cluster: &Cluster) -> anyhow::Result<String> {
         let lines: Vec<&str> = answer.lines().collect();
         for (index, (name, value)) in expected.iter().enumerate() {
             let got = lines.get(index).copied().unwrap_or("");
-            ensure!(got == value, "on {}: {name} is `{got}`, not `{value}`", node.name);
+            ensure!(
+                got == value,
+                "on {}: {name} is `{got}`, not `{value}`",
+                node.name
+            );
         }
         let listen = lines.last().copied().unwrap_or("");
         ensure!(
@@ -204,7 +208,12 @@ fn tls(cluster: &Cluster) -> anyhow::Result<String> {
             "SELECT true;"
         };
         let used = cluster.sql_from_peer(from, &cluster.dsn(to), answer)?;
-        ensure!(used == "t", "{} -> {}: the connection is not TLS", from.name, to.name);
+        ensure!(
+            used == "t",
+            "{} -> {}: the connection is not TLS",
+            from.name,
+            to.name
+        );
         let plain = format!("{} sslmode=disable", cluster.plain_dsn(to));
         match cluster.sql_from_peer(from, &plain, "SELECT 1;") {
             Ok(_) => bail!(
@@ -222,10 +231,9 @@ fn tls(cluster: &Cluster) -> anyhow::Result<String> {
         }
         let wrong_name = format!(
             "{} hostaddr={} sslmode=verify-full sslrootcert={}",
-            cluster.plain_dsn(to).replace(
-                &format!("host={} ", to.address),
-                "host=wrong-name.invalid "
-            ),
+            cluster
+                .plain_dsn(to)
+                .replace(&format!("host={} ", to.address), "host=wrong-name.invalid "),
             to.address,
             super::tls::ca_certificate(&cluster.tls_dir()).display()
         );
@@ -259,15 +267,27 @@ fn roles_local(cluster: &Cluster, driver: ClusterDriver) -> anyhow::Result<Strin
     // A barrier: DDL replicated after the role; once it is everywhere, a
     // replicated role would be too.
     let barrier = "public.smoke_roles_barrier";
-    let ddl = replicated_ddl(driver, &format!("CREATE TABLE {barrier} (id int PRIMARY KEY)"));
+    let ddl = replicated_ddl(
+        driver,
+        &format!("CREATE TABLE {barrier} (id int PRIMARY KEY)"),
+    );
     cluster.sql(nodes[0], DATABASE, &ddl)?;
     let exists = format!("SELECT to_regclass('{barrier}') IS NOT NULL");
     on_every_node(cluster, nodes.iter().copied(), &exists, "t")?;
     let count = format!("SELECT count(*) FROM pg_roles WHERE rolname = '{role}'");
-    ensure!(cluster.sql(nodes[0], DATABASE, &count)? == "1", "{role} is not on {}", nodes[0].name);
+    ensure!(
+        cluster.sql(nodes[0], DATABASE, &count)? == "1",
+        "{role} is not on {}",
+        nodes[0].name
+    );
     for node in &nodes[1..] {
         let seen = cluster.sql(node, DATABASE, &count)?;
-        ensure!(seen == "0", "{role}, made on {}, is on {} too", nodes[0].name, node.name);
+        ensure!(
+            seen == "0",
+            "{role}, made on {}, is on {} too",
+            nodes[0].name,
+            node.name
+        );
     }
     Ok(format!(
         "{role} only on {}; DDL made after it reached {} other nodes",

@@ -2,9 +2,7 @@
 
 use anyhow::bail;
 
-use super::{
-    create_table, each_node_says, literal, on_every_node, replicated_ddl, running, TABLE,
-};
+use super::{create_table, each_node_says, literal, on_every_node, replicated_ddl, running, TABLE};
 use crate::{
     input::recipe::ClusterDriver,
     plan::checks::CheckId,
@@ -194,7 +192,11 @@ const INSERTED_ROWS: usize = 50;
 fn import(cluster: &Cluster) -> anyhow::Result<String> {
     let nodes = running(cluster);
     let (first, n) = (nodes[0], nodes.len());
-    cluster.sql(first, "postgres", &format!("CREATE DATABASE {IMPORT_SOURCE};"))?;
+    cluster.sql(
+        first,
+        "postgres",
+        &format!("CREATE DATABASE {IMPORT_SOURCE};"),
+    )?;
     cluster.sql(
         first,
         IMPORT_SOURCE,
@@ -203,7 +205,11 @@ fn import(cluster: &Cluster) -> anyhow::Result<String> {
              INSERT INTO {IMPORTED} (name) SELECT 'job ' || g FROM generate_series(1, {IMPORTED_ROWS}) g;"
         ),
     )?;
-    let schema = cluster.dump(first, IMPORT_SOURCE, &["--schema-only", "--no-owner", "--no-privileges"])?;
+    let schema = cluster.dump(
+        first,
+        IMPORT_SOURCE,
+        &["--schema-only", "--no-owner", "--no-privileges"],
+    )?;
     let data = cluster.dump(first, IMPORT_SOURCE, &["--data-only"])?;
     for node in &nodes {
         cluster.psql(node, DATABASE, &["-1"], &schema)?;
@@ -215,7 +221,12 @@ fn import(cluster: &Cluster) -> anyhow::Result<String> {
     }
     cluster.psql(first, DATABASE, &["-1"], &data)?;
     let count = format!("SELECT count(*) FROM {IMPORTED}");
-    on_every_node(cluster, nodes.iter().copied(), &count, &IMPORTED_ROWS.to_string())?;
+    on_every_node(
+        cluster,
+        nodes.iter().copied(),
+        &count,
+        &IMPORTED_ROWS.to_string(),
+    )?;
     let sequence = "public.imported_jobs_id_seq";
     for (index, node) in nodes.iter().enumerate() {
         cluster.sql(
@@ -246,7 +257,12 @@ fn import(cluster: &Cluster) -> anyhow::Result<String> {
     inserts.into_iter().collect::<anyhow::Result<Vec<()>>>()?;
     let total = IMPORTED_ROWS + n * INSERTED_ROWS;
     let distinct = format!("SELECT count(DISTINCT id) FROM {IMPORTED}");
-    on_every_node(cluster, nodes.iter().copied(), &distinct, &total.to_string())?;
+    on_every_node(
+        cluster,
+        nodes.iter().copied(),
+        &distinct,
+        &total.to_string(),
+    )?;
     Ok(format!(
         "{IMPORTED_ROWS} rows restored on {} reached {} other nodes; {} rows inserted at once \
          on {n} nodes, {total} distinct ids everywhere",
@@ -275,7 +291,11 @@ fn recreate(cluster: &mut Cluster) -> anyhow::Result<String> {
         // its barrier) and the database itself (FORCE: the manager worker
         // reconnects to it). The supervisor does not come back by itself:
         // the server is restarted after.
-        cluster.sql(node, DATABASE, &format!("SELECT pglogical.drop_node({});", literal(&old_name)))?;
+        cluster.sql(
+            node,
+            DATABASE,
+            &format!("SELECT pglogical.drop_node({});", literal(&old_name)),
+        )?;
         cluster.sql(
             node,
             "postgres",
@@ -319,7 +339,8 @@ fn recreate(cluster: &mut Cluster) -> anyhow::Result<String> {
             ),
         )?;
     }
-    let status = "SELECT count(*) FROM pglogical.show_subscription_status() WHERE status = 'replicating'";
+    let status =
+        "SELECT count(*) FROM pglogical.show_subscription_status() WHERE status = 'replicating'";
     cluster.poll(node, status, |a| a == others.len().to_string())?;
     let sync = "SELECT count(*) FROM pglogical.local_sync_status WHERE sync_status <> 'r'";
     cluster.poll(node, sync, |a| a == "0")?;
@@ -348,7 +369,10 @@ fn recreate(cluster: &mut Cluster) -> anyhow::Result<String> {
         cluster.sql(
             from,
             DATABASE,
-            &format!("INSERT INTO {TABLE} VALUES ({id}, {});", literal(&from.name)),
+            &format!(
+                "INSERT INTO {TABLE} VALUES ({id}, {});",
+                literal(&from.name)
+            ),
         )
     };
     row(node, 1001)?;
