@@ -67,6 +67,8 @@ pub struct Command {
     netns: Option<PathBuf>,
     own_group: bool,
     stdin: Option<Vec<u8>>,
+    /// A file for stdin, opened by us: the child needs no right to its path.
+    stdin_file: Option<PathBuf>,
     /// Where stderr goes when stdout is read as a stream.
     stderr_file: Option<PathBuf>,
 }
@@ -82,6 +84,7 @@ impl Command {
             netns: None,
             own_group: true,
             stdin: None,
+            stdin_file: None,
             stderr_file: None,
         }
     }
@@ -168,6 +171,13 @@ impl Command {
 
     pub fn stdin_bytes(mut self, bytes: impl Into<Vec<u8>>) -> Command {
         self.stdin = Some(bytes.into());
+        self
+    }
+
+    /// Stdin from a file this process opens (for a command run as another
+    /// user who cannot reach it).
+    pub fn stdin_file(mut self, path: impl Into<PathBuf>) -> Command {
+        self.stdin_file = Some(path.into());
         self
     }
 
@@ -259,9 +269,10 @@ impl Command {
 
     /// Its stdin: the bytes given, or nothing.
     fn with_stdin(&self, expression: duct::Expression) -> duct::Expression {
-        match &self.stdin {
-            Some(bytes) => expression.stdin_bytes(bytes.clone()),
-            None => expression.stdin_null(),
+        match (&self.stdin, &self.stdin_file) {
+            (Some(bytes), _) => expression.stdin_bytes(bytes.clone()),
+            (None, Some(path)) => expression.stdin_path(path),
+            (None, None) => expression.stdin_null(),
         }
     }
 

@@ -362,7 +362,8 @@ impl Executor<'_> {
             crate::plan::SmokeFrom::Stage => None,
             crate::plan::SmokeFrom::Tarball => Some(self.binary_tarball()?),
         };
-        smoke::run(smoke, self.set(), tarball.as_deref())
+        let template = self.layout.set_dir(self.set()).join("smoke-template");
+        smoke::run(smoke, self.set(), tarball.as_deref(), Some(&template))
     }
 
     /// The binary tarball that the last tarball package step made.

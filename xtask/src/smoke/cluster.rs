@@ -25,7 +25,7 @@ use std::{
 use anyhow::{bail, Context};
 use serde::Serialize;
 
-use super::{config, netns::Namespaces, tls};
+use super::{config, netns::Namespaces, template, tls};
 use crate::{
     files, interrupt,
     plan::{
@@ -111,6 +111,13 @@ pub struct Cluster {
     preload: String,
     extensions: Vec<String>,
     namespaces: Option<Namespaces>,
+    /// The nodes' data directories come from this template archive.
+    template: Option<PathBuf>,
+    /// The driver tells nodes apart by system identifier (BDR).
+    new_sysid: bool,
+    /// The installation as planned (the stage), even when the servers run
+    /// a copy of it: what the template's key hashes.
+    pub(super) origin_bindir: PathBuf,
 }
 
 impl Cluster {
@@ -119,6 +126,7 @@ impl Cluster {
         set: &str,
         run_as: Option<RunAs>,
         tarball: Option<&Path>,
+        template_dir: Option<&Path>,
     ) -> anyhow::Result<Cluster> {
         let dir = files::make_temporary_dir(&format!("bdr-dist-{set}-"))?;
         // Run as root for another user: the cluster directory and the copy of
@@ -138,6 +146,9 @@ impl Cluster {
             preload: smoke.preload.clone(),
             extensions: smoke.extensions.clone(),
             namespaces: None,
+            template: None,
+            new_sysid: smoke.driver == crate::input::recipe::ClusterDriver::Bdr,
+            origin_bindir: smoke.bindir.clone(),
         };
         cluster.mkdir(&cluster.socket_dir())?;
         if let Some(tarball) = tarball {
@@ -192,6 +203,18 @@ impl Cluster {
         for _ in 0..smoke.nodes {
             cluster.add_node()?;
         }
+        // A template for an installation that stays put (not a tarball
+        // unpacked anew each run); without one, every node is initdb'd.
+        if let Some(dir) = template_dir.filter(|_| tarball.is_none()) {
+            if template::usable(&cluster, cluster.new_sysid) {
+                match template::archive(&cluster, dir) {
+                    Ok(archive) => cluster.template = Some(archive),
+                    Err(error) => eprintln!(
+                        "warning: no template for the nodes, each is initialized: {error:#}"
+                    ),
+                }
+            }
+        }
         Ok(cluster)
     }
 
@@ -243,7 +266,7 @@ impl Cluster {
     }
 
     /// An empty directory of the server user's, 0700.
-    fn mkdir(&self, path: &Path) -> anyhow::Result<()> {
+    pub(super) fn mkdir(&self, path: &Path) -> anyhow::Result<()> {
         fs::create_dir(path).with_context(|| format!("cannot create {}", path.display()))?;
         fs::set_permissions(path, fs::Permissions::from_mode(0o700))?;
         if let Some(user) = &self.run_as {
@@ -285,21 +308,30 @@ impl Cluster {
         }
     }
 
-    /// initdb every node, configure, start; the nodes in parallel.
+    /// Make every node's data directory (from the template, or initdb),
+    /// configure, start; the nodes in parallel.
     pub fn start_all(&mut self) -> anyhow::Result<()> {
         let started = Instant::now();
-        self.in_parallel(|node| self.init_node(node))
-            .into_iter()
-            .collect::<anyhow::Result<Vec<()>>>()?;
+        self.in_parallel(|node| match &self.template {
+            Some(archive) => template::restore(self, archive, node, self.new_sysid),
+            None => self.init_node(node),
+        })
+        .into_iter()
+        .collect::<anyhow::Result<Vec<()>>>()?;
         for node in &self.nodes {
             self.configure_node(node)?;
         }
         let indexes: Vec<usize> = (0..self.nodes.len()).collect();
         self.start_nodes(&indexes)?;
         eprintln!(
-            "{:>12} {} nodes initialized and started in {:.1}s",
+            "{:>12} {} nodes {} and started in {:.1}s",
             "Up",
             self.nodes.len(),
+            if self.template.is_some() {
+                "copied from the template"
+            } else {
+                "initialized"
+            },
             started.elapsed().as_secs_f64()
         );
         interrupt::check()
@@ -307,7 +339,12 @@ impl Cluster {
 
     /// initdb one node's data directory.
     pub fn init_node(&self, node: &Node) -> anyhow::Result<()> {
-        let data = node.data.display().to_string();
+        self.initdb(&node.data, &node.name)
+    }
+
+    /// initdb `data`, for `what` (a node's name) in messages.
+    pub(super) fn initdb(&self, data: &Path, what: &str) -> anyhow::Result<()> {
+        let data = data.display().to_string();
         // -N: no fsync; a smoke cluster is thrown away.
         let args = [
             "-D",
@@ -324,8 +361,7 @@ impl Cluster {
         let output = self.run(&self.bindir.join("initdb"), &args)?;
         if !output.status.success() {
             bail!(
-                "initdb for {} failed: {}",
-                node.name,
+                "initdb for {what} failed: {}",
                 printable(&String::from_utf8_lossy(&output.stderr), 4096)
             );
         }
@@ -600,6 +636,12 @@ impl Cluster {
     /// unprivileged owner), then the database.
     pub fn prepare_node(&self, node: &Node) -> anyhow::Result<()> {
         let escaped = self.password.replace('\'', "''");
+        if self.template.is_some() {
+            // The roles, database and extensions came with the template;
+            // the password is this cluster's own.
+            let sql = format!("ALTER USER {REPLICATION_USER} PASSWORD '{escaped}';");
+            return self.sql(node, "postgres", &sql).map(drop);
+        }
         self.sql(
             node,
             "postgres",
@@ -624,6 +666,11 @@ impl Cluster {
             .map(|e| format!("CREATE EXTENSION {e};\n"))
             .collect();
         self.sql(node, DATABASE, &extensions).map(drop)
+    }
+
+    /// Whether the nodes' data directories came from the template.
+    pub fn from_template(&self) -> bool {
+        self.template.is_some()
     }
 
     /// The set's extensions, in creation order.
@@ -838,7 +885,7 @@ fn random_password() -> anyhow::Result<String> {
     Ok(hex::encode(bytes))
 }
 
-fn free_port() -> anyhow::Result<u16> {
+pub(super) fn free_port() -> anyhow::Result<u16> {
     let listener =
         TcpListener::bind("127.0.0.1:0").context("cannot find a free port on 127.0.0.1")?;
     Ok(listener.local_addr()?.port())

@@ -8,6 +8,7 @@ pub mod cluster;
 pub mod config;
 pub mod drivers;
 pub mod netns;
+pub mod template;
 pub mod tls;
 
 use std::{
@@ -59,10 +60,15 @@ impl SmokeRun {
 /// Bring the cluster up, run every check, tear down. A failed check is in
 /// the result; an `Err` is a cluster that could not be brought up, or an
 /// interruption.
-pub fn run(smoke: &Smoke, set: &str, tarball: Option<&Path>) -> anyhow::Result<SmokeRun> {
+pub fn run(
+    smoke: &Smoke,
+    set: &str,
+    tarball: Option<&Path>,
+    template_dir: Option<&Path>,
+) -> anyhow::Result<SmokeRun> {
     let started = Instant::now();
     let run_as = smoke.run_as.as_deref().map(RunAs::lookup).transpose()?;
-    let mut cluster = Cluster::create(smoke, set, run_as, tarball)?;
+    let mut cluster = Cluster::create(smoke, set, run_as, tarball, template_dir)?;
     eprintln!(
         "{:>12} {} nodes of set {set} in {}",
         "Cluster",
@@ -128,8 +134,13 @@ fn prepare(cluster: &Cluster) -> anyhow::Result<()> {
         cluster.prepare_node(node)?;
     }
     eprintln!(
-        "{:>12} roles, database and extensions on every node in {:.1}s",
+        "{:>12} {} on every node in {:.1}s",
         "Prepared",
+        if cluster.from_template() {
+            "the replication user's password (roles, database and extensions came with the template)"
+        } else {
+            "roles, database and extensions"
+        },
         started.elapsed().as_secs_f64()
     );
     Ok(())
