@@ -471,12 +471,14 @@ impl Cluster {
             node.data.display().to_string(),
             node.log.display().to_string(),
         );
+        // A killed node leaves its pid file behind: that pid is not the new one.
+        let stale = read_pid(&node.data);
+        // Without -w: 9.4's pg_ctl waits in whole seconds. Readiness is
+        // polled here instead, in milliseconds.
         let output = self
             .tool(node, "pg_ctl")
-            .args(["-D", &data, "-l", &log, "-w", "-t", "60", "start"])
+            .args(["-D", &data, "-l", &log, "start"])
             .output()?;
-        // The pid file exists once the postmaster runs, even if start then failed.
-        let pid = read_pid(&node.data);
         if !output.status.success() {
             bail!(
                 "{} did not start: {}",
@@ -484,7 +486,27 @@ impl Cluster {
                 printable(String::from_utf8_lossy(&output.stdout).trim(), 4096)
             );
         }
-        pid.with_context(|| format!("{} started but wrote no postmaster.pid", node.name))
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut delay = Duration::from_millis(5);
+        loop {
+            interrupt::check()?;
+            if let Some(pid) = read_pid(&node.data).filter(|pid| Some(*pid) != stale) {
+                if !process_alive(pid) {
+                    bail!(
+                        "{} did not start: its postmaster (pid {pid}) exited (its log says why)",
+                        node.name
+                    );
+                }
+                if self.sql(node, "postgres", "SELECT 1").is_ok() {
+                    return Ok(pid);
+                }
+            }
+            if Instant::now() > deadline {
+                bail!("{} did not start within 60 s (its log says why)", node.name);
+            }
+            thread::sleep(delay);
+            delay = (delay * 2).min(Duration::from_millis(50));
+        }
     }
 
     /// Stop a node cleanly (`pg_ctl -m fast`), as an operator would.
