@@ -507,7 +507,7 @@ fn physical_join(cluster: &mut Cluster) -> anyhow::Result<String> {
     let started = Instant::now();
     let output = cluster
         .tool(node, "pg_basebackup")
-        .args(["-D", &data, "-X", "stream", "-d", &cluster.dsn(source)])
+        .args(["-D", &data, "-X", "stream", "-c", "fast", "-d", &cluster.dsn(source)])
         .output()?;
     ensure!(
         output.status.success(),
