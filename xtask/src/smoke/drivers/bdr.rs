@@ -40,7 +40,8 @@ pub fn check(id: CheckId, cluster: &mut Cluster) -> anyhow::Result<String> {
 }
 
 /// bdr_node_join_wait_for_ready() never times out by itself.
-const WAIT_READY: &str = "SET statement_timeout = '60s';\nSELECT bdr.bdr_node_join_wait_for_ready();";
+const WAIT_READY: &str =
+    "SET statement_timeout = '60s';\nSELECT bdr.bdr_node_join_wait_for_ready();";
 
 fn join(cluster: &Cluster) -> anyhow::Result<String> {
     let nodes = &cluster.nodes;
@@ -98,7 +99,12 @@ fn slots(cluster: &Cluster) -> anyhow::Result<String> {
         let expected = expected.join(",");
         cluster
             .poll(node, stats, |answer| answer == expected)
-            .with_context(|| format!("bdr.pg_stat_bdr on {} should list its peers {expected}", node.name))?;
+            .with_context(|| {
+                format!(
+                    "bdr.pg_stat_bdr on {} should list its peers {expected}",
+                    node.name
+                )
+            })?;
     }
     Ok(format!(
         "{} active slots on each node; bdr.pg_stat_bdr lists every peer on every node",
@@ -107,12 +113,19 @@ fn slots(cluster: &Cluster) -> anyhow::Result<String> {
 }
 
 /// Expect `result` to be an error containing `needle`; its text.
-fn expect_error(result: anyhow::Result<String>, needle: &str, what: &str) -> anyhow::Result<String> {
+fn expect_error(
+    result: anyhow::Result<String>,
+    needle: &str,
+    what: &str,
+) -> anyhow::Result<String> {
     match result {
         Ok(answer) => bail!("{what} succeeded (answer `{answer}`), expected `{needle}`"),
         Err(error) => {
             let text = format!("{error:#}");
-            ensure!(text.contains(needle), "{what} failed, but not with `{needle}`: {text}");
+            ensure!(
+                text.contains(needle),
+                "{what} failed, but not with `{needle}`: {text}"
+            );
             Ok(needle.to_owned())
         }
     }
@@ -146,7 +159,11 @@ fn global_sequence(cluster: &mut Cluster) -> anyhow::Result<String> {
 /// Concurrent nextval on every node, RESTART refused, the workaround.
 fn sequence_basics(cluster: &Cluster, seq: &str) -> anyhow::Result<String> {
     let nodes: Vec<&Node> = running(cluster);
-    cluster.sql(nodes[0], DATABASE, &format!("CREATE SEQUENCE {seq} USING bdr;"))?;
+    cluster.sql(
+        nodes[0],
+        DATABASE,
+        &format!("CREATE SEQUENCE {seq} USING bdr;"),
+    )?;
     // nextval fails ("not initialized yet") until the nodes have voted the first chunks.
     for node in &nodes {
         cluster.poll(node, &format!("SELECT nextval('{seq}')"), |_| true)?;
@@ -161,7 +178,10 @@ fn sequence_basics(cluster: &Cluster, seq: &str) -> anyhow::Result<String> {
                 scope.spawn(move || cluster.sql(node, DATABASE, &sql))
             })
             .collect();
-        handles.into_iter().map(|h| h.join().expect("nextval thread panicked")).collect()
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("nextval thread panicked"))
+            .collect()
     });
     let mut values = Vec::new();
     for batch in batches {
@@ -178,7 +198,11 @@ fn sequence_basics(cluster: &Cluster, seq: &str) -> anyhow::Result<String> {
     );
     // The journal: RESTART is refused; the workaround advances the counter.
     expect_error(
-        cluster.sql(nodes[0], DATABASE, &format!("ALTER SEQUENCE {seq} RESTART WITH 1000000;")),
+        cluster.sql(
+            nodes[0],
+            DATABASE,
+            &format!("ALTER SEQUENCE {seq} RESTART WITH 1000000;"),
+        ),
         "ALTER SEQUENCE ... restart is not supported for bdr sequences",
         "ALTER SEQUENCE ... RESTART",
     )?;
@@ -191,7 +215,10 @@ fn sequence_basics(cluster: &Cluster, seq: &str) -> anyhow::Result<String> {
              SELECT nextval('{seq}');"
         ),
     )?;
-    let numbers: Vec<i64> = answer.lines().filter_map(|l| l.trim().parse().ok()).collect();
+    let numbers: Vec<i64> = answer
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect();
     let [before, workaround, after] = numbers[..] else {
         bail!("the workaround's answer is `{answer}`, not three numbers");
     };
@@ -358,7 +385,10 @@ fn ddl_lock(cluster: &Cluster) -> anyhow::Result<String> {
                 ddl_error = expect_error(
                     cluster.sql(peer, DATABASE, &ddl),
                     "database is locked against ddl by another node",
-                    &format!("CREATE TABLE on {} while {} holds the DDL lock", peer.name, holder.name),
+                    &format!(
+                        "CREATE TABLE on {} while {} holds the DDL lock",
+                        peer.name, holder.name
+                    ),
                 )?;
                 // Never the altered table: a write waiting on it would also
                 // hold back the ALTER's replay (a distributed deadlock).
@@ -369,13 +399,20 @@ fn ddl_lock(cluster: &Cluster) -> anyhow::Result<String> {
                 write_error = expect_error(
                     cluster.sql(peer, DATABASE, &write),
                     "canceling statement due to global lock timeout",
-                    &format!("INSERT on {} while {} holds the DDL lock", peer.name, holder.name),
+                    &format!(
+                        "INSERT on {} while {} holds the DDL lock",
+                        peer.name, holder.name
+                    ),
                 )?;
             }
             Ok((ddl_error, write_error))
         })();
         // Release on every path, then wait for the holder.
-        let _ = cluster.sql(holder, DATABASE, &format!("SELECT setval('{release}', 42);"));
+        let _ = cluster.sql(
+            holder,
+            DATABASE,
+            &format!("SELECT setval('{release}', 42);"),
+        );
         let held = holding.join().expect("holder thread panicked");
         (held, probes)
     });
@@ -403,7 +440,12 @@ fn ddl_lock(cluster: &Cluster) -> anyhow::Result<String> {
         "SELECT string_agg(id::text, ',' ORDER BY id) || ' ' || \
          (SELECT count(*) FROM pg_constraint WHERE conname = 'smoke_lock_positive') FROM {table}"
     );
-    on_every_node(cluster, nodes.iter().copied(), &sql, &format!("{} 1", ids.join(",")))?;
+    on_every_node(
+        cluster,
+        nodes.iter().copied(),
+        &sql,
+        &format!("{} 1", ids.join(",")),
+    )?;
     Ok(format!(
         "while {} held the write lock: DDL on {} other nodes failed with `{ddl_error}`, an INSERT \
          (lock_timeout 5s) with `{write_error}`; after COMMIT the lock is gone and writes on every \
@@ -489,7 +531,12 @@ fn import(cluster: &Cluster) -> anyhow::Result<String> {
     }
     let total = rows + per_node * nodes.len();
     let distinct = format!("SELECT count(*) || ' ' || count(DISTINCT id) FROM {table}");
-    on_every_node(cluster, nodes.iter().copied(), &distinct, &format!("{total} {total}"))?;
+    on_every_node(
+        cluster,
+        nodes.iter().copied(),
+        &distinct,
+        &format!("{total} {total}"),
+    )?;
     Ok(format!(
         "{rows} rows imported, {seq} global; {total} rows, all ids distinct, on every node"
     ))
@@ -507,7 +554,16 @@ fn physical_join(cluster: &mut Cluster) -> anyhow::Result<String> {
     let started = Instant::now();
     let output = cluster
         .tool(node, "pg_basebackup")
-        .args(["-D", &data, "-X", "stream", "-c", "fast", "-d", &cluster.dsn(source)])
+        .args([
+            "-D",
+            &data,
+            "-X",
+            "stream",
+            "-c",
+            "fast",
+            "-d",
+            &cluster.dsn(source),
+        ])
         .output()?;
     ensure!(
         output.status.success(),
@@ -519,7 +575,10 @@ fn physical_join(cluster: &mut Cluster) -> anyhow::Result<String> {
     cluster.configure_node(node)?;
     // bdr_init_copy writes bdr_init_copy_postgres.log into its cwd: the
     // node's own directory.
-    let node_dir = node.data.parent().context("data directory without a parent")?;
+    let node_dir = node
+        .data
+        .parent()
+        .context("data directory without a parent")?;
     let output = cluster
         .tool(node, "bdr_init_copy")
         .cwd(node_dir)
@@ -559,7 +618,10 @@ fn physical_join(cluster: &mut Cluster) -> anyhow::Result<String> {
         cluster.sql(
             writer,
             DATABASE,
-            &format!("INSERT INTO {table} VALUES ({id}, {});", literal(&writer.name)),
+            &format!(
+                "INSERT INTO {table} VALUES ({id}, {});",
+                literal(&writer.name)
+            ),
         )?;
     }
     let sql = format!("SELECT string_agg(id::text, ',' ORDER BY id) FROM {table}");
@@ -589,7 +651,11 @@ fn recreate(cluster: &mut Cluster) -> anyhow::Result<String> {
         &format!("SELECT node_status FROM bdr.bdr_nodes WHERE node_name = {name}"),
     )?;
     if status != "k" {
-        cluster.sql(first, DATABASE, &format!("SELECT bdr.bdr_part_by_node_names(ARRAY[{name}]);"))?;
+        cluster.sql(
+            first,
+            DATABASE,
+            &format!("SELECT bdr.bdr_part_by_node_names(ARRAY[{name}]);"),
+        )?;
         cluster.poll(
             first,
             &format!("SELECT node_status FROM bdr.bdr_nodes WHERE node_name = {name}"),
@@ -598,7 +664,11 @@ fn recreate(cluster: &mut Cluster) -> anyhow::Result<String> {
     }
     for &index in rest {
         let other = &cluster.nodes[index];
-        cluster.sql(other, DATABASE, &format!("DELETE FROM bdr.bdr_nodes WHERE node_name = {name};"))?;
+        cluster.sql(
+            other,
+            DATABASE,
+            &format!("DELETE FROM bdr.bdr_nodes WHERE node_name = {name};"),
+        )?;
         let slots = format!("SELECT count(*) FROM bdr.bdr_node_slots WHERE node_name = {name}");
         cluster.poll(other, &slots, |s| s == "0")?;
     }
@@ -622,8 +692,15 @@ fn recreate(cluster: &mut Cluster) -> anyhow::Result<String> {
             Err(_) => thread::sleep(Duration::from_millis(200)),
         }
     }
-    let slots = cluster.sql(node, "postgres", "SELECT count(*) FROM pg_replication_slots")?;
-    ensure!(slots == "0", "{old} still has {slots} replication slots after dropping {DATABASE}");
+    let slots = cluster.sql(
+        node,
+        "postgres",
+        "SELECT count(*) FROM pg_replication_slots",
+    )?;
+    ensure!(
+        slots == "0",
+        "{old} still has {slots} replication slots after dropping {DATABASE}"
+    );
     cluster.create_database(node)?;
     let new_name = format!("{old}b");
     let join = format!(
@@ -655,7 +732,10 @@ fn recreate(cluster: &mut Cluster) -> anyhow::Result<String> {
         cluster.sql(
             writer,
             DATABASE,
-            &format!("INSERT INTO {table} VALUES ({id}, {});", literal(&writer.name)),
+            &format!(
+                "INSERT INTO {table} VALUES ({id}, {});",
+                literal(&writer.name)
+            ),
         )?;
     }
     let sql = format!("SELECT string_agg(id::text, ',' ORDER BY id) FROM {table}");
@@ -681,7 +761,11 @@ fn orphan(cluster: &mut Cluster) -> anyhow::Result<String> {
     let create = format!("CREATE TABLE {table} (id int PRIMARY KEY, origin text NOT NULL);");
     let started = Instant::now();
     let blocked = expect_error(
-        cluster.sql(survivor, DATABASE, &format!("SET statement_timeout = '3s';\n{create}")),
+        cluster.sql(
+            survivor,
+            DATABASE,
+            &format!("SET statement_timeout = '3s';\n{create}"),
+        ),
         "canceling statement due to statement timeout",
         &format!("DDL on {} with {killed} killed", survivor.name),
     )?;
@@ -699,20 +783,28 @@ fn orphan(cluster: &mut Cluster) -> anyhow::Result<String> {
     )?;
     // Plain DDL after the workaround: BDR still wants a global lock, from
     // no peers at all.
-    let plain = cluster.sql(survivor, DATABASE, &format!("SET statement_timeout = '10s';\n{create}"));
+    let plain = cluster.sql(
+        survivor,
+        DATABASE,
+        &format!("SET statement_timeout = '10s';\n{create}"),
+    );
     let (how, plain_said) = match plain {
         Ok(_) => ("plain DDL", String::new()),
         Err(error) => {
             let text = format!("{error:#}");
             ensure!(
-                text.contains("No peer nodes or peer node count unknown, cannot acquire global lock"),
+                text.contains(
+                    "No peer nodes or peer node count unknown, cannot acquire global lock"
+                ),
                 "after the workaround DDL on {} failed: {text}",
                 survivor.name
             );
             cluster.sql(
                 survivor,
                 DATABASE,
-                &format!("SET statement_timeout = '10s';\nSET bdr.skip_ddl_locking = on;\n{create}"),
+                &format!(
+                    "SET statement_timeout = '10s';\nSET bdr.skip_ddl_locking = on;\n{create}"
+                ),
             )?;
             (
                 "DDL with SET bdr.skip_ddl_locking = on",
@@ -723,10 +815,17 @@ fn orphan(cluster: &mut Cluster) -> anyhow::Result<String> {
     cluster.sql(
         survivor,
         DATABASE,
-        &format!("INSERT INTO {table} VALUES (1, {});", literal(&survivor.name)),
+        &format!(
+            "INSERT INTO {table} VALUES (1, {});",
+            literal(&survivor.name)
+        ),
     )?;
     let count = cluster.sql(survivor, DATABASE, &format!("SELECT count(*) FROM {table}"))?;
-    ensure!(count == "1", "{table} on {} has {count} rows, not 1", survivor.name);
+    ensure!(
+        count == "1",
+        "{table} on {} has {count} rows, not 1",
+        survivor.name
+    );
     let left = cluster.sql(survivor, DATABASE, "SELECT count(*) FROM bdr.bdr_nodes")?;
     Ok(format!(
         "{killed} killed: DDL on {} blocked (`{blocked}` after {waited:.1}s); after the journal's \
