@@ -574,7 +574,11 @@ fn physical_join(cluster: &mut Cluster) -> anyhow::Result<String> {
     );
     cluster.configure_node(node)?;
     // bdr_init_copy writes bdr_init_copy_postgres.log into its cwd: the
-    // node's own directory.
+    // node's own directory. It leaves the new server running (its log is
+    // that file). Not `-s`: stopping right after the join can cut the new
+    // node's worker between creating its slot on a peer and recording it;
+    // restarted, it then fails for ever with "replication slot ... already
+    // exists".
     let node_dir = node
         .data
         .parent()
@@ -582,7 +586,7 @@ fn physical_join(cluster: &mut Cluster) -> anyhow::Result<String> {
     let output = cluster
         .tool(node, "bdr_init_copy")
         .cwd(node_dir)
-        .args(["-D", &data, "-n", &node.name, "-s"])
+        .args(["-D", &data, "-n", &node.name])
         .arg(format!("--remote-dbname={}", cluster.dsn(source)))
         .arg(format!("--local-dbname={}", cluster.dsn(node)))
         .output()?;
@@ -596,9 +600,17 @@ fn physical_join(cluster: &mut Cluster) -> anyhow::Result<String> {
     );
     let copied = started.elapsed().as_secs_f64();
     let source = source.name.clone();
+    // Ready, and every peer has its slot for the new node (made by the new
+    // node's worker): only then is it safe to restart it as ours.
+    cluster.sql(node, DATABASE, WAIT_READY)?;
+    let slot = format!(
+        "SELECT count(*) FROM bdr.bdr_node_slots WHERE node_name = {} AND walsender_active",
+        literal(&node.name)
+    );
+    on_every_node(cluster, running(cluster), &slot, "1")?;
+    cluster.stop_node(index)?;
     cluster.start_nodes(&[index])?;
     let node = &cluster.nodes[index];
-    cluster.sql(node, DATABASE, WAIT_READY)?;
     let nodes = running(cluster);
     let n = nodes.len();
     let ready = "SELECT count(*) FROM bdr.bdr_nodes WHERE node_status = 'r'";
