@@ -1,12 +1,13 @@
 //! The BDR driver's checks, on a real bdr94 stage.
 //!
 //! Nothing in the repository builds postgres-bdr (its sources come only through
-//! `--mirror`), and CI has none, so these tests are ignored. Run them on a host
-//! with a bdr94 stage:
+//! `--mirror`), and CI has none, so these tests are ignored. Run them, as root
+//! (the servers run as the unprivileged smoke user; `--network netns` makes
+//! network namespaces), on a host with a bdr94 stage built `--with-openssl`:
 //!
 //! ```sh
 //! cargo xtask build --set bdr94 --mirror DIR     # DIR holds the two bdr94 tarballs
-//! BDR_DIST_BDR94_TARGET=$PWD/target cargo test --test smoke_bdr -- --ignored
+//! BDR_DIST_BDR94_TARGET=$PWD/target cargo test --test smoke_bdr -- --ignored --test-threads=1
 //! ```
 //!
 //! They fail, rather than pass, when no stage is there.
@@ -29,34 +30,90 @@ fn bdr94_target() -> PathBuf {
     target
 }
 
-fn bdr_smoke(nodes: &str) {
+/// Every check but `import`, which fails on BDR 1.0.7 as the journal
+/// writes it (see `import_as_the_journal_writes_it_is_rolled_back`).
+const ALL_BUT_IMPORT: &str = "settings,tls,join,slots,ddl,rows,global-sequence,ddl-lock,\
+                              roles-local,physical-join,part,recreate,orphan";
+
+fn bdr_smoke(nodes: &str, network: &str) {
     let target = bdr94_target();
     let output = support::xtask(
         &target,
-        &["smoke", "--set", "bdr94", "--nodes", nodes, "--json"],
-    );
-    assert!(output.status.success(), "{}", support::stderr(&output));
-    support::assert_checks_passed(
-        &support::json(&output),
         &[
-            "every node joined and ready",
-            "N-1 active slots per node",
-            "a table created through DDL replication exists on every node",
-            "rows written on every node are visible on every node",
-            "a global sequence hands out distinct values on every node",
-            "a parted node's slots disappear from the others",
+            "smoke",
+            "--set",
+            "bdr94",
+            "--nodes",
+            nodes,
+            "--network",
+            network,
+            "--tls",
+            "on",
+            "--checks",
+            ALL_BUT_IMPORT,
+            "--json",
         ],
     );
+    assert!(output.status.success(), "{}", support::stderr(&output));
+    let run = support::json(&output);
+    assert_eq!(run["tls"], true, "{run:#}");
+    let expected: Vec<(&str, &str)> = ALL_BUT_IMPORT.split(',').map(|id| (id, "pass")).collect();
+    support::assert_check_statuses(&run, &expected);
+    // The node made by bdr_init_copy, then recreated under a new name.
+    let names: Vec<&str> = run["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|node| node["name"].as_str().unwrap())
+        .collect();
+    let n: usize = nodes.parse().unwrap();
+    assert_eq!(names.len(), n + 1, "{run:#}");
+    assert_eq!(names[n], format!("node{}b", n + 1), "{run:#}");
 }
 
 #[test]
 #[ignore = "needs a bdr94 stage, which CI cannot build: see the module comment"]
 fn bdr_two_nodes() {
-    bdr_smoke("2");
+    bdr_smoke("2", "loopback");
 }
 
 #[test]
 #[ignore = "needs a bdr94 stage, which CI cannot build: see the module comment"]
 fn bdr_three_nodes() {
-    bdr_smoke("3");
+    bdr_smoke("3", "loopback");
+}
+
+#[test]
+#[ignore = "needs a bdr94 stage, which CI cannot build, and root: see the module comment"]
+fn bdr_two_nodes_in_network_namespaces() {
+    bdr_smoke("2", "netns");
+}
+
+#[test]
+#[ignore = "needs a bdr94 stage, which CI cannot build, and root: see the module comment"]
+fn bdr_three_nodes_in_network_namespaces() {
+    bdr_smoke("3", "netns");
+}
+
+/// The journal's import (a dump of ordinary sequences restored with
+/// `SET LOCAL default_sequenceam = 'bdr'` in one transaction) is rolled
+/// back on BDR 1.0.7: a global sequence refuses the dump's setval. The
+/// check says so, and nothing is imported.
+#[test]
+#[ignore = "needs a bdr94 stage, which CI cannot build: see the module comment"]
+fn import_as_the_journal_writes_it_is_rolled_back() {
+    let target = bdr94_target();
+    let output = support::xtask(
+        &target,
+        &["smoke", "--set", "bdr94", "--checks", "import", "--json"],
+    );
+    assert!(!output.status.success());
+    let run = support::json(&output);
+    support::assert_check_statuses(&run, &[("join", "pass"), ("import", "fail")]);
+    let detail = run["checks"][1]["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("cannot call setval() on global sequence public.imported_jobs_id_seq")
+            && detail.contains("public.imported_jobs exists: node1: f; node2: f"),
+        "{detail}"
+    );
 }

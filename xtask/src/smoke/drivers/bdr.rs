@@ -2,12 +2,20 @@
 //! `bdr_group_join` on the others, global sequences, the DDL lock, imports,
 //! physical joins, parting, recreating and orphaned nodes.
 
-use anyhow::{bail, ensure};
+use std::{
+    collections::BTreeSet,
+    sync::atomic::{AtomicBool, Ordering},
+    thread,
+    time::{Duration, Instant},
+};
 
-use super::{create_table, each_node_says, literal, on_every_node, running, TABLE};
+use anyhow::{bail, ensure, Context};
+
+use super::{all_ids, create_table, each_node_says, literal, on_every_node, running, TABLE};
 use crate::{
     plan::checks::CheckId,
-    smoke::cluster::{Cluster, DATABASE},
+    printable::printable,
+    smoke::cluster::{Cluster, Node, DATABASE, DEADLINE},
 };
 
 pub fn check(id: CheckId, cluster: &mut Cluster) -> anyhow::Result<String> {
@@ -21,7 +29,12 @@ pub fn check(id: CheckId, cluster: &mut Cluster) -> anyhow::Result<String> {
             "",
         ),
         CheckId::GlobalSequence => global_sequence(cluster),
+        CheckId::DdlLock => ddl_lock(cluster),
+        CheckId::Import => import(cluster),
+        CheckId::PhysicalJoin => physical_join(cluster),
         CheckId::Part => part(cluster),
+        CheckId::Recreate => recreate(cluster),
+        CheckId::Orphan => orphan(cluster),
         _ => bail!("the bdr driver cannot do {id} yet"),
     }
 }
@@ -61,6 +74,221 @@ fn join(cluster: &Cluster) -> anyhow::Result<String> {
 }
 
 fn slots(cluster: &Cluster) -> anyhow::Result<String> {
+    let nodes = running(cluster);
+    let n = nodes.len();
+    on_every_node(
+        cluster,
+        nodes.iter().copied(),
+        "SELECT count(*) FROM bdr.bdr_node_slots WHERE walsender_active",
+        &(n - 1).to_string(),
+    )?;
+    // pg_stat_bdr has a row per peer this node applies from, named by its
+    // replication identifier: map it back to the peer's name.
+    let stats = "SELECT string_agg(n.node_name, ',' ORDER BY n.node_name) FROM bdr.pg_stat_bdr s \
+                 CROSS JOIN LATERAL bdr.bdr_parse_replident_name(s.riremoteid) r \
+                 JOIN bdr.bdr_nodes n ON (n.node_sysid, n.node_timeline, n.node_dboid) \
+                 = (r.remote_sysid, r.remote_timeline, r.remote_dboid)";
+    for node in &nodes {
+        let peers: Vec<&str> = nodes
+            .iter()
+            .filter(|peer| peer.name != node.name)
+            .map(|peer| peer.name.as_str())
+            .collect();
+        let mut expected = peers.clone();
+        expected.sort();
+        let expected = expected.join(",");
+        cluster
+            .poll(node, stats, |answer| answer == expected)
+            .with_context(|| {
+                format!(
+                    "bdr.pg_stat_bdr on {} should list its peers {expected}",
+                    node.name
+                )
+            })?;
+    }
+    Ok(format!(
+        "{} active slots on each node; bdr.pg_stat_bdr lists every peer on every node",
+        n - 1
+    ))
+}
+
+/// Expect `result` to be an error containing `needle`; its text.
+fn expect_error(
+    result: anyhow::Result<String>,
+    needle: &str,
+    what: &str,
+) -> anyhow::Result<String> {
+    match result {
+        Ok(answer) => bail!("{what} succeeded (answer `{answer}`), expected `{needle}`"),
+        Err(error) => {
+            let text = format!("{error:#}");
+            ensure!(
+                text.contains(needle),
+                "{what} failed, but not with `{needle}`: {text}"
+            );
+            Ok(needle.to_owned())
+        }
+    }
+}
+
+/// While `work` runs, reload the node's configuration every 100 ms: the
+/// SIGHUP sets every backend's latch, so a nextval waiting (10 s a time,
+/// 7 times) for a chunk election wakes up and tries again at once.
+fn with_nudges<T>(cluster: &Cluster, node: &Node, work: impl FnOnce() -> T) -> T {
+    let done = AtomicBool::new(false);
+    thread::scope(|scope| {
+        scope.spawn(|| {
+            while !done.load(Ordering::Relaxed) {
+                let _ = cluster.sql(node, DATABASE, "SELECT pg_reload_conf();");
+                thread::sleep(Duration::from_millis(100));
+            }
+        });
+        let result = work();
+        done.store(true, Ordering::Relaxed);
+        result
+    })
+}
+
+fn global_sequence(cluster: &mut Cluster) -> anyhow::Result<String> {
+    let seq = "public.smoke_seq";
+    let basics = sequence_basics(cluster, seq)?;
+    let quorum = quorum(cluster, seq)?;
+    Ok(format!("{basics}; {quorum}"))
+}
+
+/// Concurrent nextval on every node, RESTART refused, the workaround.
+fn sequence_basics(cluster: &Cluster, seq: &str) -> anyhow::Result<String> {
+    let nodes: Vec<&Node> = running(cluster);
+    cluster.sql(
+        nodes[0],
+        DATABASE,
+        &format!("CREATE SEQUENCE {seq} USING bdr;"),
+    )?;
+    // nextval fails ("not initialized yet") until the nodes have voted the first chunks.
+    for node in &nodes {
+        cluster.poll(node, &format!("SELECT nextval('{seq}')"), |_| true)?;
+    }
+    // Concurrent nextval on every node at once.
+    let per_node = 500;
+    let batches: Vec<anyhow::Result<String>> = thread::scope(|scope| {
+        let handles: Vec<_> = nodes
+            .iter()
+            .map(|node| {
+                let sql = format!("SELECT nextval('{seq}') FROM generate_series(1, {per_node})");
+                scope.spawn(move || cluster.sql(node, DATABASE, &sql))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("nextval thread panicked"))
+            .collect()
+    });
+    let mut values = Vec::new();
+    for batch in batches {
+        values.extend(batch?.lines().map(str::to_owned));
+    }
+    let distinct: BTreeSet<&String> = values.iter().collect();
+    ensure!(
+        values.len() == per_node * nodes.len() && distinct.len() == values.len(),
+        "concurrent nextval on {} nodes: {} values, {} distinct (expected {} distinct)",
+        nodes.len(),
+        values.len(),
+        distinct.len(),
+        per_node * nodes.len()
+    );
+    // The journal: RESTART is refused; the workaround advances the counter.
+    expect_error(
+        cluster.sql(
+            nodes[0],
+            DATABASE,
+            &format!("ALTER SEQUENCE {seq} RESTART WITH 1000000;"),
+        ),
+        "ALTER SEQUENCE ... restart is not supported for bdr sequences",
+        "ALTER SEQUENCE ... RESTART",
+    )?;
+    let answer = cluster.sql(
+        nodes[0],
+        DATABASE,
+        &format!(
+            "SELECT nextval('{seq}');\n\
+             SELECT max(v) FROM (SELECT nextval('{seq}') v FROM generate_series(1, 1000)) x;\n\
+             SELECT nextval('{seq}');"
+        ),
+    )?;
+    let numbers: Vec<i64> = answer
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect();
+    let [before, workaround, after] = numbers[..] else {
+        bail!("the workaround's answer is `{answer}`, not three numbers");
+    };
+    ensure!(
+        workaround >= before + 1000 && after > workaround,
+        "the workaround did not advance the counter by 1000: {before}, then {workaround}, then {after}"
+    );
+    Ok(format!(
+        "{} distinct values from {} nodes at once; RESTART refused; the workaround advanced \
+         {before} -> {after}",
+        values.len(),
+        nodes.len()
+    ))
+}
+
+/// Stop enough peers that the first node has no quorum; it must run out
+/// of values with the journal's error, and hand out values again once
+/// they are back.
+fn quorum(cluster: &mut Cluster, seq: &str) -> anyhow::Result<String> {
+    let indexes: Vec<usize> = (0..cluster.nodes.len())
+        .filter(|&i| cluster.nodes[i].pid.is_some())
+        .collect();
+    let (survivor, peers) = indexes.split_first().context("no running node")?;
+    // An election needs the votes of half the peers (rounded up).
+    let stop_count = peers.len() - peers.len().div_ceil(2) + 1;
+    let stopped: Vec<usize> = peers[peers.len() - stop_count..].to_vec();
+    for &index in &stopped {
+        cluster.stop_node(index)?;
+    }
+    let node = &cluster.nodes[*survivor];
+    let started = Instant::now();
+    let batch = format!(
+        "SET statement_timeout = '90s';\n\
+         SELECT max(v) FROM (SELECT nextval('{seq}') v FROM generate_series(1, 20000)) x;"
+    );
+    let (handed_out, error) = with_nudges(cluster, node, || {
+        let mut last = String::new();
+        for _ in 0..100 {
+            match cluster.sql(node, DATABASE, &batch) {
+                Ok(answer) => last = answer,
+                Err(error) => return Ok((last, format!("{error:#}"))),
+            }
+            if started.elapsed() > Duration::from_secs(120) {
+                break;
+            }
+        }
+        bail!(
+            "{} still hands out values without a quorum after {:.0}s (last {last})",
+            node.name,
+            started.elapsed().as_secs_f64()
+        )
+    })?;
+    let needle = format!("could not find free sequence value for global sequence {seq}");
+    ensure!(
+        error.contains(&needle),
+        "without a quorum nextval failed, but not with `{needle}`: {error}"
+    );
+    let ran_out = started.elapsed().as_secs_f64();
+    cluster.start_nodes(&stopped)?;
+    let node = &cluster.nodes[*survivor];
+    let again = Instant::now();
+    with_nudges(cluster, node, || {
+        cluster.poll(
+            node,
+            &format!("SET statement_timeout = '5s'; SELECT nextval('{seq}');"),
+            |_| true,
+        )
+    })?;
+    let recovered = again.elapsed().as_secs_f64();
+    // The next checks need the group whole again.
     let n = running(cluster).len();
     on_every_node(
         cluster,
@@ -68,34 +296,12 @@ fn slots(cluster: &Cluster) -> anyhow::Result<String> {
         "SELECT count(*) FROM bdr.bdr_node_slots WHERE walsender_active",
         &(n - 1).to_string(),
     )?;
-    Ok(format!("{} active slots on each node", n - 1))
-}
-
-fn global_sequence(cluster: &Cluster) -> anyhow::Result<String> {
-    let nodes = running(cluster);
-    cluster.sql(
-        nodes[0],
-        DATABASE,
-        "CREATE SEQUENCE public.smoke_seq USING bdr;",
-    )?;
-    let mut values = Vec::new();
-    for node in &nodes {
-        // nextval fails until the nodes have voted the first chunk: retry within the deadline.
-        let answer = cluster.poll(
-            node,
-            "SELECT nextval('public.smoke_seq') FROM generate_series(1, 3)",
-            |_| true,
-        )?;
-        values.extend(answer.lines().map(str::to_owned));
-    }
-    let mut distinct = values.clone();
-    distinct.sort();
-    distinct.dedup();
-    ensure!(
-        distinct.len() == values.len(),
-        "values handed out twice: {values:?}"
-    );
-    Ok(format!("{} distinct values", values.len()))
+    Ok(format!(
+        "with {} of {} peers stopped: `{needle}` after {ran_out:.1}s (values up to {handed_out}); \
+         values again {recovered:.1}s after the restart",
+        stopped.len(),
+        peers.len()
+    ))
 }
 
 fn part(cluster: &Cluster) -> anyhow::Result<String> {
@@ -117,5 +323,525 @@ fn part(cluster: &Cluster) -> anyhow::Result<String> {
     Ok(format!(
         "{} parted (status 'k'), its slots gone",
         parted.name
+    ))
+}
+
+/// `ddl-lock`: the first node holds the global DDL lock (a write-level
+/// ALTER TABLE in an open transaction, released on cue); meanwhile DDL on
+/// every other node fails with the journal's error, and a write waits (it
+/// fails at once under `lock_timeout`). After the commit, writes work
+/// everywhere.
+fn ddl_lock(cluster: &Cluster) -> anyhow::Result<String> {
+    let nodes = running(cluster);
+    let (holder, peers) = nodes.split_first().context("no running node")?;
+    let table = "public.smoke_lock";
+    let other = "public.smoke_lock_other";
+    // A local sequence: its value is not replicated, and nextval takes no
+    // global lock: the holder's release signal.
+    let release = "public.smoke_lock_release";
+    cluster.sql(
+        holder,
+        DATABASE,
+        &format!(
+            "CREATE TABLE {table} (id int PRIMARY KEY, origin text NOT NULL);\n\
+             CREATE TABLE {other} (id int PRIMARY KEY);\n\
+             CREATE SEQUENCE {release} USING local;"
+        ),
+    )?;
+    let exists = format!("SELECT to_regclass('{table}') IS NOT NULL AND to_regclass('{release}') IS NOT NULL AND to_regclass('{other}') IS NOT NULL");
+    on_every_node(cluster, nodes.iter().copied(), &exists, "t")?;
+    // ADD CONSTRAINT takes the write lock (ADD COLUMN only the DDL lock,
+    // which does not hold writes back).
+    let hold = format!(
+        "SET application_name = 'smoke_ddl_lock_holder';\n\
+         BEGIN;\n\
+         ALTER TABLE {table} ADD CONSTRAINT smoke_lock_positive CHECK (id > 0);\n\
+         DO $$\n\
+         DECLARE deadline timestamptz := clock_timestamp() + interval '{} s';\n\
+         BEGIN\n\
+           WHILE (SELECT last_value FROM {release}) <> 42 LOOP\n\
+             IF clock_timestamp() > deadline THEN\n\
+               RAISE EXCEPTION 'the DDL lock holder was not released in time';\n\
+             END IF;\n\
+             PERFORM pg_sleep(0.02);\n\
+           END LOOP;\n\
+         END $$;\n\
+         COMMIT;",
+        DEADLINE.as_secs()
+    );
+    let (held, probes) = thread::scope(|scope| {
+        let holding = scope.spawn(|| cluster.sql(holder, DATABASE, &hold));
+        let probes = (|| -> anyhow::Result<(String, String)> {
+            // Held group-wide once every peer records it as acquired.
+            let acquired = "SELECT count(*) FROM bdr.bdr_global_locks WHERE state = 'acquired' AND locktype = 'write_lock'";
+            on_every_node(cluster, peers.iter().copied(), acquired, "1")?;
+            let mut ddl_error = String::new();
+            let mut write_error = String::new();
+            for peer in peers {
+                let ddl = format!(
+                    "SET statement_timeout = '10s';\nCREATE TABLE public.smoke_lock_{} (id int PRIMARY KEY);",
+                    peer.number
+                );
+                ddl_error = expect_error(
+                    cluster.sql(peer, DATABASE, &ddl),
+                    "database is locked against ddl by another node",
+                    &format!(
+                        "CREATE TABLE on {} while {} holds the DDL lock",
+                        peer.name, holder.name
+                    ),
+                )?;
+                // Never the altered table: a write waiting on it would also
+                // hold back the ALTER's replay (a distributed deadlock).
+                let write = format!(
+                    "SET lock_timeout = '5s';\nINSERT INTO {other} VALUES ({});",
+                    peer.number
+                );
+                write_error = expect_error(
+                    cluster.sql(peer, DATABASE, &write),
+                    "canceling statement due to global lock timeout",
+                    &format!(
+                        "INSERT on {} while {} holds the DDL lock",
+                        peer.name, holder.name
+                    ),
+                )?;
+            }
+            Ok((ddl_error, write_error))
+        })();
+        // Release on every path, then wait for the holder.
+        let _ = cluster.sql(
+            holder,
+            DATABASE,
+            &format!("SELECT setval('{release}', 42);"),
+        );
+        let held = holding.join().expect("holder thread panicked");
+        (held, probes)
+    });
+    let (ddl_error, write_error) = probes?;
+    held.context("the transaction that held the DDL lock")?;
+    on_every_node(
+        cluster,
+        nodes.iter().copied(),
+        "SELECT count(*) FROM bdr.bdr_global_locks",
+        "0",
+    )?;
+    for node in &nodes {
+        cluster.sql(
+            node,
+            DATABASE,
+            &format!(
+                "SET statement_timeout = '30s';\nINSERT INTO {table} VALUES ({}, {});",
+                node.number,
+                literal(&node.name)
+            ),
+        )?;
+    }
+    let ids: Vec<String> = nodes.iter().map(|n| n.number.to_string()).collect();
+    let sql = format!(
+        "SELECT string_agg(id::text, ',' ORDER BY id) || ' ' || \
+         (SELECT count(*) FROM pg_constraint WHERE conname = 'smoke_lock_positive') FROM {table}"
+    );
+    on_every_node(
+        cluster,
+        nodes.iter().copied(),
+        &sql,
+        &format!("{} 1", ids.join(",")),
+    )?;
+    Ok(format!(
+        "while {} held the write lock: DDL on {} other nodes failed with `{ddl_error}`, an INSERT \
+         (lock_timeout 5s) with `{write_error}`; after COMMIT the lock is gone and writes on every \
+         node reached every node",
+        holder.name,
+        peers.len()
+    ))
+}
+
+/// `import`: the journal's procedure, verbatim. A database with an
+/// ordinary sequence (a SERIAL table with rows) on the first node is
+/// dumped; BDR's queues are truncated; the dump, with `SET LOCAL
+/// default_sequenceam = 'bdr'` on top, is restored in one transaction.
+fn import(cluster: &Cluster) -> anyhow::Result<String> {
+    let nodes = running(cluster);
+    let first = nodes[0];
+    let source = "smoke_import_source";
+    let table = "public.imported_jobs";
+    let rows = 100;
+    cluster.sql(first, "postgres", &format!("CREATE DATABASE {source};"))?;
+    cluster.sql(
+        first,
+        source,
+        &format!(
+            "CREATE TABLE {table} (id serial PRIMARY KEY, name text NOT NULL);\n\
+             INSERT INTO {table} (name) SELECT 'job ' || g FROM generate_series(1, {rows}) g;"
+        ),
+    )?;
+    let dump = cluster.dump(first, source, &[])?;
+    cluster.sql(
+        first,
+        DATABASE,
+        "TRUNCATE bdr.bdr_queued_commands;\nTRUNCATE bdr.bdr_queued_drops;",
+    )?;
+    let script = format!("SET LOCAL default_sequenceam = 'bdr';\n{dump}");
+    let restored = cluster.psql(first, DATABASE, &["-1"], &script);
+    if let Err(error) = restored {
+        let error = format!("{error:#}");
+        let imported = each_node_says(
+            cluster,
+            &format!("SELECT to_regclass('{table}') IS NOT NULL"),
+        );
+        if error.contains("cannot call setval() on global sequence") {
+            bail!(
+                "the journal's import is not usable: the restore (psql -1) was rolled back: {} \
+                 ({table} exists: {imported}). Under default_sequenceam = 'bdr' the dump's \
+                 sequence is created global, and a global sequence refuses the dump's \
+                 `SELECT pg_catalog.setval(..., {rows}, true)`; without -1 or ON_ERROR_STOP the \
+                 setval is skipped and the global sequence hands out chunks from its START WITH \
+                 (1), over the imported ids: the duplicate keys users report. Safe instead: set \
+                 each CREATE SEQUENCE's START WITH to the dump's setval value + 1 and drop the \
+                 setval lines, then restore with psql -1 -v ON_ERROR_STOP=1",
+                error.trim()
+            );
+        }
+        bail!("the journal's import failed: {error}");
+    }
+    // Restored: the sequence is global, the rows everywhere, and inserts
+    // through it on every node at once collide with nothing.
+    let seq = "public.imported_jobs_id_seq";
+    let am = format!(
+        "SELECT a.seqamname FROM pg_class c JOIN pg_seqam a ON a.oid = c.relam WHERE c.oid = '{seq}'::regclass"
+    );
+    on_every_node(cluster, nodes.iter().copied(), &am, "bdr")?;
+    let count = format!("SELECT count(*) FROM {table}");
+    on_every_node(cluster, nodes.iter().copied(), &count, &rows.to_string())?;
+    let per_node = 200;
+    let inserts = cluster.in_parallel(|node| {
+        if node.pid.is_none() {
+            return Ok(String::new());
+        }
+        cluster.poll(
+            node,
+            &format!(
+                "INSERT INTO {table} (name) SELECT {} FROM generate_series(1, {per_node}) RETURNING id",
+                literal(&node.name)
+            ),
+            |_| true,
+        )
+    });
+    for insert in inserts {
+        insert.context("inserting through the imported sequence")?;
+    }
+    let total = rows + per_node * nodes.len();
+    let distinct = format!("SELECT count(*) || ' ' || count(DISTINCT id) FROM {table}");
+    on_every_node(
+        cluster,
+        nodes.iter().copied(),
+        &distinct,
+        &format!("{total} {total}"),
+    )?;
+    Ok(format!(
+        "{rows} rows imported, {seq} global; {total} rows, all ids distinct, on every node"
+    ))
+}
+
+/// `physical-join`: a new node copied from the first with pg_basebackup
+/// (which brings the source's postgresql.conf; ours is appended), then
+/// `bdr_init_copy` on that copy; it must replicate both ways.
+fn physical_join(cluster: &mut Cluster) -> anyhow::Result<String> {
+    let source = running(cluster)[0].number as usize - 1;
+    let index = cluster.add_node()?;
+    cluster.admit_all()?;
+    let (source, node) = (&cluster.nodes[source], &cluster.nodes[index]);
+    let data = node.data.display().to_string();
+    let started = Instant::now();
+    let output = cluster
+        .tool(node, "pg_basebackup")
+        .args([
+            "-D",
+            &data,
+            "-X",
+            "stream",
+            "-c",
+            "fast",
+            "-d",
+            &cluster.dsn(source),
+        ])
+        .output()?;
+    ensure!(
+        output.status.success(),
+        "pg_basebackup of {} for {} failed: {}",
+        source.name,
+        node.name,
+        printable(String::from_utf8_lossy(&output.stderr).trim(), 4096)
+    );
+    cluster.configure_node(node)?;
+    // bdr_init_copy writes bdr_init_copy_postgres.log into its cwd: the
+    // node's own directory. It leaves the new server running (its log is
+    // that file). Not `-s`: stopping right after the join can cut the new
+    // node's worker between creating its slot on a peer and recording it;
+    // restarted, it then fails for ever with "replication slot ... already
+    // exists".
+    let node_dir = node
+        .data
+        .parent()
+        .context("data directory without a parent")?;
+    let output = cluster
+        .tool(node, "bdr_init_copy")
+        .cwd(node_dir)
+        .args(["-D", &data, "-n", &node.name])
+        .arg(format!("--remote-dbname={}", cluster.dsn(source)))
+        .arg(format!("--local-dbname={}", cluster.dsn(node)))
+        .output()?;
+    ensure!(
+        output.status.success(),
+        "bdr_init_copy of {} from {} failed: {}{}",
+        node.name,
+        source.name,
+        printable(String::from_utf8_lossy(&output.stdout).trim(), 4096),
+        printable(String::from_utf8_lossy(&output.stderr).trim(), 4096)
+    );
+    let copied = started.elapsed().as_secs_f64();
+    let source = source.name.clone();
+    // Ready, and every peer has its slot for the new node (made by the new
+    // node's worker): only then is it safe to restart it as ours.
+    cluster.sql(node, DATABASE, WAIT_READY)?;
+    let slot = format!(
+        "SELECT count(*) FROM bdr.bdr_node_slots WHERE node_name = {} AND walsender_active",
+        literal(&node.name)
+    );
+    on_every_node(cluster, running(cluster), &slot, "1")?;
+    cluster.stop_node(index)?;
+    cluster.start_nodes(&[index])?;
+    let node = &cluster.nodes[index];
+    let nodes = running(cluster);
+    let n = nodes.len();
+    let ready = "SELECT count(*) FROM bdr.bdr_nodes WHERE node_status = 'r'";
+    // Parted nodes of earlier runs do not count; every running node must be ready.
+    let names: Vec<String> = nodes.iter().map(|n| literal(&n.name)).collect();
+    let ready = format!("{ready} AND node_name IN ({})", names.join(", "));
+    on_every_node(cluster, nodes.iter().copied(), &ready, &n.to_string())?;
+    let table = "public.smoke_physical";
+    cluster.sql(
+        nodes[0],
+        DATABASE,
+        &format!("CREATE TABLE {table} (id int PRIMARY KEY, origin text NOT NULL);"),
+    )?;
+    let exists = format!("SELECT to_regclass('{table}') IS NOT NULL");
+    on_every_node(cluster, nodes.iter().copied(), &exists, "t")?;
+    for (id, writer) in [(1, nodes[0]), (2, node)] {
+        cluster.sql(
+            writer,
+            DATABASE,
+            &format!(
+                "INSERT INTO {table} VALUES ({id}, {});",
+                literal(&writer.name)
+            ),
+        )?;
+    }
+    let sql = format!("SELECT string_agg(id::text, ',' ORDER BY id) FROM {table}");
+    on_every_node(cluster, nodes.iter().copied(), &sql, &all_ids(2))?;
+    Ok(format!(
+        "{} copied from {source} by pg_basebackup + bdr_init_copy in {copied:.1}s; {n} nodes ready; \
+         rows from {} and {} on every node",
+        node.name, nodes[0].name, node.name
+    ))
+}
+
+/// `recreate`, the journal's "Recreating a Database": the last running
+/// node is parted (unless `part` did it), deleted from `bdr.bdr_nodes`, its
+/// connections ended, its slots and database dropped; the database is made
+/// again and joins under a new name.
+fn recreate(cluster: &mut Cluster) -> anyhow::Result<String> {
+    let indexes: Vec<usize> = (0..cluster.nodes.len())
+        .filter(|&i| cluster.nodes[i].pid.is_some())
+        .collect();
+    let (&target, rest) = indexes.split_last().context("no running node")?;
+    let (node, first) = (&cluster.nodes[target], &cluster.nodes[rest[0]]);
+    let old = node.name.clone();
+    let name = literal(&old);
+    let status = cluster.sql(
+        first,
+        DATABASE,
+        &format!("SELECT node_status FROM bdr.bdr_nodes WHERE node_name = {name}"),
+    )?;
+    if status != "k" {
+        cluster.sql(
+            first,
+            DATABASE,
+            &format!("SELECT bdr.bdr_part_by_node_names(ARRAY[{name}]);"),
+        )?;
+        cluster.poll(
+            first,
+            &format!("SELECT node_status FROM bdr.bdr_nodes WHERE node_name = {name}"),
+            |s| s == "k",
+        )?;
+    }
+    for &index in rest {
+        let other = &cluster.nodes[index];
+        cluster.sql(
+            other,
+            DATABASE,
+            &format!("DELETE FROM bdr.bdr_nodes WHERE node_name = {name};"),
+        )?;
+        let slots = format!("SELECT count(*) FROM bdr.bdr_node_slots WHERE node_name = {name}");
+        cluster.poll(other, &slots, |s| s == "0")?;
+    }
+    // On the node itself: end every connection to the database (its BDR
+    // worker included), drop its slots and the database; the worker may
+    // come back in between, so try again until the deadline.
+    let drop = format!(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+           WHERE datname = '{DATABASE}' AND pid <> pg_backend_pid();\n\
+         SELECT count(pg_drop_replication_slot(slot_name)) FROM pg_replication_slots \
+           WHERE database = '{DATABASE}' AND NOT active;\n\
+         DROP DATABASE {DATABASE};"
+    );
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        match cluster.sql(node, "postgres", &drop) {
+            Ok(_) => break,
+            Err(error) if Instant::now() > deadline => {
+                return Err(error.context(format!("cannot drop {DATABASE} on {old}")))
+            }
+            Err(_) => thread::sleep(Duration::from_millis(200)),
+        }
+    }
+    let slots = cluster.sql(
+        node,
+        "postgres",
+        "SELECT count(*) FROM pg_replication_slots",
+    )?;
+    ensure!(
+        slots == "0",
+        "{old} still has {slots} replication slots after dropping {DATABASE}"
+    );
+    cluster.create_database(node)?;
+    let new_name = format!("{old}b");
+    let join = format!(
+        "SELECT bdr.bdr_group_join(local_node_name := {}, node_external_dsn := {}, join_using_dsn := {});",
+        literal(&new_name),
+        literal(&cluster.dsn(node)),
+        literal(&cluster.dsn(first))
+    );
+    cluster.sql(node, DATABASE, &join)?;
+    cluster.sql(node, DATABASE, WAIT_READY)?;
+    cluster.nodes[target].name = new_name.clone();
+    let nodes = running(cluster);
+    let n = nodes.len();
+    let mut names: Vec<&str> = nodes.iter().map(|n| n.name.as_str()).collect();
+    names.sort();
+    let expected = names.join(",");
+    let ready = "SELECT string_agg(node_name, ',' ORDER BY node_name) FROM bdr.bdr_nodes WHERE node_status = 'r'";
+    on_every_node(cluster, nodes.iter().copied(), ready, &expected)?;
+    let table = "public.smoke_recreate";
+    let rejoined = nodes[n - 1];
+    cluster.sql(
+        rejoined,
+        DATABASE,
+        &format!("CREATE TABLE {table} (id int PRIMARY KEY, origin text NOT NULL);"),
+    )?;
+    let exists = format!("SELECT to_regclass('{table}') IS NOT NULL");
+    on_every_node(cluster, nodes.iter().copied(), &exists, "t")?;
+    for (id, writer) in [(1, nodes[0]), (2, rejoined)] {
+        cluster.sql(
+            writer,
+            DATABASE,
+            &format!(
+                "INSERT INTO {table} VALUES ({id}, {});",
+                literal(&writer.name)
+            ),
+        )?;
+    }
+    let sql = format!("SELECT string_agg(id::text, ',' ORDER BY id) FROM {table}");
+    on_every_node(cluster, nodes.iter().copied(), &sql, &all_ids(2))?;
+    Ok(format!(
+        "{old} parted, deleted, its slots and {DATABASE} dropped; rejoined as {new_name}; \
+         {n} nodes ready ({expected}); DDL and rows both ways"
+    ))
+}
+
+/// `orphan`: the last running node is killed, never parted. DDL on the
+/// first waits for it (cut short by statement_timeout); the journal's
+/// workaround then makes the first node standalone.
+fn orphan(cluster: &mut Cluster) -> anyhow::Result<String> {
+    let indexes: Vec<usize> = (0..cluster.nodes.len())
+        .filter(|&i| cluster.nodes[i].pid.is_some())
+        .collect();
+    let (&victim, rest) = indexes.split_last().context("no running node")?;
+    let killed = cluster.nodes[victim].name.clone();
+    cluster.kill_node(victim)?;
+    let survivor = &cluster.nodes[rest[0]];
+    let table = "public.smoke_orphan";
+    let create = format!("CREATE TABLE {table} (id int PRIMARY KEY, origin text NOT NULL);");
+    let started = Instant::now();
+    let blocked = expect_error(
+        cluster.sql(
+            survivor,
+            DATABASE,
+            &format!("SET statement_timeout = '3s';\n{create}"),
+        ),
+        "canceling statement due to statement timeout",
+        &format!("DDL on {} with {killed} killed", survivor.name),
+    )?;
+    let waited = started.elapsed().as_secs_f64();
+    cluster.psql(
+        survivor,
+        DATABASE,
+        &["-1"],
+        "SET LOCAL bdr.skip_ddl_locking = on;\n\
+         SET LOCAL bdr.permit_unsafe_ddl_commands = on;\n\
+         SET LOCAL bdr.skip_ddl_replication = on;\n\
+         DELETE FROM bdr.bdr_connections;\n\
+         DELETE FROM bdr.bdr_nodes;\n\
+         SELECT bdr.bdr_connections_changed();",
+    )?;
+    // Plain DDL after the workaround: BDR still wants a global lock, from
+    // no peers at all.
+    let plain = cluster.sql(
+        survivor,
+        DATABASE,
+        &format!("SET statement_timeout = '10s';\n{create}"),
+    );
+    let (how, plain_said) = match plain {
+        Ok(_) => ("plain DDL", String::new()),
+        Err(error) => {
+            let text = format!("{error:#}");
+            ensure!(
+                text.contains(
+                    "No peer nodes or peer node count unknown, cannot acquire global lock"
+                ),
+                "after the workaround DDL on {} failed: {text}",
+                survivor.name
+            );
+            cluster.sql(
+                survivor,
+                DATABASE,
+                &format!(
+                    "SET statement_timeout = '10s';\nSET bdr.skip_ddl_locking = on;\n{create}"
+                ),
+            )?;
+            (
+                "DDL with SET bdr.skip_ddl_locking = on",
+                " (plain DDL still fails: `No peer nodes or peer node count unknown, cannot acquire global lock`)".to_owned(),
+            )
+        }
+    };
+    cluster.sql(
+        survivor,
+        DATABASE,
+        &format!(
+            "INSERT INTO {table} VALUES (1, {});",
+            literal(&survivor.name)
+        ),
+    )?;
+    let count = cluster.sql(survivor, DATABASE, &format!("SELECT count(*) FROM {table}"))?;
+    ensure!(
+        count == "1",
+        "{table} on {} has {count} rows, not 1",
+        survivor.name
+    );
+    let left = cluster.sql(survivor, DATABASE, "SELECT count(*) FROM bdr.bdr_nodes")?;
+    Ok(format!(
+        "{killed} killed: DDL on {} blocked (`{blocked}` after {waited:.1}s); after the journal's \
+         workaround bdr.bdr_nodes has {left} rows and {} accepts {how} and writes{plain_said}",
+        survivor.name, survivor.name
     ))
 }
