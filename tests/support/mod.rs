@@ -403,43 +403,6 @@ pub fn assert_checks(run: &serde_json::Value, expected: &[&str]) {
     assert_eq!(reported, expected, "{run:#}");
 }
 
-pub fn assert_checks_passed(run: &serde_json::Value, checks: &[&str]) {
-    let reported: Vec<(&str, bool)> = run["checks"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no checks in {run}"))
-        .iter()
-        .map(|check| (check["name"].as_str().unwrap(), check["passed"] == true))
-        .collect();
-    let expected: Vec<(&str, bool)> = checks.iter().map(|name| (*name, true)).collect();
-    assert_eq!(reported, expected, "{run:#}");
-}
-
-/// Each check's `id` and `status` ("pass", "fail", "not-applicable",
-/// "skipped"), in run order, exactly these; `passed` must agree with
-/// `status`.
-pub fn assert_check_statuses(run: &serde_json::Value, expected: &[(&str, &str)]) {
-    let checks = run["checks"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no checks in {run}"));
-    for check in checks {
-        assert_eq!(
-            check["passed"] == true,
-            check["status"] == "pass",
-            "`passed` and `status` disagree: {check}"
-        );
-    }
-    let reported: Vec<(&str, &str)> = checks
-        .iter()
-        .map(|check| {
-            (
-                check["id"].as_str().unwrap(),
-                check["status"].as_str().unwrap(),
-            )
-        })
-        .collect();
-    assert_eq!(reported, expected, "{run:#}");
-}
-
 /// Run git in `dir` with a fixed identity; its stdout.
 pub fn git(dir: &Path, args: &[&str]) -> Vec<u8> {
     let output = Command::new("git")

@@ -39,9 +39,15 @@ pub fn check(id: CheckId, cluster: &mut Cluster) -> anyhow::Result<String> {
     }
 }
 
-/// bdr_node_join_wait_for_ready() never times out by itself.
-const WAIT_READY: &str =
-    "SET statement_timeout = '60s';\nSELECT bdr.bdr_node_join_wait_for_ready();";
+/// Wait until `node` is ready in its group: what
+/// `bdr.bdr_node_join_wait_for_ready()` waits for (its own row of
+/// `bdr.bdr_nodes` in state 'r'), polled in milliseconds rather than its
+/// half-second sleeps (it sleeps before it looks, too), and bounded.
+fn wait_ready(cluster: &Cluster, node: &Node) -> anyhow::Result<()> {
+    let own = "SELECT node_status FROM bdr.bdr_nodes \
+               WHERE (node_sysid, node_timeline, node_dboid) = bdr.bdr_get_local_nodeid()";
+    cluster.poll(node, own, |status| status == "r").map(drop)
+}
 
 fn join(cluster: &Cluster) -> anyhow::Result<String> {
     let nodes = &cluster.nodes;
@@ -53,7 +59,7 @@ fn join(cluster: &Cluster) -> anyhow::Result<String> {
         literal(&cluster.dsn(first))
     );
     cluster.sql(first, DATABASE, &create)?;
-    cluster.sql(first, DATABASE, WAIT_READY)?;
+    wait_ready(cluster, first)?;
     for node in &nodes[1..] {
         let join = format!(
             "SELECT bdr.bdr_group_join(local_node_name := {}, node_external_dsn := {}, join_using_dsn := {});",
@@ -62,7 +68,7 @@ fn join(cluster: &Cluster) -> anyhow::Result<String> {
             literal(&cluster.dsn(first))
         );
         cluster.sql(node, DATABASE, &join)?;
-        cluster.sql(node, DATABASE, WAIT_READY)?;
+        wait_ready(cluster, node)?;
     }
     let ready = "SELECT count(*) FROM bdr.bdr_nodes WHERE node_status = 'r'";
     on_every_node(cluster, nodes, ready, &n.to_string()).map_err(|error| {
@@ -459,6 +465,11 @@ fn ddl_lock(cluster: &Cluster) -> anyhow::Result<String> {
 /// ordinary sequence (a SERIAL table with rows) on the first node is
 /// dumped; BDR's queues are truncated; the dump, with `SET LOCAL
 /// default_sequenceam = 'bdr'` on top, is restored in one transaction.
+/// BDR 1.0.7 refuses it whole (the dump's setval on a global sequence): the
+/// check proves nothing was half imported, reports it, and imports the way
+/// BDR accepts (START WITH past the dump's value, no setval); then the
+/// sequence must be global and inserts on every node at once collide with
+/// nothing.
 fn import(cluster: &Cluster) -> anyhow::Result<String> {
     let nodes = running(cluster);
     let first = nodes[0];
@@ -481,28 +492,39 @@ fn import(cluster: &Cluster) -> anyhow::Result<String> {
         "TRUNCATE bdr.bdr_queued_commands;\nTRUNCATE bdr.bdr_queued_drops;",
     )?;
     let script = format!("SET LOCAL default_sequenceam = 'bdr';\n{dump}");
-    let restored = cluster.psql(first, DATABASE, &["-1"], &script);
-    if let Err(error) = restored {
-        let error = format!("{error:#}");
-        let imported = each_node_says(
-            cluster,
-            &format!("SELECT to_regclass('{table}') IS NOT NULL"),
-        );
-        if error.contains("cannot call setval() on global sequence") {
-            bail!(
-                "the journal's import is not usable: the restore (psql -1) was rolled back: {} \
-                 ({table} exists: {imported}). Under default_sequenceam = 'bdr' the dump's \
-                 sequence is created global, and a global sequence refuses the dump's \
-                 `SELECT pg_catalog.setval(..., {rows}, true)`; without -1 or ON_ERROR_STOP the \
-                 setval is skipped and the global sequence hands out chunks from its START WITH \
-                 (1), over the imported ids: the duplicate keys users report. Safe instead: set \
-                 each CREATE SEQUENCE's START WITH to the dump's setval value + 1 and drop the \
-                 setval lines, then restore with psql -1 -v ON_ERROR_STOP=1",
-                error.trim()
-            );
+    let journal = match cluster.psql(first, DATABASE, &["-1"], &script) {
+        Ok(_) => "the journal's procedure as written".to_owned(),
+        Err(error) => {
+            let error = format!("{error:#}");
+            if !error.contains("cannot call setval() on global sequence") {
+                bail!("the journal's import failed: {error}");
+            }
+            // As written, the restore is refused whole: safe (nothing half
+            // imported anywhere), but not an import. Under default_sequenceam
+            // = 'bdr' the dump's sequence is created global, and a global
+            // sequence refuses the dump's setval; without -1 or ON_ERROR_STOP
+            // the setval is skipped and the sequence hands out values from
+            // its START WITH (1) over the imported ids: the duplicate keys
+            // users report.
+            let exists = format!("SELECT to_regclass('{table}') IS NULL");
+            on_every_node(cluster, nodes.iter().copied(), &exists, "t")
+                .context("the refused restore left a table behind")?;
+            cluster.sql(
+                first,
+                DATABASE,
+                "TRUNCATE bdr.bdr_queued_commands;\nTRUNCATE bdr.bdr_queued_drops;",
+            )?;
+            let fixed = sequences_start_past_their_values(&dump)?;
+            let script = format!("SET LOCAL default_sequenceam = 'bdr';\n{fixed}");
+            cluster
+                .psql(first, DATABASE, &["-1"], &script)
+                .context("the corrected import failed")?;
+            "the journal's procedure as written was refused whole (`cannot call setval() on \
+             global sequence`: nothing imported on any node); with each sequence's START WITH \
+             past the dump's value and its setval left out"
+                .to_owned()
         }
-        bail!("the journal's import failed: {error}");
-    }
+    };
     // Restored: the sequence is global, the rows everywhere, and inserts
     // through it on every node at once collide with nothing.
     let seq = "public.imported_jobs_id_seq";
@@ -538,8 +560,52 @@ fn import(cluster: &Cluster) -> anyhow::Result<String> {
         &format!("{total} {total}"),
     )?;
     Ok(format!(
-        "{rows} rows imported, {seq} global; {total} rows, all ids distinct, on every node"
+        "{journal}: {rows} rows imported, {seq} global; {total} rows, all ids distinct, on every \
+         node"
     ))
+}
+
+/// The dump with every `setval` left out and the value it would have set
+/// given to its sequence as `START WITH` (one past it once called): the
+/// import a global sequence accepts, handing out values above the rows.
+fn sequences_start_past_their_values(dump: &str) -> anyhow::Result<String> {
+    let mut text = String::with_capacity(dump.len());
+    let mut starts = Vec::new();
+    for line in dump.lines() {
+        match line.strip_prefix("SELECT pg_catalog.setval('") {
+            Some(rest) => {
+                // SELECT pg_catalog.setval('name', 100, true);
+                let (name, rest) = rest.split_once("', ").context("a setval line")?;
+                let (value, called) = rest.split_once(", ").context("a setval line")?;
+                let value: i64 = value.trim().parse().context("a setval value")?;
+                let start = if called.starts_with("true") {
+                    value + 1
+                } else {
+                    value
+                };
+                starts.push((name.to_owned(), start));
+            }
+            None => {
+                text.push_str(line);
+                text.push('\n');
+            }
+        }
+    }
+    for (name, start) in starts {
+        let create = format!("CREATE SEQUENCE {name}\n");
+        let at = text
+            .find(&create)
+            .with_context(|| format!("the dump has no `CREATE SEQUENCE {name}`"))?;
+        let rest = &text[at..];
+        let line = rest
+            .find("    START WITH ")
+            .filter(|offset| *offset < rest.find(';').unwrap_or(rest.len()))
+            .with_context(|| format!("`CREATE SEQUENCE {name}` has no START WITH"))?;
+        let from = at + line;
+        let to = from + text[from..].find('\n').context("a START WITH line")?;
+        text.replace_range(from..to, &format!("    START WITH {start}"));
+    }
+    Ok(text)
 }
 
 /// `physical-join`: a new node copied from the first with pg_basebackup
@@ -602,7 +668,7 @@ fn physical_join(cluster: &mut Cluster) -> anyhow::Result<String> {
     let source = source.name.clone();
     // Ready, and every peer has its slot for the new node (made by the new
     // node's worker): only then is it safe to restart it as ours.
-    cluster.sql(node, DATABASE, WAIT_READY)?;
+    wait_ready(cluster, node)?;
     let slot = format!(
         "SELECT count(*) FROM bdr.bdr_node_slots WHERE node_name = {} AND walsender_active",
         literal(&node.name)
@@ -722,7 +788,7 @@ fn recreate(cluster: &mut Cluster) -> anyhow::Result<String> {
         literal(&cluster.dsn(first))
     );
     cluster.sql(node, DATABASE, &join)?;
-    cluster.sql(node, DATABASE, WAIT_READY)?;
+    wait_ready(cluster, node)?;
     cluster.nodes[target].name = new_name.clone();
     let nodes = running(cluster);
     let n = nodes.len();
@@ -844,4 +910,42 @@ fn orphan(cluster: &mut Cluster) -> anyhow::Result<String> {
          workaround bdr.bdr_nodes has {left} rows and {} accepts {how} and writes{plain_said}",
         survivor.name, survivor.name
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sequences_start_past_their_values;
+
+    #[test]
+    fn a_dumps_setval_becomes_its_sequences_start() {
+        let dump =
+            "CREATE SEQUENCE imported_jobs_id_seq\n    START WITH 1\n    INCREMENT BY 1\n    \
+                    NO MINVALUE\n    NO MAXVALUE\n    CACHE 1;\n\
+                    CREATE SEQUENCE other_seq\n    START WITH 1\n    CACHE 1;\n\
+                    COPY imported_jobs (id, name) FROM stdin;\n1\tjob 1\n\\.\n\
+                    SELECT pg_catalog.setval('imported_jobs_id_seq', 100, true);\n\
+                    SELECT pg_catalog.setval('other_seq', 7, false);\n";
+        let fixed = sequences_start_past_their_values(dump).unwrap();
+        assert!(!fixed.contains("setval"), "{fixed}");
+        assert!(
+            fixed.contains(
+                "CREATE SEQUENCE imported_jobs_id_seq\n    START WITH 101\n    INCREMENT BY 1\n"
+            ),
+            "{fixed}"
+        );
+        assert!(
+            fixed.contains("CREATE SEQUENCE other_seq\n    START WITH 7\n"),
+            "{fixed}"
+        );
+        assert!(
+            fixed.contains("1\tjob 1\n\\.\n"),
+            "the data is kept: {fixed}"
+        );
+    }
+
+    #[test]
+    fn a_setval_without_its_sequence_is_an_error() {
+        let dump = "SELECT pg_catalog.setval('missing_seq', 3, true);\n";
+        assert!(sequences_start_past_their_values(dump).is_err());
+    }
 }
