@@ -463,8 +463,11 @@ fn bench_tarball(plan: &Plan, dir: &Path) -> anyhow::Result<Measurement> {
 }
 
 /// The checks the smoke figures of issue 15 were first taken with, before
-/// the journal's procedures became checks: like is compared with like.
-const SMOKE_BASELINE_CHECKS: &str = "join,slots,ddl,rows,global-sequence,part";
+/// the journal's procedures became checks, so like is compared with like;
+/// but global-sequence, since grown from three nextvals into the journal's
+/// whole section (a quorum lost and regained, about 5 s with BDR), is left
+/// out.
+const SMOKE_BASELINE_CHECKS: &str = "join,slots,ddl,rows,part";
 
 /// `smoke` as a user runs it, start to exit: 2 nodes (median of 5), 3
 /// nodes (median of 3), and once with every check of the journal.
