@@ -260,6 +260,15 @@ fn rpms_install_verify_upgrade_and_erase_under_rpm_root() {
         paths
     };
     rpm(&["--initdb"]);
+    // The one library the RPMs need that minbase lacks (they require
+    // libssl.so.3: the server is built --with-openssl) comes from Debian, as
+    // a host's distribution would provide it.
+    let all = host_paths(release_1);
+    let mut query = vec!["-qp", "--requires"];
+    query.extend(all.iter().map(String::as_str));
+    let requires = rpm(&query);
+    assert!(requires.contains("libssl.so.3"), "{requires}");
+    root.ok("apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends libssl3 >/dev/null");
     // Debian's base system is not in this rpm database: dependencies waived,
     // scriptlets run (in the root, by rpm's chroot).
     let mut install = vec!["-i", "--nodeps"];
