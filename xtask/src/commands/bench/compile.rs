@@ -148,7 +148,7 @@ pub(super) fn measure(
     Ok(Some(Measurement {
         name: format!("first `cargo xtask` compile vs {short}"),
         against: format!(
-            "`cargo {}` at {short} ({} crates) vs the working tree ({} crates), each in an empty \
+            "cargo {} at {short} ({} packages compiled) vs the working tree ({}), each in an empty \
              target dir, alternating; seconds old/new per round: {rounds_text}; CPU seconds \
              old/new in all: {:.1}/{:.1}",
             BUILD.join(" "),
