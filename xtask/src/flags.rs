@@ -419,6 +419,21 @@ pub struct Bench {
     /// Skip the three cold builds (by hand, with the tool, serial), which take most of the time.
     #[arg(long)]
     pub skip_builds: bool,
+    /// Also time the first `cargo xtask` on a fresh clone (compiling the tool in an
+    /// empty target directory) at REV and for this working tree, alternately.
+    #[arg(long, value_name = "REV")]
+    pub compile_against: Option<String>,
+    /// Rounds of that compile, each one old and one new.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 1,
+        requires = "compile_against"
+    )]
+    pub compile_rounds: u32,
+    /// Only the compile of --compile-against: no set is built, packaged or smoke-tested.
+    #[arg(long, requires = "compile_against")]
+    pub compile_only: bool,
 }
 
 #[derive(Debug, Args)]

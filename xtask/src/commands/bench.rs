@@ -17,6 +17,8 @@ use serde::{Deserialize, Serialize};
 use super::Session;
 use crate::input::recipe::ClusterDriver;
 
+mod compile;
+
 use crate::{
     files, flags,
     input::recipe::StepKind,
@@ -50,6 +52,9 @@ pub struct Results {
 
 impl flags::Bench {
     pub fn run(self) -> anyhow::Result<()> {
+        if self.compile_only {
+            return compile::run_alone(&self, &crate::host::layout().bench());
+        }
         let session = Session::open(&self.set)?;
         let plan = session.plan(|options| options.mirrors = self.mirror.mirrors.clone());
         let bench_dir = session.layout.bench();
@@ -71,6 +76,7 @@ impl flags::Bench {
         measurements.push(bench_tarball(&plan, &bench_dir)?);
         measurements.extend(bench_smoke(&plan.set, plan.smoke().driver)?);
         measurements.push(bench_noop_dist(&plan.set, &self.mirror.mirrors)?);
+        measurements.extend(compile::measure(&self, &bench_dir)?);
 
         let previous = latest_results(&bench_dir, &plan.set);
         let results = Results {
