@@ -844,28 +844,35 @@ impl Cluster {
         }
     }
 
+    /// The cluster is thrown away: an immediate shutdown (SIGQUIT, no
+    /// checkpoint) of a postmaster this run started, by pid, as the server
+    /// user, so that a pid file that user wrote can never point root's signal
+    /// at anything else; SIGKILL if it is still there after 10 s.
+    fn stop_postmaster(&self, pid: u32) {
+        self.signal(pid, libc::SIGQUIT);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while process_alive(pid) && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(5));
+        }
+        if process_alive(pid) {
+            self.signal(pid, libc::SIGKILL);
+        }
+    }
+
     /// Stop every server this run started (by its pid file's pid), all at
     /// once, then remove the directory.
     fn teardown(&mut self) {
         let started = Instant::now();
         self.in_parallel(|node| {
-            let Some(pid) = node.pid.or_else(|| read_pid(&node.data)) else {
-                return Ok(());
-            };
-            // The cluster is thrown away: an immediate shutdown (SIGQUIT,
-            // no checkpoint) of the postmaster this run started, by pid, as
-            // the server user, so that a pid file that user wrote can never
-            // point root's signal at anything else.
-            self.signal(pid, libc::SIGQUIT);
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while process_alive(pid) && Instant::now() < deadline {
-                thread::sleep(Duration::from_millis(5));
-            }
-            if process_alive(pid) {
-                self.signal(pid, libc::SIGKILL);
+            if let Some(pid) = node.pid.or_else(|| read_pid(&node.data)) {
+                self.stop_postmaster(pid);
             }
             Ok(())
         });
+        // The template's server, if making the template failed half way.
+        if let Some(pid) = read_pid(&self.dir.join("template/data")) {
+            self.stop_postmaster(pid);
+        }
         if let Some(mut namespaces) = self.namespaces.take() {
             namespaces.remove();
         }
