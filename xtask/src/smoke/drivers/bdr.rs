@@ -608,6 +608,37 @@ fn sequences_start_past_their_values(dump: &str) -> anyhow::Result<String> {
     Ok(text)
 }
 
+/// `table`, created on `ddl_on`, reaches every node of `nodes`, and then a
+/// row written on `ddl_on` and one on `other` reach every node: a node that
+/// joined replicates both ways.
+fn replicates_both_ways(
+    cluster: &Cluster,
+    nodes: &[&Node],
+    table: &str,
+    ddl_on: &Node,
+    other: &Node,
+) -> anyhow::Result<()> {
+    cluster.sql(
+        ddl_on,
+        DATABASE,
+        &format!("CREATE TABLE {table} (id int PRIMARY KEY, origin text NOT NULL);"),
+    )?;
+    let exists = format!("SELECT to_regclass('{table}') IS NOT NULL");
+    on_every_node(cluster, nodes.iter().copied(), &exists, "t")?;
+    for (id, writer) in [(1, ddl_on), (2, other)] {
+        cluster.sql(
+            writer,
+            DATABASE,
+            &format!(
+                "INSERT INTO {table} VALUES ({id}, {});",
+                literal(&writer.name)
+            ),
+        )?;
+    }
+    let sql = format!("SELECT string_agg(id::text, ',' ORDER BY id) FROM {table}");
+    on_every_node(cluster, nodes.iter().copied(), &sql, &all_ids(2))
+}
+
 /// `physical-join`: a new node copied from the first with pg_basebackup
 /// (which brings the source's postgresql.conf; ours is appended), then
 /// `bdr_init_copy` on that copy; it must replicate both ways.
@@ -684,26 +715,7 @@ fn physical_join(cluster: &mut Cluster) -> anyhow::Result<String> {
     let names: Vec<String> = nodes.iter().map(|n| literal(&n.name)).collect();
     let ready = format!("{ready} AND node_name IN ({})", names.join(", "));
     on_every_node(cluster, nodes.iter().copied(), &ready, &n.to_string())?;
-    let table = "public.smoke_physical";
-    cluster.sql(
-        nodes[0],
-        DATABASE,
-        &format!("CREATE TABLE {table} (id int PRIMARY KEY, origin text NOT NULL);"),
-    )?;
-    let exists = format!("SELECT to_regclass('{table}') IS NOT NULL");
-    on_every_node(cluster, nodes.iter().copied(), &exists, "t")?;
-    for (id, writer) in [(1, nodes[0]), (2, node)] {
-        cluster.sql(
-            writer,
-            DATABASE,
-            &format!(
-                "INSERT INTO {table} VALUES ({id}, {});",
-                literal(&writer.name)
-            ),
-        )?;
-    }
-    let sql = format!("SELECT string_agg(id::text, ',' ORDER BY id) FROM {table}");
-    on_every_node(cluster, nodes.iter().copied(), &sql, &all_ids(2))?;
+    replicates_both_ways(cluster, &nodes, "public.smoke_physical", nodes[0], node)?;
     Ok(format!(
         "{} copied from {source} by pg_basebackup + bdr_init_copy in {copied:.1}s; {n} nodes ready; \
          rows from {} and {} on every node",
@@ -797,27 +809,9 @@ fn recreate(cluster: &mut Cluster) -> anyhow::Result<String> {
     let expected = names.join(",");
     let ready = "SELECT string_agg(node_name, ',' ORDER BY node_name) FROM bdr.bdr_nodes WHERE node_status = 'r'";
     on_every_node(cluster, nodes.iter().copied(), ready, &expected)?;
-    let table = "public.smoke_recreate";
+    // DDL from the rejoined node, rows from it and from the first.
     let rejoined = nodes[n - 1];
-    cluster.sql(
-        rejoined,
-        DATABASE,
-        &format!("CREATE TABLE {table} (id int PRIMARY KEY, origin text NOT NULL);"),
-    )?;
-    let exists = format!("SELECT to_regclass('{table}') IS NOT NULL");
-    on_every_node(cluster, nodes.iter().copied(), &exists, "t")?;
-    for (id, writer) in [(1, nodes[0]), (2, rejoined)] {
-        cluster.sql(
-            writer,
-            DATABASE,
-            &format!(
-                "INSERT INTO {table} VALUES ({id}, {});",
-                literal(&writer.name)
-            ),
-        )?;
-    }
-    let sql = format!("SELECT string_agg(id::text, ',' ORDER BY id) FROM {table}");
-    on_every_node(cluster, nodes.iter().copied(), &sql, &all_ids(2))?;
+    replicates_both_ways(cluster, &nodes, "public.smoke_recreate", rejoined, nodes[0])?;
     Ok(format!(
         "{old} parted, deleted, its slots and {DATABASE} dropped; rejoined as {new_name}; \
          {n} nodes ready ({expected}); DDL and rows both ways"
