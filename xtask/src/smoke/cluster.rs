@@ -827,6 +827,20 @@ impl Cluster {
         eprintln!("{text}");
     }
 
+    /// Set the latch of a process of `node`'s server that waits on it:
+    /// SIGUSR1 is PostgreSQL's "look at your flags" signal, and with no flag
+    /// raised its handler does nothing but set the latch. For waits that
+    /// look only on a timer (a pglogical manager waiting for its worker).
+    /// `pid` must be a child of the node's postmaster, which this run started.
+    pub fn wake(&self, node: &Node, pid: u32) {
+        if node
+            .pid
+            .is_some_and(|postmaster| parent_of(pid) == Some(postmaster))
+        {
+            self.signal(pid, libc::SIGUSR1);
+        }
+    }
+
     /// Send `signal` to `pid` as the server user (a process of another user
     /// is out of its reach), or directly when the servers run as us.
     fn signal(&self, pid: u32, signal: i32) {
@@ -951,6 +965,14 @@ fn process_alive(pid: u32) -> bool {
             .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
         Err(_) => true,
     }
+}
+
+/// The parent of `pid`, from /proc/<pid>/stat ("pid (comm) S ppid ...");
+/// None where there is no /proc.
+fn parent_of(pid: u32) -> Option<u32> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (_, rest) = stat.rsplit_once(')')?;
+    rest.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// The last 64 KiB of a server log: a file the server user writes, so read

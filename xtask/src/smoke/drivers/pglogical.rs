@@ -56,29 +56,29 @@ fn subscribe_all(cluster: &Cluster) -> anyhow::Result<String> {
         );
         cluster.sql(node, DATABASE, &sql)?;
     }
-    for subscriber in nodes {
-        for provider in nodes.iter().filter(|p| p.name != subscriber.name) {
-            // forward_origins := '{}': apply only changes made on the provider itself,
-            // so a full mesh never loops a change back.
-            let sql = format!(
-                "SELECT pglogical.create_subscription(subscription_name := {}, provider_dsn := {}, \
-                 synchronize_structure := false, synchronize_data := false, forward_origins := '{{}}');",
-                literal(&subscription_name(subscriber, provider)),
-                literal(&cluster.dsn(provider))
-            );
-            cluster.sql(subscriber, DATABASE, &sql)?;
-        }
-    }
-    let sql =
-        "SELECT count(*) FROM pglogical.show_subscription_status() WHERE status = 'replicating'";
-    let expected = (n - 1).to_string();
-    let all_replicating = |within| {
-        nodes.iter().try_for_each(|node| {
-            cluster
-                .poll_within(node, sql, |answer| answer == expected, within)
-                .map(drop)
-        })
-    };
+    // Each node's subscriptions in one transaction, all nodes at once: its
+    // manager then launches every apply worker in one go (see `settled`).
+    let subscribed = cluster.in_parallel(|subscriber| {
+        let sql: String = nodes
+            .iter()
+            .filter(|provider| provider.name != subscriber.name)
+            .map(|provider| {
+                // forward_origins := '{}': apply only changes made on the provider itself,
+                // so a full mesh never loops a change back.
+                format!(
+                    "SELECT pglogical.create_subscription(subscription_name := {}, provider_dsn := {}, \
+                     synchronize_structure := false, synchronize_data := false, forward_origins := '{{}}');\n",
+                    literal(&subscription_name(subscriber, provider)),
+                    literal(&cluster.dsn(provider))
+                )
+            })
+            .collect();
+        cluster.psql(subscriber, DATABASE, &["-1"], &sql).map(drop)
+    });
+    subscribed
+        .into_iter()
+        .collect::<anyhow::Result<Vec<()>>>()?;
+    let all_replicating = |within| settled(cluster, nodes, n - 1, within);
     // Now and then pglogical 2.4.2 starts an apply worker, among several
     // subscriptions made at once, that never reaches `replicating` (seen
     // here about once in twenty 3-node runs). Restarting that subscription
@@ -98,6 +98,47 @@ fn subscribe_all(cluster: &Cluster) -> anyhow::Result<String> {
         format!(" (restarted stuck: {})", restarted.join(", "))
     };
     Ok(format!("{} subscriptions replicating{note}", n * (n - 1)))
+}
+
+/// Every node of `nodes` has `subscriptions` subscriptions replicating, and
+/// its pglogical manager is idle again.
+///
+/// The manager holds its node's lock (`pglogical.local_node`, which every
+/// replication-set change takes too) while it waits for each apply worker
+/// it launched to attach, and it looks only once a second: the attach sets
+/// no latch. That second made the first `replication_set_add_table` after a
+/// join wait, and a 3-node join take a second per subscription. So every
+/// poll wakes the managers holding the lock, all nodes at once.
+fn settled(
+    cluster: &Cluster,
+    nodes: &[Node],
+    subscriptions: usize,
+    within: std::time::Duration,
+) -> anyhow::Result<()> {
+    let sql = "SELECT (SELECT count(*) FROM pglogical.show_subscription_status() WHERE status = 'replicating') \
+               || ' ' || coalesce((SELECT string_agg(l.pid::text, ',') FROM pg_locks l \
+               JOIN pg_stat_activity a ON a.pid = l.pid \
+               WHERE l.locktype = 'relation' AND l.relation = 'pglogical.local_node'::regclass \
+               AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
+               AND l.mode = 'ShareUpdateExclusiveLock' AND l.granted \
+               AND a.backend_type LIKE 'pglogical manager%'), '')";
+    // psql's output is trimmed: "2" once no manager holds the lock.
+    let expected = subscriptions.to_string();
+    let results = cluster.in_parallel(|node| {
+        if !nodes.iter().any(|wanted| wanted.name == node.name) {
+            return Ok(());
+        }
+        let done = |answer: &str| {
+            let (_, holders) = answer.split_once(' ').unwrap_or((answer, ""));
+            for pid in holders.split(',').filter_map(|pid| pid.parse().ok()) {
+                cluster.wake(node, pid);
+            }
+            answer == expected
+        };
+        cluster.poll_within(node, sql, done, within).map(drop)
+    });
+    results.into_iter().collect::<anyhow::Result<Vec<()>>>()?;
+    Ok(())
 }
 
 /// Part the last node: disable, then drop, every subscription to or from it.
@@ -339,9 +380,7 @@ fn recreate(cluster: &mut Cluster) -> anyhow::Result<String> {
             ),
         )?;
     }
-    let status =
-        "SELECT count(*) FROM pglogical.show_subscription_status() WHERE status = 'replicating'";
-    cluster.poll(node, status, |a| a == others.len().to_string())?;
+    settled(cluster, std::slice::from_ref(node), others.len(), DEADLINE)?;
     let sync = "SELECT count(*) FROM pglogical.local_sync_status WHERE sync_status <> 'r'";
     cluster.poll(node, sync, |a| a == "0")?;
     cluster.sql(
@@ -362,7 +401,7 @@ fn recreate(cluster: &mut Cluster) -> anyhow::Result<String> {
         )?;
     }
     let all = cluster.nodes.len();
-    on_every_node(cluster, &cluster.nodes, status, &(all - 1).to_string())?;
+    settled(cluster, &cluster.nodes, all - 1, DEADLINE)?;
     // Replicates again: a row from the recreated node reaches every node,
     // and one from the first node reaches it.
     let row = |from: &Node, id: i64| {
