@@ -32,9 +32,24 @@ built.txt:
 	echo built $(FLAVOR) > built.txt
 install:
 	@echo install >> ../../runs.log
+	@if [ -f ../../slow-install ]; then touch ../../install-running; sleep 1; rm ../../install-running; fi
 	mkdir -p $(DESTDIR)$(PREFIX)/bin
 	cp built.txt $(DESTDIR)$(PREFIX)/bin/tool
 	chmod +x $(DESTDIR)$(PREFIX)/bin/tool
+"#;
+
+/// Contrib, which only the recipe of [`Fixture::with_contrib`] builds.
+const CONTRIB_MAKEFILE: &str = r#"include ../config.mk
+all:
+	@echo contrib-compile >> ../../../runs.log
+	@if [ -f ../../../slow-install ]; then for i in $$(seq 1 100); do [ -f ../../../install-running ] && break; sleep 0.05; done; fi
+	@if [ -f ../../../install-running ]; then echo beside-install >> ../../../runs.log; fi
+	@if [ -f ../../../fail-contrib ]; then echo "contrib broke"; exit 4; fi
+	echo contrib > contrib.txt
+install:
+	@echo contrib-install >> ../../../runs.log
+	mkdir -p $(DESTDIR)$(PREFIX)/share
+	cp contrib.txt $(DESTDIR)$(PREFIX)/share/contrib.txt
 "#;
 
 const PLUGIN_MAKEFILE: &str = r#"all:
@@ -89,6 +104,7 @@ impl Fixture {
             &[
                 ("configure", CONFIGURE, 0o755),
                 ("Makefile", MAKEFILE, 0o644),
+                ("contrib/Makefile", CONTRIB_MAKEFILE, 0o644),
             ],
         );
         let plugin = tarball("plug-2.0", &[("Makefile", PLUGIN_MAKEFILE, 0o644)]);
@@ -96,6 +112,22 @@ impl Fixture {
         fs::write(root.join("mirror/plug-2.0.tar.gz"), &plugin).unwrap();
         let fixture = Fixture { _dir: dir, root };
         fixture.write_recipe("--enable-thing", "plain");
+        fixture
+    }
+
+    /// The fixture whose server also builds and installs contrib.
+    fn with_contrib() -> Fixture {
+        let fixture = Fixture::new();
+        let path = fixture.root.join("recipes/fix.toml");
+        let recipe = fs::read_to_string(&path).unwrap().replace(
+            "\n[[component]]\nname = \"plug\"",
+            "[[component.step]]\nkind = \"compile\"\nlabel = \"contrib\"\ndir = \"contrib\"\n\
+             run = [\"{make}\"]\n[[component.step]]\nkind = \"install\"\nlabel = \"contrib\"\n\
+             dir = \"contrib\"\nrun = [\"{make}\", \"install\", \"DESTDIR={stage}\"]\n\
+             \n[[component]]\nname = \"plug\"",
+        );
+        assert!(recipe.contains("label = \"contrib\""));
+        fs::write(path, recipe).unwrap();
         fixture
     }
 
@@ -845,4 +877,70 @@ fn a_second_signal_exits_at_once_and_takes_the_running_step_with_it() {
         "the build step (pid {compile_pid}) outlived the tool"
     );
     fs::remove_file(set_dir.join("block-compile")).unwrap();
+}
+
+/// Steps run side by side (contrib compiles while the server installs); a
+/// failure starts nothing more, but what runs finishes and is stamped, so
+/// the rerun redoes only what failed and what comes after it.
+#[test]
+fn a_failure_beside_a_running_step_lets_it_finish_and_the_rerun_redoes_only_the_rest() {
+    let fixture = Fixture::with_contrib();
+    let set_dir = fixture.target().join("sets/fix");
+    fs::create_dir_all(&set_dir).unwrap();
+    fs::write(set_dir.join("fail-contrib"), "").unwrap();
+    fs::write(set_dir.join("slow-install"), "").unwrap();
+    let output = fixture.build(&[]);
+    assert!(!output.status.success());
+    let stderr = support::stderr(&output);
+    assert!(
+        stderr.contains("step `fix-contrib-compile` failed"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("contrib broke"), "{stderr}");
+    let mut runs = fixture.take_runs();
+    runs.sort();
+    // The server's install ran beside the failing contrib compile (which
+    // saw it running) and finished; the plugin, which waits for that
+    // install, never started.
+    assert_eq!(
+        runs,
+        [
+            "beside-install",
+            "compile",
+            "configure",
+            "contrib-compile",
+            "install"
+        ]
+    );
+    assert!(
+        set_dir.join("stamps/fix-install").is_file(),
+        "the install that finished is stamped"
+    );
+
+    fs::remove_file(set_dir.join("fail-contrib")).unwrap();
+    fs::remove_file(set_dir.join("slow-install")).unwrap();
+    let output = fixture.build(&[]);
+    succeeded(&output);
+    let fresh = support::steps(&support::json(&output), "fresh");
+    assert!(fresh.contains(&"fix-install".to_owned()), "{fresh:?}");
+    let mut runs = fixture.take_runs();
+    runs.sort();
+    assert_eq!(
+        runs,
+        [
+            "contrib-compile",
+            "contrib-install",
+            "plugin-compile",
+            "plugin-install"
+        ]
+    );
+    assert_eq!(
+        fs::read_to_string(
+            fixture
+                .target()
+                .join("sets/fix/stage/opt/fix/share/contrib.txt")
+        )
+        .unwrap(),
+        "contrib\n"
+    );
 }

@@ -249,3 +249,151 @@ fn package_steps_carry_their_platforms_tools_and_service_account() {
     // Two sets on two platforms, each with its platform's default formats.
     assert_eq!(checked, 8);
 }
+
+/// Each build step comes after exactly what it uses, which is what lets the
+/// executor run steps side by side: contrib compiles in the source tree
+/// while the server installs, and a plugin builds against the server's own
+/// files, not its contrib part.
+#[test]
+fn build_steps_come_after_what_they_use() {
+    for (set, platform) in shipped() {
+        let plan = plan::plan(&set, &platform, &snapshot_options(&platform.smoke_user));
+        let after = |id: String| -> Vec<String> {
+            let step = plan
+                .steps
+                .iter()
+                .find(|step| step.id.to_string() == id)
+                .unwrap_or_else(|| panic!("no step {id} in {}", set.name));
+            step.after.iter().map(ToString::to_string).collect()
+        };
+        let server = &set.components[0].name;
+        let plugin = &set.components[1].name;
+        let context = format!("set {} on {}", set.name, platform.name);
+        assert_eq!(
+            after(format!("{server}-install")),
+            [format!("{server}-compile")],
+            "{context}"
+        );
+        assert_eq!(
+            after(format!("{server}-contrib-compile")),
+            [format!("{server}-compile")],
+            "{context}"
+        );
+        let contrib_install = after(format!("{server}-contrib-install"));
+        assert!(
+            contrib_install.contains(&format!("{server}-contrib-compile")),
+            "{context}"
+        );
+        assert!(
+            contrib_install.contains(&format!("{server}-pgxs-install")),
+            "{context}"
+        );
+        let first_plugin_step = plan
+            .steps
+            .iter()
+            .find(|step| {
+                step.phase == Phase::Build && step.id.to_string().starts_with(&format!("{plugin}-"))
+            })
+            .expect("the plugin builds");
+        let plugin_after: Vec<String> = first_plugin_step
+            .after
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert!(
+            plugin_after.contains(&format!("{server}-pgxs-install")),
+            "{context}: {plugin_after:?}"
+        );
+        assert!(
+            !plugin_after.iter().any(|id| id.contains("contrib")),
+            "{context}: {plugin_after:?}"
+        );
+    }
+}
+
+/// The executor's schedule over a real plan, with steps finishing in the
+/// order they started: which steps overlap, and the rules that always hold.
+#[test]
+fn the_schedule_overlaps_independent_steps_and_never_two_installs() {
+    use xtask::exec::schedule::Schedule;
+    let (set, platform) = shipped()
+        .into_iter()
+        .find(|(set, platform)| set.name == "bdr94" && platform.name == "linux")
+        .unwrap();
+    let plan = plan::plan(&set, &platform, &snapshot_options(&platform.smoke_user));
+    let work: Vec<&plan::Step> = plan
+        .steps
+        .iter()
+        .filter(|step| !matches!(step.action, Action::Fetch(_)))
+        .collect();
+    let name = |index: usize| work[index].id.to_string();
+    let installs = |index: usize| matches!(&work[index].action, Action::Run(run) if run.installs || run.fresh_dir.is_some());
+    let mut schedule = Schedule::new(&work);
+    let mut running: Vec<usize> = Vec::new();
+    let mut finished: Vec<usize> = Vec::new();
+    let mut beside: Vec<(String, String)> = Vec::new();
+    loop {
+        while let Some(index) = schedule.start_next() {
+            for &other in &running {
+                beside.push((name(other), name(index)));
+                assert!(
+                    !(installs(other) && installs(index)),
+                    "{} and {} both install",
+                    name(other),
+                    name(index)
+                );
+                assert!(
+                    Schedule::side_by_side(work[other]) && Schedule::side_by_side(work[index]),
+                    "{} runs beside {}",
+                    name(index),
+                    name(other)
+                );
+            }
+            for id in &work[index].after {
+                let done = work
+                    .iter()
+                    .position(|step| &step.id == id)
+                    .is_none_or(|i| finished.contains(&i));
+                assert!(done, "{} started before {id}", name(index));
+            }
+            if !Schedule::side_by_side(work[index]) {
+                // Package, smoke and install steps start alone, after every
+                // step before them.
+                assert!(
+                    running.is_empty() && (0..index).all(|i| finished.contains(&i)),
+                    "{}",
+                    name(index)
+                );
+            }
+            running.push(index);
+            assert!(running.len() <= 2, "{running:?}");
+        }
+        if running.is_empty() {
+            break;
+        }
+        let index = running.remove(0);
+        schedule.finished(index);
+        finished.push(index);
+    }
+    assert_eq!(finished.len(), work.len(), "every step ran");
+    let together = |a: &str, b: &str| {
+        beside
+            .iter()
+            .any(|(x, y)| (x == a && y == b) || (x == b && y == a))
+    };
+    assert!(
+        together("postgres-bdr-install", "postgres-bdr-contrib-compile"),
+        "{beside:?}"
+    );
+    assert!(
+        beside
+            .iter()
+            .any(|(x, y)| (x.starts_with("bdr-") && y.contains("contrib"))
+                || (y.starts_with("bdr-") && x.contains("contrib"))),
+        "the plugin builds beside contrib: {beside:?}"
+    );
+    assert!(
+        work.iter().any(|step| !Schedule::side_by_side(step)),
+        "the plan packages"
+    );
+}

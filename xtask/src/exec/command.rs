@@ -6,11 +6,12 @@ use std::{
     collections::{BTreeMap, VecDeque},
     fs,
     io::{IsTerminal, Write},
+    sync::OnceLock,
     time::{Duration, Instant},
 };
 
 use anyhow::{bail, Context};
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
 use super::wrappers;
 use crate::{
@@ -52,7 +53,7 @@ pub fn run(layout: &Layout, set: &str, id: &StepId, run: &Run) -> anyhow::Result
         command = command.in_callers_group();
     }
 
-    eprintln!("{:>12} {}", run.kind.verb(), run.subject);
+    status(run.kind.verb(), &run.subject);
     let started = Instant::now();
     let spinner = spinner(run.kind.verb(), &run.subject);
     let mut log = fs::File::create(&log_path)
@@ -71,6 +72,7 @@ pub fn run(layout: &Layout, set: &str, id: &StepId, run: &Run) -> anyhow::Result
         tail.push_back(text.to_owned());
     });
     spinner.finish_and_clear();
+    spinners().remove(&spinner);
     let status = match status {
         Ok(status) => status,
         Err(error) => {
@@ -96,10 +98,9 @@ pub fn run(layout: &Layout, set: &str, id: &StepId, run: &Run) -> anyhow::Result
             log_path.display()
         );
     }
-    eprintln!(
-        "{:>12} {id} in {:.1}s",
+    self::status(
         "Finished",
-        started.elapsed().as_secs_f64()
+        &format!("{id} in {:.1}s", started.elapsed().as_secs_f64()),
     );
     Ok(())
 }
@@ -129,12 +130,24 @@ fn quoted(line: &[String]) -> String {
         .join(" ")
 }
 
+/// The spinners of the steps running now, one line each, under the status
+/// lines.
+fn spinners() -> &'static MultiProgress {
+    static SPINNERS: OnceLock<MultiProgress> = OnceLock::new();
+    SPINNERS.get_or_init(MultiProgress::new)
+}
+
+/// A status line (`   Compiling postgresql 15.18`), above the spinners.
+pub fn status(verb: &str, text: &str) {
+    spinners().suspend(|| eprintln!("{verb:>12} {text}"));
+}
+
 /// On a terminal: the step, its elapsed time and its last line of output.
 fn spinner(verb: &str, subject: &str) -> ProgressBar {
     if !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();
     }
-    let bar = ProgressBar::new_spinner().with_style(
+    let bar = spinners().add(ProgressBar::new_spinner()).with_style(
         ProgressStyle::with_template("{prefix:>12} [{elapsed}] {wide_msg}")
             .expect("valid template"),
     );

@@ -10,6 +10,7 @@
 
 mod command;
 pub mod install;
+pub mod schedule;
 pub mod stamps;
 mod wrappers;
 
@@ -17,10 +18,13 @@ use std::{
     collections::{BTreeMap, BTreeSet},
     fs,
     path::{Path, PathBuf},
+    sync::mpsc,
+    thread,
     time::Instant,
 };
 
 use anyhow::{bail, Context};
+use schedule::Schedule;
 
 use crate::{
     files::{self, write_atomically},
@@ -101,43 +105,129 @@ impl Executor<'_> {
             .collect();
         let values = self.fingerprints(&work, values);
         let fresh_trees = stamps::trees_to_unpack_afresh(&work, &values, &self.layout, self.set());
-        let marker = self.layout.stage_incomplete(self.set());
+        let fetched = outcome.fetched.clone();
+        let mut schedule = Schedule::new(&work);
         let mut building = false;
-        for step in work {
-            interrupt::check()?;
-            if building && step.phase != Phase::Build {
-                // Every build step is done, in this run or an earlier one: the
-                // stage is whole again before anything uses it.
-                self.stage_is_whole()?;
-                building = false;
+        let mut failed: Option<anyhow::Error> = None;
+        thread::scope(|scope| {
+            let (report, reports) = mpsc::channel::<(usize, anyhow::Result<()>, f64)>();
+            loop {
+                if failed.is_none() {
+                    failed = interrupt::check().err();
+                }
+                while failed.is_none() {
+                    let Some(index) = schedule.start_next() else {
+                        break;
+                    };
+                    let step = work[index];
+                    building |= step.phase == Phase::Build;
+                    let fingerprint = &values[&step.id];
+                    let inputs_ran = step.after.iter().any(|id| outcome.ran.contains(id))
+                        || fresh_trees.contains(&step.id);
+                    if !inputs_ran && !self.force && self.is_fresh(step, fingerprint) {
+                        command::status("Fresh", &describe(step));
+                        outcome.fresh.push(step.id.clone());
+                        schedule.finished(index);
+                        continue;
+                    }
+                    // Remove the stamp first: if this run dies, the step is redone.
+                    let _ = fs::remove_file(self.layout.stamp(self.set(), &step.id));
+                    if step.phase == Phase::Build {
+                        let marker = self.layout.stage_incomplete(self.set());
+                        let note = b"a build is in progress or was interrupted\n";
+                        if let Err(error) = write_atomically(&marker, note) {
+                            schedule.stopped(index);
+                            failed = Some(error);
+                            break;
+                        }
+                    }
+                    if !Schedule::side_by_side(step) {
+                        // Every build step is done (the schedule waits for
+                        // them): the stage is whole before anything uses it.
+                        let started = Instant::now();
+                        let result = if std::mem::take(&mut building) {
+                            self.stage_is_whole()
+                        } else {
+                            Ok(())
+                        }
+                        .and_then(|()| self.run_step(step, outcome));
+                        match self.record(step, fingerprint, result, started.elapsed(), outcome) {
+                            Ok(()) => schedule.finished(index),
+                            Err(error) => {
+                                schedule.stopped(index);
+                                failed = Some(error);
+                            }
+                        }
+                        continue;
+                    }
+                    let report = report.clone();
+                    let fetched = &fetched;
+                    scope.spawn(move || {
+                        let started = Instant::now();
+                        let result = self.run_side_by_side(step, fetched);
+                        let _ = report.send((index, result, started.elapsed().as_secs_f64()));
+                    });
+                }
+                if !schedule.running() {
+                    break;
+                }
+                // A failure starts nothing more; what runs finishes (and is
+                // stamped), so that the next run redoes only what failed.
+                let (index, result, seconds) = reports.recv().expect("running steps report");
+                let step = work[index];
+                let elapsed = std::time::Duration::from_secs_f64(seconds);
+                match self.record(step, &values[&step.id], result, elapsed, outcome) {
+                    Ok(()) => schedule.finished(index),
+                    Err(error) => {
+                        schedule.stopped(index);
+                        // The first failure is the one reported.
+                        failed.get_or_insert(error);
+                    }
+                }
             }
-            building |= step.phase == Phase::Build;
-            let fingerprint = &values[&step.id];
-            let inputs_ran = step.after.iter().any(|id| outcome.ran.contains(id))
-                || fresh_trees.contains(&step.id);
-            if !inputs_ran && !self.force && self.is_fresh(step, fingerprint) {
-                eprintln!("{:>12} {}", "Fresh", describe(step));
-                outcome.fresh.push(step.id.clone());
-                continue;
-            }
-            // Remove the stamp first: if this run dies, the step is redone.
-            let stamp = self.layout.stamp(self.set(), &step.id);
-            let _ = fs::remove_file(&stamp);
-            if step.phase == Phase::Build {
-                write_atomically(&marker, b"a build is in progress or was interrupted\n")?;
-            }
-            let started = Instant::now();
-            self.run_step(step, outcome)?;
-            if !always_runs(step) {
-                write_atomically(&stamp, fingerprint.as_bytes())?;
-            }
-            outcome.ran.push(step.id.clone());
-            *outcome.seconds.entry(step.phase).or_default() += started.elapsed().as_secs_f64();
+        });
+        if let Some(error) = failed {
+            return Err(error);
         }
         if building {
             self.stage_is_whole()?;
         }
         Ok(())
+    }
+
+    /// A step that ran: stamped (unless it runs every time) once it
+    /// succeeded, and counted.
+    fn record(
+        &self,
+        step: &Step,
+        fingerprint: &str,
+        result: anyhow::Result<()>,
+        elapsed: std::time::Duration,
+        outcome: &mut Outcome,
+    ) -> anyhow::Result<()> {
+        result?;
+        if !always_runs(step) {
+            write_atomically(
+                &self.layout.stamp(self.set(), &step.id),
+                fingerprint.as_bytes(),
+            )?;
+        }
+        outcome.ran.push(step.id.clone());
+        *outcome.seconds.entry(step.phase).or_default() += elapsed.as_secs_f64();
+        Ok(())
+    }
+
+    /// An unpack or a build command, on a thread of its own.
+    fn run_side_by_side(
+        &self,
+        step: &Step,
+        fetched: &BTreeMap<StepId, Fetched>,
+    ) -> anyhow::Result<()> {
+        match &step.action {
+            Action::Unpack(unpack) => self.unpack(unpack, fetched),
+            Action::Run(run) => self.run_command(step, run),
+            _ => unreachable!("only unpacks and commands run side by side"),
+        }
     }
 
     /// Every build step is done: the stage is no longer half-written, and it
@@ -253,7 +343,7 @@ impl Executor<'_> {
     fn run_step(&self, step: &Step, outcome: &mut Outcome) -> anyhow::Result<()> {
         match &step.action {
             Action::Fetch(_) => unreachable!("fetches ran first"),
-            Action::Unpack(unpack) => self.unpack(unpack, outcome),
+            Action::Unpack(unpack) => self.unpack(unpack, &outcome.fetched),
             Action::Run(run) => self.run_command(step, run),
             Action::Package(package) => self.package(step, package),
             Action::Smoke(smoke) => {
@@ -271,10 +361,9 @@ impl Executor<'_> {
         Cache::new(self.layout.downloads().dir)
     }
 
-    fn unpack(&self, unpack: &Unpack, outcome: &Outcome) -> anyhow::Result<()> {
+    fn unpack(&self, unpack: &Unpack, fetched: &BTreeMap<StepId, Fetched>) -> anyhow::Result<()> {
         let started = Instant::now();
-        let fetched = outcome
-            .fetched
+        let fetched = fetched
             .get(&StepId::fetch(&unpack.component))
             .with_context(|| {
                 format!(
@@ -282,9 +371,9 @@ impl Executor<'_> {
                     unpack.component
                 )
             })?;
-        eprintln!(
-            "{:>12} {} {}",
-            "Unpacking", unpack.component, unpack.version
+        command::status(
+            "Unpacking",
+            &format!("{} {}", unpack.component, unpack.version),
         );
         let expect = Expect {
             tree: unpack.tree.as_deref(),
@@ -297,11 +386,13 @@ impl Executor<'_> {
             }
             return Err(error);
         }
-        eprintln!(
-            "{:>12} unpack {} in {:.1}s",
+        command::status(
             "Finished",
-            unpack.component,
-            started.elapsed().as_secs_f64()
+            &format!(
+                "unpack {} in {:.1}s",
+                unpack.component,
+                started.elapsed().as_secs_f64()
+            ),
         );
         Ok(())
     }

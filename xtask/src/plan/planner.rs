@@ -122,20 +122,36 @@ fn fetch_steps(context: &Context<'_>) -> Vec<Step> {
 
 /// Every component's build steps, in order; the parts packages are split
 /// into; the last step of each component.
+///
+/// Each step comes after exactly what it uses, so that the executor can run
+/// steps side by side:
+/// - a configure step, after the step before it;
+/// - a compile step, after the component's last configure or compile step
+///   (it builds in the source tree, not from the stage): contrib compiles
+///   while the server installs;
+/// - an install step, after the step before it and the component's last
+///   install (installs land in order);
+/// - a component's first step, after what it depends on: a server's own
+///   files, not its contrib part, which is packaged apart and which nothing
+///   builds against. A plugin builds while contrib does.
 fn build_steps(context: &Context<'_>) -> (Vec<Step>, Vec<PackagePart>, Vec<StepId>) {
     let Context { set, platform, .. } = context;
     let mut steps = Vec::new();
     let mut parts = Vec::new();
     let mut last_step_of: BTreeMap<&str, StepId> = BTreeMap::new();
+    // What a component that depends on it comes after.
+    let mut depended_on: BTreeMap<&str, StepId> = BTreeMap::new();
     let mut server_staged = false;
     for component in &set.components {
         let variables = template_variables(context, component);
         let env = component_env(component, &variables);
         let mut previous = StepId::unpack(&component.name);
+        let mut last_built = previous.clone();
+        let mut last_installed: Option<StepId> = None;
         let mut dependencies: Vec<StepId> = component
             .depends
             .iter()
-            .filter_map(|dep| last_step_of.get(dep.as_str()).cloned())
+            .filter_map(|dep| depended_on.get(dep.as_str()).cloned())
             .collect();
         let templates = component
             .steps
@@ -156,8 +172,25 @@ fn build_steps(context: &Context<'_>) -> (Vec<Step>, Vec<PackagePart>, Vec<StepI
                     part: part_kind(component, template),
                 });
             }
-            let mut after = vec![previous];
+            let mut after = match template.kind {
+                StepKind::Configure => vec![previous],
+                StepKind::Compile => vec![last_built.clone()],
+                StepKind::Install => {
+                    let mut after = vec![previous];
+                    after.extend(last_installed.clone().filter(|id| !after.contains(id)));
+                    after
+                }
+            };
             after.append(&mut dependencies);
+            if template.kind == StepKind::Install {
+                last_installed = Some(id.clone());
+            } else {
+                last_built = id.clone();
+            }
+            let contrib = part_kind(component, template) == PartKind::Contrib;
+            if !contrib {
+                depended_on.insert(&component.name, id.clone());
+            }
             steps.push(Step {
                 id: id.clone(),
                 phase: Phase::Build,
