@@ -71,7 +71,7 @@ const EVERY_STEP: [&str; 5] = [
 
 /// A workspace: recipes/, mirror/ and target/ of one test.
 struct Fixture {
-    _dir: tempfile::TempDir,
+    _dir: xtask::files::TempDir,
     root: PathBuf,
 }
 
@@ -95,7 +95,7 @@ fn tarball(name: &str, files: &[(&str, &str, u32)]) -> Vec<u8> {
 
 impl Fixture {
     fn new() -> Fixture {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = xtask::files::tempdir().unwrap();
         let root = dir.path().to_path_buf();
         fs::create_dir_all(root.join("mirror")).unwrap();
         fs::create_dir_all(root.join("recipes")).unwrap();
@@ -519,7 +519,7 @@ fn sigterm_during_a_long_build_step_stops_it_within_5_s_and_a_rerun_resumes() {
 
 #[test]
 fn clean_refuses_a_set_name_that_climbs_out_of_target() {
-    let target = tempfile::tempdir().unwrap();
+    let target = xtask::files::tempdir().unwrap();
     fs::create_dir_all(target.path().join("sets/keep")).unwrap();
     fs::create_dir_all(target.path().join("downloads")).unwrap();
     for set in ["..", "/", "../..", "keep/.."] {

@@ -113,7 +113,7 @@ fn dist_reports_verified_artifacts_and_checks_and_a_second_run_rebuilds_nothing(
 fn a_failing_smoke_phase_names_the_check_and_keeps_the_packages() {
     let target = support::e2e_target();
     // The same stage, smoke-tested with the wrong driver: the BDR functions do not exist.
-    let recipes = tempfile::tempdir().unwrap();
+    let recipes = xtask::files::tempdir().unwrap();
     let recipe =
         fs::read_to_string(xtask::project_root().join("recipes/pg15-pglogical.toml")).unwrap();
     let broken = recipe.replace("driver = \"pglogical\"", "driver = \"bdr\"");

@@ -102,7 +102,7 @@ fn plain_download_is_verified_and_cached_by_content() {
         "/a.tar.gz".into(),
         Route::File(body.clone()),
     )]));
-    let cache_dir = tempfile::tempdir().unwrap();
+    let cache_dir = xtask::files::tempdir().unwrap();
     let cache = Cache::new(cache_dir.path());
     let fetch = source_for(vec![server.url("/a.tar.gz")], Some(sha256(&body)), None);
     let fetched = fetch_one(&fetch, &cache).unwrap();
@@ -123,7 +123,7 @@ fn a_cut_transfer_resumes_with_a_range_request_for_the_rest_only() {
         "/a.tar.gz".into(),
         Route::CutOnce(body.clone(), half),
     )]));
-    let cache_dir = tempfile::tempdir().unwrap();
+    let cache_dir = xtask::files::tempdir().unwrap();
     let fetch = source_for(vec![server.url("/a.tar.gz")], Some(sha256(&body)), None);
     let fetched = fetch_one(&fetch, &Cache::new(cache_dir.path())).unwrap();
     assert_eq!(fs::read(&fetched.path).unwrap(), body);
@@ -143,7 +143,7 @@ fn a_404_on_the_first_url_falls_through_to_the_second() {
         "/good.tar.gz".into(),
         Route::File(body.clone()),
     )]));
-    let cache_dir = tempfile::tempdir().unwrap();
+    let cache_dir = xtask::files::tempdir().unwrap();
     let fetch = source_for(
         vec![server.url("/missing.tar.gz"), server.url("/good.tar.gz")],
         Some(sha256(&body)),
@@ -162,7 +162,7 @@ fn a_wrong_hash_is_an_error_naming_url_and_both_values_and_keeps_nothing() {
         "/a.tar.gz".into(),
         Route::File(body.clone()),
     )]));
-    let cache_dir = tempfile::tempdir().unwrap();
+    let cache_dir = xtask::files::tempdir().unwrap();
     let wrong = sha256(b"something else");
     let fetch = source_for(vec![server.url("/a.tar.gz")], Some(wrong.clone()), None);
     let error = fetch_one(&fetch, &Cache::new(cache_dir.path()))
@@ -187,7 +187,7 @@ fn a_cached_source_is_served_with_the_server_gone() {
         "/a.tar.gz".into(),
         Route::File(body.clone()),
     )]));
-    let cache_dir = tempfile::tempdir().unwrap();
+    let cache_dir = xtask::files::tempdir().unwrap();
     let fetch = source_for(vec![server.url("/a.tar.gz")], Some(sha256(&body)), None);
     fetch_one(&fetch, &Cache::new(cache_dir.path())).unwrap();
     drop(server);
@@ -198,7 +198,7 @@ fn a_cached_source_is_served_with_the_server_gone() {
 
 #[test]
 fn file_urls_and_plain_paths_work() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = xtask::files::tempdir().unwrap();
     let body = fixture(50_000);
     let file = dir.path().join("src-1.tar.gz");
     fs::write(&file, &body).unwrap();
@@ -206,7 +206,7 @@ fn file_urls_and_plain_paths_work() {
         format!("file://{}", file.display()),
         file.display().to_string(),
     ] {
-        let cache_dir = tempfile::tempdir().unwrap();
+        let cache_dir = xtask::files::tempdir().unwrap();
         let fetch = source_for(vec![url], Some(sha256(&body)), None);
         assert_eq!(
             fs::read(
@@ -227,7 +227,7 @@ fn locked_refuses_a_source_the_lock_file_does_not_record() {
         None,
         Some("13c5d6014a3a170a1f5c8b2e6abf9b77b2bf8eee".into()),
     );
-    let cache_dir = tempfile::tempdir().unwrap();
+    let cache_dir = xtask::files::tempdir().unwrap();
     let locked = FetchOptions {
         locked: true,
         ..FetchOptions::default()
@@ -316,7 +316,7 @@ fn repacked(tar_bytes: &[u8]) -> Vec<u8> {
 
 #[test]
 fn a_git_archive_of_the_pinned_tree_and_a_repacked_copy_both_pass_the_tree_pin() {
-    let repo = tempfile::tempdir().unwrap();
+    let repo = xtask::files::tempdir().unwrap();
     let archived = git_archive(repo.path(), "one");
     let copy = repacked(&archived.tar);
     assert_ne!(sha256(&copy), sha256(&archived.tar_gz));
@@ -331,7 +331,7 @@ fn a_git_archive_of_the_pinned_tree_and_a_repacked_copy_both_pass_the_tree_pin()
         ("/github.tar.gz", &archived.tar_gz),
         ("/mirror.tar.gz", &copy),
     ] {
-        let cache_dir = tempfile::tempdir().unwrap();
+        let cache_dir = xtask::files::tempdir().unwrap();
         let fetch = source_for(vec![server.url(path)], None, Some(archived.tree.clone()));
         let fetched = fetch_one(&fetch, &Cache::new(cache_dir.path())).unwrap();
         assert_eq!(fetched.sha256, sha256(bytes), "{path}");
@@ -341,7 +341,10 @@ fn a_git_archive_of_the_pinned_tree_and_a_repacked_copy_both_pass_the_tree_pin()
 
 #[test]
 fn a_forged_pax_header_naming_the_pinned_commit_is_refused_and_nothing_is_cached() {
-    let (one, two) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (one, two) = (
+        xtask::files::tempdir().unwrap(),
+        xtask::files::tempdir().unwrap(),
+    );
     let genuine = git_archive(one.path(), "genuine");
     let other = git_archive(two.path(), "#!/bin/sh\necho owned\n");
     // The attacker writes the genuine commit id into the other tree's pax header.
@@ -352,7 +355,7 @@ fn a_forged_pax_header_naming_the_pinned_commit_is_refused_and_nothing_is_cached
     assert!(String::from_utf8_lossy(&forged_tar).contains(&format!("comment={}", genuine.commit)));
     let forged = gzip(&forged_tar, 6);
     let server = HttpServer::start(BTreeMap::from([("/a.tar.gz".into(), Route::File(forged))]));
-    let cache_dir = tempfile::tempdir().unwrap();
+    let cache_dir = xtask::files::tempdir().unwrap();
     let mut fetch = source_for(
         vec![server.url("/a.tar.gz")],
         None,
@@ -374,7 +377,10 @@ fn a_forged_pax_header_naming_the_pinned_commit_is_refused_and_nothing_is_cached
 
 #[test]
 fn a_tree_mismatch_at_one_mirror_falls_through_to_the_next_url() {
-    let (one, two) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (one, two) = (
+        xtask::files::tempdir().unwrap(),
+        xtask::files::tempdir().unwrap(),
+    );
     let genuine = git_archive(one.path(), "genuine");
     let other = git_archive(two.path(), "other");
     let server = HttpServer::start(BTreeMap::from([
@@ -387,7 +393,7 @@ fn a_tree_mismatch_at_one_mirror_falls_through_to_the_next_url() {
             Route::File(genuine.tar_gz.clone()),
         ),
     ]));
-    let cache_dir = tempfile::tempdir().unwrap();
+    let cache_dir = xtask::files::tempdir().unwrap();
     let fetch = source_for(
         vec![
             server.url("/bad-mirror.tar.gz"),
@@ -408,13 +414,13 @@ fn a_tree_mismatch_at_one_mirror_falls_through_to_the_next_url() {
 
 #[test]
 fn a_tampered_cache_entry_is_evicted_and_fetched_again() {
-    let repo = tempfile::tempdir().unwrap();
+    let repo = xtask::files::tempdir().unwrap();
     let archived = git_archive(repo.path(), "one");
     let server = HttpServer::start(BTreeMap::from([(
         "/a.tar.gz".into(),
         Route::File(archived.tar_gz.clone()),
     )]));
-    let cache_dir = tempfile::tempdir().unwrap();
+    let cache_dir = xtask::files::tempdir().unwrap();
     let cache = Cache::new(cache_dir.path());
     let fetch = source_for(
         vec![server.url("/a.tar.gz")],
@@ -423,7 +429,7 @@ fn a_tampered_cache_entry_is_evicted_and_fetched_again() {
     );
     let first = fetch_one(&fetch, &cache).unwrap();
     // Someone with write access to the cache swaps the bytes under the receipt.
-    let other_repo = tempfile::tempdir().unwrap();
+    let other_repo = xtask::files::tempdir().unwrap();
     fs::write(
         &first.path,
         git_archive(other_repo.path(), "swapped").tar_gz,
@@ -437,7 +443,7 @@ fn a_tampered_cache_entry_is_evicted_and_fetched_again() {
 
 #[test]
 fn locked_refuses_bytes_that_differ_from_the_lock_and_accepts_the_locked_ones() {
-    let repo = tempfile::tempdir().unwrap();
+    let repo = xtask::files::tempdir().unwrap();
     let archived = git_archive(repo.path(), "one");
     let copy = repacked(&archived.tar);
     let server = HttpServer::start(BTreeMap::from([
@@ -457,7 +463,7 @@ fn locked_refuses_bytes_that_differ_from_the_lock_and_accepts_the_locked_ones() 
         Some(archived.tree.clone()),
     );
     fetch.locked_sha256 = Some(sha256(&archived.tar_gz));
-    let cache_dir = tempfile::tempdir().unwrap();
+    let cache_dir = xtask::files::tempdir().unwrap();
     let error = format!(
         "{:#}",
         fetch_with(&fetch, &Cache::new(cache_dir.path()), &locked).unwrap_err()
@@ -488,7 +494,7 @@ fn a_server_that_never_answers_gives_up_within_the_read_timeout() {
         read_timeout: Duration::from_secs(1),
         ..FetchOptions::default()
     };
-    let cache_dir = tempfile::tempdir().unwrap();
+    let cache_dir = xtask::files::tempdir().unwrap();
     let started = Instant::now();
     let fetch = source_for(vec![server.url("/stall")], Some(sha256(&body)), None);
     let error = format!(
@@ -524,7 +530,7 @@ fn a_transfer_that_stalls_midway_resumes_by_range_after_the_read_timeout() {
         read_timeout: Duration::from_secs(1),
         ..FetchOptions::default()
     };
-    let cache_dir = tempfile::tempdir().unwrap();
+    let cache_dir = xtask::files::tempdir().unwrap();
     let fetch = source_for(vec![server.url("/a")], Some(sha256(&body)), None);
     let fetched = fetch_with(&fetch, &Cache::new(cache_dir.path()), &options).unwrap();
     assert_eq!(fs::read(fetched.path).unwrap(), body);
@@ -540,7 +546,7 @@ fn a_transfer_that_stalls_midway_resumes_by_range_after_the_read_timeout() {
 fn a_download_announced_over_the_limit_is_refused_and_nothing_is_kept() {
     let body = fixture(50_000);
     let server = HttpServer::start(BTreeMap::from([("/a".into(), Route::File(body.clone()))]));
-    let cache_dir = tempfile::tempdir().unwrap();
+    let cache_dir = xtask::files::tempdir().unwrap();
     let mut fetch = source_for(vec![server.url("/a")], Some(sha256(&body)), None);
     fetch.max_download = 10_000;
     let error = format!(
@@ -561,7 +567,7 @@ fn a_stream_without_a_length_is_cut_off_at_the_limit_and_nothing_is_kept() {
         "/a".into(),
         Route::NoLength(body.clone()),
     )]));
-    let cache_dir = tempfile::tempdir().unwrap();
+    let cache_dir = xtask::files::tempdir().unwrap();
     let mut fetch = source_for(vec![server.url("/a")], Some(sha256(&body)), None);
     fetch.max_download = 100_000;
     let error = format!(
@@ -582,7 +588,7 @@ fn bytes_past_the_announced_length_are_not_taken() {
         "/a".into(),
         Route::Overlong(body.clone(), 1 << 20),
     )]));
-    let cache_dir = tempfile::tempdir().unwrap();
+    let cache_dir = xtask::files::tempdir().unwrap();
     let fetch = source_for(vec![server.url("/a")], Some(sha256(&body)), None);
     let fetched = fetch_one(&fetch, &Cache::new(cache_dir.path())).unwrap();
     assert_eq!(fs::read(fetched.path).unwrap(), body);
@@ -599,7 +605,7 @@ fn a_redirect_over_http_is_followed() {
         "/moved".into(),
         Route::Redirect(server.url("/real")),
     )]));
-    let cache_dir = tempfile::tempdir().unwrap();
+    let cache_dir = xtask::files::tempdir().unwrap();
     let fetch = source_for(vec![redirector.url("/moved")], Some(sha256(&body)), None);
     let fetched = fetch_one(&fetch, &Cache::new(cache_dir.path())).unwrap();
     assert_eq!(fs::read(fetched.path).unwrap(), body);
@@ -612,7 +618,7 @@ fn two_runs_fetching_one_url_at_once_share_no_partial_file() {
         "/a".into(),
         Route::Trickle(body.clone()),
     )]));
-    let cache_dir = tempfile::tempdir().unwrap();
+    let cache_dir = xtask::files::tempdir().unwrap();
     let fetch = source_for(vec![server.url("/a")], Some(sha256(&body)), None);
     let results: Vec<anyhow::Result<fetch::Fetched>> = std::thread::scope(|scope| {
         let runs: Vec<_> = (0..2)
@@ -667,7 +673,7 @@ run = ["./configure"]
 
 #[test]
 fn pin_records_the_sha256_fetched_and_locked_then_refuses_other_bytes_of_the_same_tree() {
-    let work = tempfile::tempdir().unwrap();
+    let work = xtask::files::tempdir().unwrap();
     let repo = work.path().join("repo");
     let (recipes, mirror, target) = (
         work.path().join("recipes"),
@@ -747,7 +753,7 @@ fn a_server_that_trickles_is_stopped_at_the_download_timeout_and_resumed_later()
         "/a".into(),
         Route::Trickle(body.clone()),
     )]));
-    let cache_dir = tempfile::tempdir().unwrap();
+    let cache_dir = xtask::files::tempdir().unwrap();
     let fetch = source_for(vec![server.url("/a")], Some(sha256(&body)), None);
     let hurried = FetchOptions {
         total_timeout: Duration::from_millis(300),

@@ -270,7 +270,7 @@ fn xtask(args: &[&str]) -> std::process::Output {
 
 #[test]
 fn the_command_exits_2_on_an_invalid_recipe_and_runs_nothing() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = xtask::files::tempdir().unwrap();
     let bad = VALID.replace("sha256 = \"11df", "sha256 = \"XYZ");
     fs::write(dir.path().join("bad.toml"), &bad).unwrap();
     let recipes = dir.path().to_str().unwrap();
@@ -312,7 +312,7 @@ fn the_command_exits_2_on_an_unknown_platform_or_set() {
 
 #[test]
 fn a_set_name_that_climbs_out_of_the_recipe_directory_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = xtask::files::tempdir().unwrap();
     let recipes = dir.path().join("recipes");
     fs::create_dir(&recipes).unwrap();
     // A valid recipe one level up, which `--set ../escape` would otherwise load.
@@ -337,7 +337,7 @@ fn a_set_name_that_climbs_out_of_the_recipe_directory_is_refused() {
 
 #[test]
 fn a_recipe_directory_from_the_environment_is_used() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = xtask::files::tempdir().unwrap();
     fs::write(dir.path().join("mine.toml"), VALID).unwrap();
     let output = Command::new(env!("CARGO_BIN_EXE_xtask"))
         .args(["plan", "--set", "mine", "--platform", "linux", "--json"])

@@ -195,7 +195,7 @@ fn rpm_set_has_the_pgdg_shape_and_installs_into_a_root() {
 
     // The whole set installs into a fresh root; base-system dependencies and
     // the scriptlets (which need a full system inside the root) are waived.
-    let root = tempfile::tempdir().unwrap();
+    let root = xtask::files::tempdir().unwrap();
     let root_arg = root.path().display().to_string();
     run("rpm", &["--root", &root_arg, "--initdb"], None);
     let rpms: Vec<String> = SUBPACKAGES
@@ -250,7 +250,7 @@ fn tarball_unpacks_anywhere_runs_and_its_checksums_verify() {
     let _one_at_a_time = PACKAGING.lock().unwrap_or_else(|p| p.into_inner());
     let dist = package(&support::e2e_target());
     let stem = format!("{NAME}-{VERSION}.linux-x86_64");
-    let anywhere = tempfile::tempdir().unwrap();
+    let anywhere = xtask::files::tempdir().unwrap();
     run(
         "tar",
         &[
@@ -381,7 +381,7 @@ fn deb_packages_pass_dpkg_deb() {
     }
 
     // The server stripped; its symbols in -dbgsym, under its build-id.
-    let unpacked = tempfile::tempdir().unwrap();
+    let unpacked = xtask::files::tempdir().unwrap();
     let root = unpacked.path().display().to_string();
     run("dpkg-deb", &["-x", &deb, &root], None);
     let dbgsym = dist.join(format!("{NAME}-server-dbgsym_{VERSION}_amd64.deb"));
@@ -446,7 +446,7 @@ fn rpms_and_debs_pass_rpmlint_and_lintian() {
 /// with its errors counted by tag.
 #[test]
 fn lint_fails_on_a_package_a_review_would_refuse() {
-    let target = tempfile::tempdir().unwrap();
+    let target = xtask::files::tempdir().unwrap();
     let dist = target.path().join("sets/pg15-pglogical/dist");
     let tree = target.path().join("tree");
     fs::create_dir_all(tree.join("DEBIAN")).unwrap();
@@ -550,7 +550,7 @@ fn rpms_copy(into: &Path) -> Vec<String> {
 /// release from its source.
 #[test]
 fn the_srpm_rebuilds_elsewhere_into_the_very_same_rpms() {
-    let release = tempfile::tempdir().unwrap();
+    let release = xtask::files::tempdir().unwrap();
     let names = rpms_copy(release.path());
     let binaries = names.iter().filter(|n| !n.ends_with(".src.rpm")).count();
     assert_eq!(binaries, SUBPACKAGES.len() + 1, "{names:?}");
@@ -587,7 +587,10 @@ fn the_srpm_rebuilds_elsewhere_into_the_very_same_rpms() {
 /// RPMs made on one side only.
 #[test]
 fn a_differing_rpm_is_named_with_its_first_differing_file() {
-    let (shipped, rebuilt) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (shipped, rebuilt) = (
+        xtask::files::tempdir().unwrap(),
+        xtask::files::tempdir().unwrap(),
+    );
     let names = rpms_copy(shipped.path());
     let libs = format!("{NAME}-libs-{VERSION}.x86_64.rpm");
     let contrib = format!("{NAME}-contrib-{VERSION}.x86_64.rpm");

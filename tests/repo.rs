@@ -102,7 +102,7 @@ fn update_repository_only(root: &Root) -> (bool, String) {
 fn apt_installs_from_the_signed_flat_repository_and_refuses_tampering() {
     let gnupg = GnupgHome::new();
     let key = gnupg.generate("bdr-dist test <test@example.invalid>");
-    let out = tempfile::tempdir().unwrap();
+    let out = xtask::files::tempdir().unwrap();
     package(&gnupg, &key, "deb", out.path(), &[]);
     let repository = out.path().join("repo/deb");
     for file in [
@@ -155,7 +155,7 @@ fn apt_installs_from_the_signed_flat_repository_and_refuses_tampering() {
 
     // One byte of Packages changed (and Packages.gz made from it, as a
     // consistent attacker would): the signed Release's hashes disagree.
-    let tampered = tempfile::tempdir().unwrap();
+    let tampered = xtask::files::tempdir().unwrap();
     copy_dir(&repository, tampered.path());
     change_one_byte(&tampered.path().join("Packages"), "Description: ");
     let changed = fs::read(tampered.path().join("Packages")).unwrap();
@@ -175,7 +175,7 @@ fn apt_installs_from_the_signed_flat_repository_and_refuses_tampering() {
 
     // Release signed by another key: apt refuses it, whatever it says.
     let other = gnupg.generate("someone else <other@example.invalid>");
-    let forged = tempfile::tempdir().unwrap();
+    let forged = xtask::files::tempdir().unwrap();
     copy_dir(&repository, forged.path());
     let release = forged.path().join("Release");
     for (how, file) in [
@@ -210,7 +210,7 @@ fn apt_installs_from_the_signed_flat_repository_and_refuses_tampering() {
 fn rpm_repository_metadata_is_signed_and_names_every_package() {
     let gnupg = GnupgHome::new();
     let key = gnupg.generate("bdr-dist test <test@example.invalid>");
-    let out = tempfile::tempdir().unwrap();
+    let out = xtask::files::tempdir().unwrap();
     let url = "https://packages.example.invalid/bdr";
     package(&gnupg, &key, "rpm", out.path(), &["--repo-url", url]);
     let repository = out.path().join("repo/rpm");

@@ -110,7 +110,7 @@ fn relationships(sbom: &Value) -> BTreeSet<(String, String, String)> {
 /// counts it (`git add` would drop it: pglogical's tarball holds one, where
 /// its repository has a submodule).
 fn git_tree_of(archive: &Path) -> String {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = xtask::files::tempdir().unwrap();
     let files = dir.path().join("files");
     fs::create_dir(&files).unwrap();
     let status = Command::new("tar")
@@ -179,7 +179,7 @@ fn the_validator_accepts_the_golden_sbom_and_refuses_a_broken_one() {
     let golden = xtask::project_root().join("tests/golden/sbom.spdx.json");
     assert_valid(&golden);
 
-    let dir = tempfile::tempdir().unwrap();
+    let dir = xtask::files::tempdir().unwrap();
     let mut broken = read_json(&golden);
     broken["relationships"]
         .as_array_mut()
@@ -216,7 +216,7 @@ fn the_validator_accepts_the_golden_sbom_and_refuses_a_broken_one() {
 fn the_sbom_describes_every_shipped_artifact_its_sources_and_tools() {
     let _one_at_a_time = PACKAGING.lock().unwrap_or_else(|p| p.into_inner());
     let target = support::e2e_target();
-    let out = tempfile::tempdir().unwrap();
+    let out = xtask::files::tempdir().unwrap();
     package_into(&target, out.path(), false);
     let sbom_path = out.path().join(format!("{STEM}.spdx.json"));
     assert_valid(&sbom_path);
@@ -373,7 +373,7 @@ fn the_sbom_describes_every_shipped_artifact_its_sources_and_tools() {
     );
 
     // Packaging again, into another directory, writes the same bytes.
-    let again = tempfile::tempdir().unwrap();
+    let again = xtask::files::tempdir().unwrap();
     package_into(&target, again.path(), true);
     let second: PathBuf = again.path().join(format!("{STEM}.spdx.json"));
     assert!(

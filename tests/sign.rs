@@ -98,7 +98,7 @@ fn rpm_checksig(key: &Path, rpm: &Path, db: &Path) -> Output {
 fn signed_packages_pass_rpm_gpgv_and_verify_and_a_flipped_byte_fails_them() {
     let gnupg = GnupgHome::new();
     let fingerprint = gnupg.generate("bdr-dist test <test@example.invalid>");
-    let work = tempfile::tempdir().unwrap();
+    let work = xtask::files::tempdir().unwrap();
     let (unsigned, signed) = (work.path().join("unsigned"), work.path().join("signed"));
     assert!(package_into(&gnupg, &unsigned, None).status.success());
     let output = package_into(&gnupg, &signed, Some("test@example.invalid"));
@@ -299,7 +299,7 @@ fn a_key_that_cannot_sign_stops_before_anything_is_written() {
     let gnupg = GnupgHome::new();
     // A key is there, just not the one asked for.
     gnupg.generate("bdr-dist test <test@example.invalid>");
-    let work = tempfile::tempdir().unwrap();
+    let work = xtask::files::tempdir().unwrap();
     let out = work.path().join("dist");
     let output = package_into(&gnupg, &out, Some("nobody@example.invalid"));
     assert_eq!(output.status.code(), Some(2));
@@ -351,7 +351,7 @@ fn a_key_that_cannot_sign_stops_before_anything_is_written() {
 /// it, and a flipped byte fails both.
 #[test]
 fn a_signify_signed_package_passes_signify_and_verify_and_a_flipped_byte_fails_them() {
-    let keys = tempfile::tempdir().unwrap();
+    let keys = xtask::files::tempdir().unwrap();
     let secret = keys.path().join("release.sec");
     let public = keys.path().join("release.pub");
     let made = Command::new("signify-openbsd")
@@ -363,7 +363,7 @@ fn a_signify_signed_package_passes_signify_and_verify_and_a_flipped_byte_fails_t
         .expect("signify-openbsd is installed (cargo xtask test installs it)");
     assert!(made.status.success(), "{}", support::stderr(&made));
 
-    let dist = tempfile::tempdir().unwrap();
+    let dist = xtask::files::tempdir().unwrap();
     let package_path: PathBuf = dist.path().join("postgresql15-pglogical-15.18.tgz");
     let gzip = Command::new("sh")
         .arg("-c")

@@ -222,7 +222,7 @@ fn with_tls_off_the_nodes_talk_plaintext_and_tls_is_not_applicable() {
 
 #[test]
 fn checks_are_listed_and_an_unknown_one_is_refused_before_anything_runs() {
-    let target = tempfile::tempdir().unwrap();
+    let target = xtask::files::tempdir().unwrap();
     let listed = support::xtask(target.path(), &["smoke", "--list-checks"]);
     assert!(listed.status.success());
     let text = String::from_utf8_lossy(&listed.stdout);
@@ -289,7 +289,7 @@ fn sigterm_mid_run_stops_every_server_and_removes_the_directory() {
 fn a_node_whose_plugin_is_missing_fails_with_its_log_tail_and_still_tears_down() {
     let target = support::standin_stage(&support::e2e_target());
     // The same set over the same stage, but preloading a library the stage lacks.
-    let recipes = tempfile::tempdir().unwrap();
+    let recipes = xtask::files::tempdir().unwrap();
     let recipe =
         fs::read_to_string(xtask::project_root().join("recipes/pg15-pglogical.toml")).unwrap();
     let broken = recipe.replace(
@@ -518,13 +518,13 @@ fn as_root_nothing_of_roots_is_written_or_read_through_links_the_server_user_pla
         panic!("this test checks what a root run does with the server user's files: run the suite as root, as CI does");
     }
     // A fake set whose stage holds the planting server, reachable by the server user.
-    let work = tempfile::tempdir().unwrap();
+    let work = xtask::files::tempdir().unwrap();
     fs::set_permissions(
         work.path(),
         std::os::unix::fs::PermissionsExt::from_mode(0o755),
     )
     .unwrap();
-    let victims = tempfile::tempdir().unwrap();
+    let victims = xtask::files::tempdir().unwrap();
     for (name, text) in [
         ("hba", "ORIGINAL HBA\n"),
         ("conf", "ORIGINAL CONF\n"),
@@ -570,7 +570,7 @@ fn as_root_an_unreachable_stage_is_copied_with_its_owners_rights_only() {
     let nobody = uid_of("nobody");
     // target/ is nobody's and closed: the server user cannot reach the stage,
     // so root copies it, and a file of root's inside it must not come along.
-    let work = tempfile::tempdir().unwrap();
+    let work = xtask::files::tempdir().unwrap();
     fs::set_permissions(
         work.path(),
         std::os::unix::fs::PermissionsExt::from_mode(0o711),
@@ -585,7 +585,7 @@ fn as_root_an_unreachable_stage_is_copied_with_its_owners_rights_only() {
     let prefix = target.join("sets/closed/stage/usr/pgsql-15");
     fs::create_dir_all(prefix.join("bin")).unwrap();
     fs::create_dir_all(prefix.join("share")).unwrap();
-    let victims = tempfile::tempdir().unwrap();
+    let victims = xtask::files::tempdir().unwrap();
     planting_server(&prefix.join("bin"), victims.path());
     fs::write(prefix.join("share/root-only"), "ROOT SECRET\n").unwrap();
     fs::set_permissions(

@@ -75,13 +75,13 @@ fn write_archive(path: &Path, entries: &[Entry<'_>]) {
 
 /// A work area: `target/` is where archives unpack; `outside/` must stay empty.
 struct Area {
-    _dir: tempfile::TempDir,
+    _dir: xtask::files::TempDir,
     root: std::path::PathBuf,
 }
 
 impl Area {
     fn new() -> Area {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = xtask::files::tempdir().unwrap();
         let root = dir.path().to_path_buf();
         fs::create_dir_all(root.join("target")).unwrap();
         fs::create_dir_all(root.join("outside")).unwrap();
@@ -502,7 +502,7 @@ fn head_archive(repo: &Path, area: &Area) -> std::path::PathBuf {
 
 #[test]
 fn the_tree_recomputed_from_git_archive_output_is_gits_own_tree_id() {
-    let repo = tempfile::tempdir().unwrap();
+    let repo = xtask::files::tempdir().unwrap();
     let tree = tricky_repository(repo.path());
     let area = Area::new();
     let path = head_archive(repo.path(), &area);
@@ -522,7 +522,7 @@ fn the_tree_recomputed_from_git_archive_output_is_gits_own_tree_id() {
 
 #[test]
 fn a_tree_pin_mismatch_refuses_the_unpack_naming_both_trees_and_keeps_nothing() {
-    let repo = tempfile::tempdir().unwrap();
+    let repo = xtask::files::tempdir().unwrap();
     let tree = tricky_repository(repo.path());
     // The same tree with one byte more in one file.
     fs::write(repo.path().join("a0"), "zero!\n").unwrap();
@@ -580,7 +580,7 @@ fn a_path_named_twice_is_refused_even_when_the_tree_would_match() {
     // The attack: P gets Q's bytes, Q is a hardlink to P (hashed as Q's
     // content), then P is written again with P's bytes, which would rewrite Q
     // on disk through the shared inode while the recomputed tree still matches.
-    let repo = tempfile::tempdir().unwrap();
+    let repo = xtask::files::tempdir().unwrap();
     fs::write(repo.path().join("P"), "legit P\n").unwrap();
     fs::write(repo.path().join("Q"), "legit Q\n").unwrap();
     support::git(repo.path(), &["init", "-q"]);

@@ -8,15 +8,12 @@ use std::{
 };
 
 pub struct GnupgHome {
-    dir: tempfile::TempDir,
+    dir: xtask::files::TempDir,
 }
 
 impl GnupgHome {
     pub fn new() -> GnupgHome {
-        let dir = tempfile::Builder::new()
-            .prefix("bdr-dist-gnupg-")
-            .tempdir()
-            .unwrap();
+        let dir = xtask::files::TempDir::with_prefix("bdr-dist-gnupg-").unwrap();
         std::fs::set_permissions(
             dir.path(),
             std::os::unix::fs::PermissionsExt::from_mode(0o700),

@@ -65,7 +65,7 @@ pub fn minbase_tarball() -> PathBuf {
 
 /// A fresh root, unpacked from the minbase tarball, removed when it goes.
 pub struct Root {
-    dir: tempfile::TempDir,
+    dir: xtask::files::TempDir,
 }
 
 impl Root {
@@ -74,10 +74,7 @@ impl Root {
             unsafe { libc::geteuid() } == 0,
             "the lifecycle tests need root: chroot and mount namespaces"
         );
-        let dir = tempfile::Builder::new()
-            .prefix("bdr-dist-root-")
-            .tempdir()
-            .unwrap();
+        let dir = xtask::files::TempDir::with_prefix("bdr-dist-root-").unwrap();
         let output = Command::new("tar")
             .args(["-x", "--numeric-owner", "-f"])
             .arg(minbase_tarball())

@@ -127,6 +127,33 @@ pub fn human_bytes(bytes: u64) -> String {
     }
 }
 
+/// A directory removed, with everything in it, when dropped: scratch space
+/// for tests and throwaway work.
+#[derive(Debug)]
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    /// A fresh `<temp>/<prefix>XXXXXX` (see [`make_temporary_dir`]).
+    pub fn with_prefix(prefix: &str) -> anyhow::Result<TempDir> {
+        make_temporary_dir(prefix).map(TempDir)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A fresh `<temp>/bdr-dist-XXXXXX`, removed when dropped.
+pub fn tempdir() -> anyhow::Result<TempDir> {
+    TempDir::with_prefix("bdr-dist-")
+}
+
 /// A fresh directory `<temp>/<prefix>XXXXXX`, made by mkdtemp: a name
 /// nobody could have created first.
 pub fn make_temporary_dir(prefix: &str) -> anyhow::Result<PathBuf> {

@@ -287,7 +287,7 @@ mod tests {
     #[test]
     fn the_report_shows_each_artifacts_signature_and_the_checksums_signature() {
         let root = crate::project_root();
-        let target = tempfile::tempdir().unwrap();
+        let target = crate::files::tempdir().unwrap();
         let platforms = platform::names(&root.join("platforms")).unwrap();
         let set = recipe::load(&root.join("recipes"), "pg15-pglogical", &platforms).unwrap();
         let linux = platform::load(&root.join("platforms"), "linux").unwrap();

@@ -408,7 +408,7 @@ mod tests {
     /// package with one @size changed does not.
     #[test]
     fn a_package_from_a_fixture_stage_is_valid_and_a_forged_size_is_not() {
-        let root = tempfile::tempdir().unwrap();
+        let root = crate::files::tempdir().unwrap();
         let prefix = root.path().join("stage/usr/local/pgsql");
         fs::create_dir_all(prefix.join("bin")).unwrap();
         fs::create_dir_all(prefix.join("lib")).unwrap();

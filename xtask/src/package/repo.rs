@@ -477,7 +477,7 @@ mod tests {
 
     #[test]
     fn a_new_repository_replaces_the_old_whole_and_leftovers_go() {
-        let parent = tempfile::tempdir().unwrap();
+        let parent = crate::files::tempdir().unwrap();
         let final_dir = repository_dir(parent.path(), PackageFormat::Rpm);
         fs::create_dir_all(&final_dir).unwrap();
         fs::write(final_dir.join("old.rpm"), "old").unwrap();

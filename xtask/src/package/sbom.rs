@@ -603,7 +603,7 @@ mod tests {
 
     #[test]
     fn artifacts_are_the_shipped_files_but_checksums_report_and_sbom() {
-        let dist = tempfile::tempdir().unwrap();
+        let dist = crate::files::tempdir().unwrap();
         for name in [
             "b.rpm",
             "a.deb",

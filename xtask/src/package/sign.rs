@@ -586,7 +586,7 @@ mod tests {
 
     #[test]
     fn an_unsigned_run_removes_the_keys_a_signed_one_left() {
-        let dist = tempfile::tempdir().unwrap();
+        let dist = crate::files::tempdir().unwrap();
         let (gpg, signify) = (
             dist.path().join("RPM-GPG-KEY-p"),
             dist.path().join("p.signify.pub"),
@@ -662,7 +662,7 @@ fpr:::::::::BBBB222222222222222222222222222222222222:
 
     #[test]
     fn a_signify_key_is_checked_before_use() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = crate::files::tempdir().unwrap();
         let no_suffix = dir.path().join("key");
         let error = check_signify_key(&no_suffix).unwrap_err().to_string();
         assert!(error.contains("named KEY.sec"), "{error}");

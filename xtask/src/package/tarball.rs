@@ -213,7 +213,7 @@ mod tests {
 
     #[test]
     fn entries_are_clamped_to_the_epoch_and_owned_by_root_without_names() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = crate::files::tempdir().unwrap();
         fs::write(dir.path().join("b"), "b").unwrap();
         fs::write(dir.path().join("a"), "a").unwrap();
         std::os::unix::fs::symlink("a", dir.path().join("c")).unwrap();

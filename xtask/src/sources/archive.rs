@@ -768,7 +768,7 @@ mod tests {
 
     #[test]
     fn links_are_followed_through_the_links_they_meet() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = crate::files::tempdir().unwrap();
         let root = dir.path().join("root");
         fs::create_dir_all(root.join("sub")).unwrap();
         let link =
