@@ -107,10 +107,11 @@ impl Executor<'_> {
         let fresh_trees = stamps::trees_to_unpack_afresh(&work, &values, &self.layout, self.set());
         let fetched = outcome.fetched.clone();
         let mut schedule = Schedule::new(&work);
+        let mut times = PhaseTimes::new(outcome);
         let mut building = false;
         let mut failed: Option<anyhow::Error> = None;
         thread::scope(|scope| {
-            let (report, reports) = mpsc::channel::<(usize, anyhow::Result<()>, f64)>();
+            let (report, reports) = mpsc::channel::<(usize, anyhow::Result<()>, Instant)>();
             loop {
                 if failed.is_none() {
                     failed = interrupt::check().err();
@@ -151,7 +152,8 @@ impl Executor<'_> {
                             Ok(())
                         }
                         .and_then(|()| self.run_step(step, outcome));
-                        match self.record(step, fingerprint, result, started.elapsed(), outcome) {
+                        times.add(step.phase, started, outcome);
+                        match self.record(step, fingerprint, result, outcome) {
                             Ok(()) => schedule.finished(index),
                             Err(error) => {
                                 schedule.stopped(index);
@@ -164,8 +166,12 @@ impl Executor<'_> {
                     let fetched = &fetched;
                     scope.spawn(move || {
                         let started = Instant::now();
-                        let result = self.run_side_by_side(step, fetched);
-                        let _ = report.send((index, result, started.elapsed().as_secs_f64()));
+                        // A panic must still report, or the loop would wait forever.
+                        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                            self.run_side_by_side(step, fetched)
+                        }))
+                        .unwrap_or_else(|_| Err(anyhow::anyhow!("step `{}` panicked", step.id)));
+                        let _ = report.send((index, result, started));
                     });
                 }
                 if !schedule.running() {
@@ -173,10 +179,10 @@ impl Executor<'_> {
                 }
                 // A failure starts nothing more; what runs finishes (and is
                 // stamped), so that the next run redoes only what failed.
-                let (index, result, seconds) = reports.recv().expect("running steps report");
+                let (index, result, started) = reports.recv().expect("running steps report");
                 let step = work[index];
-                let elapsed = std::time::Duration::from_secs_f64(seconds);
-                match self.record(step, &values[&step.id], result, elapsed, outcome) {
+                times.add(step.phase, started, outcome);
+                match self.record(step, &values[&step.id], result, outcome) {
                     Ok(()) => schedule.finished(index),
                     Err(error) => {
                         schedule.stopped(index);
@@ -196,13 +202,12 @@ impl Executor<'_> {
     }
 
     /// A step that ran: stamped (unless it runs every time) once it
-    /// succeeded, and counted.
+    /// succeeded.
     fn record(
         &self,
         step: &Step,
         fingerprint: &str,
         result: anyhow::Result<()>,
-        elapsed: std::time::Duration,
         outcome: &mut Outcome,
     ) -> anyhow::Result<()> {
         result?;
@@ -213,7 +218,6 @@ impl Executor<'_> {
             )?;
         }
         outcome.ran.push(step.id.clone());
-        *outcome.seconds.entry(step.phase).or_default() += elapsed.as_secs_f64();
         Ok(())
     }
 
@@ -473,6 +477,35 @@ impl Executor<'_> {
                     self.set()
                 )
             })
+    }
+}
+
+/// Each phase's wall time: from its first step's start to its last step's
+/// end (steps side by side count once), on top of what was counted before
+/// (the downloads).
+struct PhaseTimes {
+    before: BTreeMap<Phase, f64>,
+    spans: BTreeMap<Phase, (Instant, Instant)>,
+}
+
+impl PhaseTimes {
+    fn new(outcome: &Outcome) -> PhaseTimes {
+        PhaseTimes {
+            before: outcome.seconds.clone(),
+            spans: BTreeMap::new(),
+        }
+    }
+
+    /// A step of `phase` that started at `started` has just ended.
+    fn add(&mut self, phase: Phase, started: Instant, outcome: &mut Outcome) {
+        let now = Instant::now();
+        let span = self.spans.entry(phase).or_insert((started, now));
+        span.0 = span.0.min(started);
+        span.1 = now;
+        let before = self.before.get(&phase).copied().unwrap_or_default();
+        outcome
+            .seconds
+            .insert(phase, before + (span.1 - span.0).as_secs_f64());
     }
 }
 
