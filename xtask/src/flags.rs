@@ -166,7 +166,7 @@ pub struct Build {
     pub mirror: MirrorArgs,
     #[command(flatten)]
     pub fetch: FetchArgs,
-    /// Parallel make jobs [default: this machine's parallelism].
+    /// Parallel make jobs [default: this machine's cores plus one].
     #[arg(long, short = 'j')]
     pub jobs: Option<u32>,
     /// Do not put ccache in front of the compiler, even when it is installed.
@@ -362,7 +362,7 @@ pub struct PlanFlags {
     /// Print the plan as JSON on stdout.
     #[arg(long)]
     pub json: bool,
-    /// Parallel make jobs to plan for [default: this machine's parallelism].
+    /// Parallel make jobs to plan for [default: this machine's cores plus one].
     #[arg(long, short = 'j')]
     pub jobs: Option<u32>,
     /// Package formats, comma-separated [default: the platform's].

@@ -90,15 +90,21 @@ fn read_lock(path: &Path) -> anyhow::Result<LockFile> {
 /// Facts about this machine that plans depend on.
 #[derive(Debug, Clone)]
 pub struct HostFacts {
+    /// What the operating system lets this process run at once.
+    pub cores: u32,
+    /// Parallel make jobs by default: one more than the cores, so that a job
+    /// waiting on the disk or a serial link leaves no core idle (`bench`
+    /// times it against `-j<cores>`).
     pub jobs: u32,
     pub is_root: bool,
     pub ccache_dir: Option<PathBuf>,
 }
 
 pub fn facts() -> HostFacts {
-    let jobs = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
     HostFacts {
-        jobs,
+        cores,
+        jobs: cores + 1,
         is_root: is_root(),
         ccache_dir: ccache_dir(),
     }
