@@ -74,8 +74,14 @@ impl flags::Bench {
         }
         measurements.push(bench_noop_build(&plan.set)?);
         measurements.push(bench_tarball(&plan, &bench_dir)?);
-        measurements.extend(bench_smoke(&plan.set, plan.smoke().driver)?);
-        measurements.push(bench_noop_dist(&plan.set, &self.mirror.mirrors)?);
+        let smoke = bench_smoke(&plan.set, plan.smoke().driver)?;
+        let every_check = smoke.last().map(|m| m.ours_seconds);
+        measurements.extend(smoke);
+        measurements.push(bench_noop_dist(
+            &plan.set,
+            &self.mirror.mirrors,
+            every_check,
+        )?);
         measurements.extend(compile::measure(&self, &bench_dir)?);
 
         let previous = latest_results(&bench_dir, &plan.set);
@@ -420,18 +426,33 @@ fn bench_noop_build(set: &str) -> anyhow::Result<Measurement> {
     ))
 }
 
-fn bench_noop_dist(set: &str, mirrors: &[String]) -> anyhow::Result<Measurement> {
+/// A re-run of `dist` does nothing but prove the cluster again (every
+/// check of the journal): against `smoke` alone with the same checks.
+fn bench_noop_dist(
+    set: &str,
+    mirrors: &[String],
+    smoke_seconds: Option<f64>,
+) -> anyhow::Result<Measurement> {
     let mut args = vec!["dist", "--set", set];
     for mirror in mirrors {
         args.extend(["--mirror", mirror.as_str()]);
     }
     let seconds = time(|| xtask(&args))?;
-    Ok(absolute_measurement(
-        "no-op dist (includes the smoke cluster)",
-        "(a re-run only re-proves the cluster)",
-        seconds,
-        10.0,
-    ))
+    Ok(match smoke_seconds {
+        Some(smoke) => ratio_measurement(
+            "no-op dist vs its smoke cluster alone",
+            "cargo xtask smoke --checks all",
+            seconds,
+            smoke,
+            1.5,
+        ),
+        None => absolute_measurement(
+            "no-op dist (includes the smoke cluster)",
+            "(a re-run only re-proves the cluster)",
+            seconds,
+            120.0,
+        ),
+    })
 }
 
 fn bench_tarball(plan: &Plan, dir: &Path) -> anyhow::Result<Measurement> {
