@@ -151,7 +151,12 @@ fn build_steps(context: &Context<'_>) -> (Vec<Step>, Vec<PackagePart>, Vec<StepI
         let mut dependencies: Vec<StepId> = component
             .depends
             .iter()
-            .filter_map(|dep| depended_on.get(dep.as_str()).cloned())
+            .filter_map(|dep| {
+                depended_on
+                    .get(dep.as_str())
+                    .or_else(|| last_step_of.get(dep.as_str()))
+                    .cloned()
+            })
             .collect();
         let templates = component
             .steps
