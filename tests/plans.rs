@@ -308,6 +308,33 @@ fn build_steps_come_after_what_they_use() {
             !plugin_after.iter().any(|id| id.contains("contrib")),
             "{context}: {plugin_after:?}"
         );
+        // A plugin whose recipe forgets `depends` still waits for the server.
+        let mut forgetful = set.clone();
+        forgetful.components[1].depends.clear();
+        let forgetful_plan = plan::plan(
+            &forgetful,
+            &platform,
+            &snapshot_options(&platform.smoke_user),
+        );
+        let first = forgetful_plan
+            .steps
+            .iter()
+            .find(|step| step.id.to_string() == first_plugin_step.id.to_string())
+            .unwrap();
+        assert!(
+            first
+                .after
+                .iter()
+                .any(|id| id.to_string() == format!("{server}-pgxs-install")),
+            "{context}: {:?}",
+            first.after
+        );
+        // Installs land in plan order across components.
+        let plugin_install = after(format!("{plugin}-install"));
+        assert!(
+            plugin_install.contains(&format!("{server}-contrib-install")),
+            "{context}: {plugin_install:?}"
+        );
     }
 }
 

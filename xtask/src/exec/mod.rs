@@ -113,10 +113,11 @@ impl Executor<'_> {
         thread::scope(|scope| {
             let (report, reports) = mpsc::channel::<(usize, anyhow::Result<()>, Instant)>();
             loop {
-                if failed.is_none() {
-                    failed = interrupt::check().err();
-                }
                 while failed.is_none() {
+                    if let Err(error) = interrupt::check() {
+                        failed = Some(error);
+                        break;
+                    }
                     let Some(index) = schedule.start_next() else {
                         break;
                     };
@@ -194,6 +195,12 @@ impl Executor<'_> {
         });
         if let Some(error) = failed {
             return Err(error);
+        }
+        if let Some(waiting) = schedule.waiting() {
+            bail!(
+                "step `{}` never started: a step it comes after is not before it in the plan",
+                work[waiting].id
+            );
         }
         if building {
             self.stage_is_whole()?;

@@ -91,6 +91,11 @@ impl<'a> Schedule<'a> {
         self.state[index] = State::Failed;
     }
 
+    /// A step that never started, if any.
+    pub fn waiting(&self) -> Option<usize> {
+        self.state.iter().position(|s| *s == State::Waiting)
+    }
+
     pub fn running(&self) -> bool {
         self.state.contains(&State::Running)
     }

@@ -129,11 +129,12 @@ fn fetch_steps(context: &Context<'_>) -> Vec<Step> {
 /// - a compile step, after the component's last configure or compile step
 ///   (it builds in the source tree, not from the stage): contrib compiles
 ///   while the server installs;
-/// - an install step, after the step before it and the component's last
-///   install (installs land in order);
-/// - a component's first step, after what it depends on: a server's own
-///   files, not its contrib part, which is packaged apart and which nothing
-///   builds against. A plugin builds while contrib does.
+/// - an install step, after the step before it and the last install of any
+///   component (installs land in plan order);
+/// - a component's first step, after what it depends on (and a plugin after
+///   every server before it, `depends` or not): a server's own files, not its
+///   contrib part, which is packaged apart and which nothing builds against.
+///   A plugin builds while contrib does.
 fn build_steps(context: &Context<'_>) -> (Vec<Step>, Vec<PackagePart>, Vec<StepId>) {
     let Context { set, platform, .. } = context;
     let mut steps = Vec::new();
@@ -141,23 +142,33 @@ fn build_steps(context: &Context<'_>) -> (Vec<Step>, Vec<PackagePart>, Vec<StepI
     let mut last_step_of: BTreeMap<&str, StepId> = BTreeMap::new();
     // What a component that depends on it comes after.
     let mut depended_on: BTreeMap<&str, StepId> = BTreeMap::new();
+    // Installs land in plan order, across components: a file two of them
+    // write is always the later one's.
+    let mut last_installed: Option<StepId> = None;
     let mut server_staged = false;
     for component in &set.components {
         let variables = template_variables(context, component);
         let env = component_env(component, &variables);
         let mut previous = StepId::unpack(&component.name);
         let mut last_built = previous.clone();
-        let mut last_installed: Option<StepId> = None;
-        let mut dependencies: Vec<StepId> = component
-            .depends
+        // A plugin builds against a server's files even when its recipe
+        // forgets to say `depends`: every server before it counts.
+        let servers = set
+            .components
             .iter()
-            .filter_map(|dep| {
-                depended_on
-                    .get(dep.as_str())
-                    .or_else(|| last_step_of.get(dep.as_str()))
-                    .cloned()
-            })
-            .collect();
+            .take_while(|other| other.name != component.name)
+            .filter(|other| component.role != Role::Server && other.role == Role::Server)
+            .map(|other| &other.name);
+        let mut dependencies: Vec<StepId> = Vec::new();
+        for dep in component.depends.iter().chain(servers) {
+            let id = depended_on
+                .get(dep.as_str())
+                .or_else(|| last_step_of.get(dep.as_str()))
+                .cloned();
+            if let Some(id) = id.filter(|id| !dependencies.contains(id)) {
+                dependencies.push(id);
+            }
+        }
         let templates = component
             .steps
             .iter()
