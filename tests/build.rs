@@ -944,3 +944,102 @@ fn a_failure_beside_a_running_step_lets_it_finish_and_the_rerun_redoes_only_the_
         "contrib\n"
     );
 }
+
+/// A platform of the test's own whose one prerequisite is missing: a
+/// program in `fakebin/` that its package manager "installs" (a script
+/// writing it there), so the install path runs for real without touching
+/// the host's packages.
+fn platform_with_a_missing_tool(fixture: &Fixture) -> (PathBuf, PathBuf) {
+    let platforms = fixture.root.join("platforms");
+    let fakebin = fixture.root.join("fakebin");
+    fs::create_dir_all(&platforms).unwrap();
+    fs::create_dir_all(&fakebin).unwrap();
+    let tool = fakebin.join("bdr-dist-fake-tool");
+    let platform = format!(
+        r#"os = "linux"
+make = "make"
+cc = "cc"
+escalate = "sudo"
+default_prefix = "/opt/fix"
+service_user = "postgres"
+service_home = "/var/lib/pgsql"
+smoke_user = "bdr-dist-smoke"
+create_user = ["useradd", "{{user}}"]
+package_formats = ["tarball"]
+header_dirs = ["/usr/include"]
+[install]
+group = "root"
+gid = 0
+mkdir = ["mkdir", "-p", "{{prefix}}"]
+extract = ["tar", "-x", "-f", "-", "-C", "{{prefix}}"]
+[configure_env]
+[[package_manager]]
+name = "fake"
+program = "sh"
+install = ["sh", "-c", "for package; do printf '#!/bin/sh\\n' > \"$0/$package\"; chmod +x \"$0/$package\"; done", "{fakebin}"]
+[[prerequisite]]
+name = "the fake tool (the build needs it)"
+program = "{tool}"
+purpose = "build"
+packages = {{ fake = "bdr-dist-fake-tool" }}
+[[prerequisite]]
+name = "a tool only the suite needs"
+program = "bdr-dist-no-such-test-tool"
+purpose = "test"
+packages = {{ fake = "bdr-dist-no-such-test-tool" }}
+"#,
+        fakebin = fakebin.display(),
+        tool = tool.display(),
+    );
+    fs::write(platforms.join("linux.toml"), platform).unwrap();
+    (platforms, tool)
+}
+
+#[test]
+fn a_missing_prerequisite_is_refused_with_its_command_or_installed_first() {
+    let fixture = Fixture::new();
+    let (platforms, tool) = platform_with_a_missing_tool(&fixture);
+    let platforms = platforms.display().to_string();
+
+    let refused = fixture.build(&["--platforms", &platforms, "--no-install"]);
+    assert_eq!(
+        refused.status.code(),
+        Some(1),
+        "{}",
+        support::stderr(&refused)
+    );
+    let message = support::stderr(&refused);
+    assert!(
+        message.contains(&format!(
+            "missing build prerequisites: the fake tool (the build needs it) ({} not found); \
+             run `cargo xtask doctor --fix`, or install with: sh -c",
+            tool.display()
+        )),
+        "{message}"
+    );
+    // Only what a build needs: not the suite's own tools.
+    assert!(!message.contains("bdr-dist-no-such-test-tool"), "{message}");
+    assert!(
+        fixture.take_runs().is_empty(),
+        "nothing ran before the refusal"
+    );
+    assert!(!tool.exists());
+
+    // Run as root (the suite is), the build installs it first, saying so.
+    let installed = fixture.build(&["--platforms", &platforms]);
+    succeeded(&installed);
+    let message = support::stderr(&installed);
+    assert!(
+        message.contains("Missing the fake tool (the build needs it)")
+            && message
+                .contains("Installing bdr-dist-fake-tool (pass --no-install to refuse instead)"),
+        "{message}"
+    );
+    assert!(tool.is_file(), "the package manager's command ran");
+    assert_eq!(fixture.take_runs(), EVERY_STEP);
+
+    // Present now: nothing to install, nothing said.
+    let again = fixture.build(&["--platforms", &platforms, "--no-install"]);
+    succeeded(&again);
+    assert!(!support::stderr(&again).contains("Installing"));
+}

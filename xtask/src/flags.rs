@@ -78,6 +78,16 @@ pub struct SetArgs {
     pub platforms: Option<PathBuf>,
 }
 
+/// What a run may do about a host that lacks what it needs.
+#[derive(Debug, Args, Clone, Default)]
+pub struct SetupArgs {
+    /// Do not install missing host prerequisites (packages, the smoke user):
+    /// stop and name the command that would. Without it, a run as root (or
+    /// with sudo/doas) installs them with the platform's package manager first.
+    #[arg(long)]
+    pub no_install: bool,
+}
+
 /// Where sources come from.
 #[derive(Debug, Args, Clone, Default)]
 pub struct MirrorArgs {
@@ -128,6 +138,8 @@ pub struct Dist {
     #[command(flatten)]
     pub set: SetArgs,
     #[command(flatten)]
+    pub setup: SetupArgs,
+    #[command(flatten)]
     pub mirror: MirrorArgs,
     #[command(flatten)]
     pub fetch: FetchArgs,
@@ -163,6 +175,8 @@ pub struct Build {
     #[command(flatten)]
     pub set: SetArgs,
     #[command(flatten)]
+    pub setup: SetupArgs,
+    #[command(flatten)]
     pub mirror: MirrorArgs,
     #[command(flatten)]
     pub fetch: FetchArgs,
@@ -184,6 +198,8 @@ pub struct Build {
 pub struct Lint {
     #[command(flatten)]
     pub set: SetArgs,
+    #[command(flatten)]
+    pub setup: SetupArgs,
     /// Print each linter's counts as JSON on stdout.
     #[arg(long)]
     pub json: bool,
@@ -199,6 +215,8 @@ pub struct Lint {
 pub struct VerifyRebuild {
     #[command(flatten)]
     pub set: SetArgs,
+    #[command(flatten)]
+    pub setup: SetupArgs,
     /// The release directory (SRPM and binary RPMs) [default: the set's dist/].
     pub dir: Option<PathBuf>,
     /// Print each artifact's verdict as JSON on stdout.
@@ -266,6 +284,8 @@ impl PublishArgs {
 pub struct Package {
     #[command(flatten)]
     pub set: SetArgs,
+    #[command(flatten)]
+    pub setup: SetupArgs,
     /// Package formats, comma-separated: rpm, tarball, deb, openbsd [default: the platform's].
     #[arg(long, value_delimiter = ',')]
     pub format: Option<Vec<PackageFormat>>,
@@ -302,6 +322,8 @@ fn parse_release(text: &str) -> Result<String, String> {
 pub struct Smoke {
     #[command(flatten)]
     pub set: SetArgs,
+    #[command(flatten)]
+    pub setup: SetupArgs,
     /// Number of nodes, 2 to 5.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(2..=5))]
     pub nodes: u32,
@@ -390,6 +412,9 @@ pub struct Doctor {
     /// when running as root [default: the platform's smoke user].
     #[arg(long, value_name = "USER")]
     pub run_as: Option<String>,
+    /// Also the test suite's own tools (what `cargo xtask test` installs).
+    #[arg(long)]
+    pub tests: bool,
 }
 
 #[derive(Debug, Args)]
@@ -405,6 +430,15 @@ pub struct Clean {
 
 #[derive(Debug, Args)]
 pub struct Test {
+    /// Run the suite inside a fresh Debian minbase root made by mmdebstrap
+    /// from this host's apt sources, with only the Rust toolchain and the
+    /// cargo registry brought in (read-only): what CI runs, so that an
+    /// install step the suite relies on but does not perform fails here too.
+    #[arg(long)]
+    pub fresh_root: bool,
+    /// With --fresh-root: keep the root (under target/fresh-root/) after the run.
+    #[arg(long, requires = "fresh_root")]
+    pub keep_root: bool,
     /// Arguments passed on to `cargo test` (after `--`).
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub cargo_test_args: Vec<String>,

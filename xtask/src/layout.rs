@@ -119,6 +119,10 @@ impl Layout {
         self.set_dir(set).join("install").join(format!("{set}.tar"))
     }
     /// Benchmark inputs and results.
+    /// `test --fresh-root`'s Debian root (`root/`) and its lock.
+    pub fn fresh_root(&self) -> PathBuf {
+        self.target.join("fresh-root")
+    }
     pub fn bench(&self) -> PathBuf {
         self.target.join("bench")
     }

@@ -13,6 +13,7 @@ pub mod interrupt;
 pub mod layout;
 pub mod package;
 pub mod plan;
+pub mod prerequisites;
 pub mod printable;
 pub mod process;
 pub mod smoke;

@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use super::{doctor, print_json, Session};
+use super::{print_json, Session};
 use crate::{
     flags,
     input::{located::invalid, platform},
@@ -34,7 +34,6 @@ impl flags::Build {
                 platform::host_name(),
             )));
         }
-        doctor::require_build_prerequisites(platform)?;
         let plan = session.plan(|options| {
             options.mirrors = self.mirror.mirrors.clone();
             if let Some(jobs) = self.jobs {
@@ -44,6 +43,7 @@ impl flags::Build {
                 options.ccache_dir = None;
             }
         });
+        session.prepare_host(&plan, &[Phase::Build], &self.setup)?;
         let outcome = session
             .executor(&plan, self.force, self.fetch.options())
             .run(&[Phase::Build], true)?;

@@ -17,7 +17,7 @@ use std::{
 use anyhow::Context;
 use serde::Serialize;
 
-use super::{doctor, fetch::SourceReport, Session};
+use super::{fetch::SourceReport, Session};
 use crate::{
     exec::Outcome,
     files, flags,
@@ -89,7 +89,8 @@ impl flags::Dist {
         };
         let started = Instant::now();
         let mut outcome = Outcome::default();
-        let result = doctor::require_build_prerequisites(&session.selection.platform)
+        let result = session
+            .prepare_host(&plan, &PHASES, &self.setup)
             .and_then(|()| {
                 session
                     .executor(&plan, false, self.fetch.options())

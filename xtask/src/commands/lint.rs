@@ -4,11 +4,22 @@
 
 use anyhow::bail;
 
-use crate::{flags, host, package::lint};
+use crate::{
+    flags, host,
+    input::platform::{PackageFormat, Purpose},
+    package::lint,
+    prerequisites::{self, Needs},
+};
 
 impl flags::Lint {
     pub fn run(self) -> anyhow::Result<()> {
         let selection = host::select(&self.set)?;
+        prerequisites::ensure(
+            &selection.platform,
+            &Needs::new(&[PackageFormat::Rpm, PackageFormat::Deb], &[Purpose::Lint]),
+            None,
+            !self.setup.no_install,
+        )?;
         let dist = host::layout().dist(&selection.set.name);
         let reports = lint::lint_dist(&dist, &crate::project_root().join("packaging"))?;
         for report in &reports {

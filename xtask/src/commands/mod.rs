@@ -19,10 +19,12 @@ pub mod verify_rebuild;
 
 use crate::{
     exec::Executor,
-    flags::SetArgs,
+    flags::{SetArgs, SetupArgs},
     host::{self, HostFacts, Selection},
+    input::platform,
     layout::Layout,
-    plan::{self as planning, Plan, PlanOptions},
+    plan::{self as planning, Action, Phase, Plan, PlanOptions},
+    prerequisites::{self, Needs},
     sources::fetch::FetchOptions,
 };
 
@@ -48,6 +50,39 @@ impl Session {
         let mut options = host::plan_options(&self.selection, &self.facts);
         adjust(&mut options);
         planning::plan(&self.selection.set, &self.selection.platform, &options)
+    }
+
+    /// Make this host ready for `phases` of `plan`: install the programs,
+    /// headers and the smoke user they need, or (`--no-install`, or when this
+    /// run cannot escalate) fail naming them. Nothing to do for another
+    /// platform's plan, which never runs here.
+    pub fn prepare_host(
+        &self,
+        plan: &Plan,
+        phases: &[Phase],
+        setup: &SetupArgs,
+    ) -> anyhow::Result<()> {
+        let platform = &self.selection.platform;
+        if platform.os != platform::host_name() {
+            return Ok(());
+        }
+        // Only the platform's throwaway user is made: a `--run-as` user is
+        // the caller's to provide.
+        let smoke_user = plan
+            .steps
+            .iter()
+            .filter(|step| phases.contains(&step.phase))
+            .find_map(|step| match &step.action {
+                Action::Smoke(smoke) => smoke.run_as.as_deref(),
+                _ => None,
+            })
+            .filter(|user| *user == platform.smoke_user);
+        prerequisites::ensure(
+            platform,
+            &Needs::of_plan(plan, phases),
+            smoke_user,
+            !setup.no_install,
+        )
     }
 
     pub fn executor<'a>(&self, plan: &'a Plan, force: bool, fetch: FetchOptions) -> Executor<'a> {

@@ -18,6 +18,7 @@ impl flags::Package {
             self.publish.apply(options);
         });
         exec::require_complete_stage(&session.layout, &plan.set, &plan.stage)?;
+        session.prepare_host(&plan, &[Phase::Package], &self.setup)?;
         crate::package::sign::check_plan(&plan)?;
         session
             .executor(&plan, self.force, Default::default())

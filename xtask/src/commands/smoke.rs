@@ -51,6 +51,7 @@ impl flags::Smoke {
             options.smoke_tls = self.tls;
         });
         exec::require_complete_stage(&session.layout, &plan.set, &plan.stage)?;
+        session.prepare_host(&plan, &[Phase::Smoke], &self.setup)?;
         let outcome = session
             .executor(&plan, false, Default::default())
             .run(&[Phase::Smoke], false)?;

@@ -16,10 +16,13 @@ use crate::{
     files,
     flags::{self, SetArgs},
     host,
-    input::platform::{self, PackageFormat},
+    input::platform::{self, Purpose},
     input::recipe,
+    prerequisites::Needs,
     process::Command,
 };
+
+mod fresh_root;
 
 /// The stand-in set, and the Debian source packages that carry its tarballs
 /// (`<package>=<version>`, and the `.orig` file each leaves behind).
@@ -37,27 +40,23 @@ pub const MIRROR_VARIABLE: &str = "BDR_DIST_STANDIN_MIRROR";
 
 impl flags::Test {
     pub fn run(self) -> anyhow::Result<()> {
-        let standin = SetArgs {
+        if self.fresh_root {
+            return fresh_root::run(self.keep_root, &self.cargo_test_args);
+        }
+        let selection = host::select(&SetArgs {
             set: STANDIN_SET.to_owned(),
             recipes: None,
             platform: None,
             platforms: None,
-        };
-        flags::Doctor {
-            set: standin,
-            format: Some(vec![
-                PackageFormat::Rpm,
-                PackageFormat::Tarball,
-                PackageFormat::Deb,
-            ]),
-            fix: true,
-            run_as: None,
-        }
-        .run()?;
-        install_test_tools()?;
-        if which::which("git").is_err() {
-            bail!("`git` is required by the tests (they make `git archive` tarballs): install it");
-        }
+        })?;
+        // Everything the platform file names, the suite's own tools included.
+        super::doctor::examine_and_fix(
+            &selection.platform,
+            &Needs::new(&super::doctor::TEST_FORMATS, &Purpose::ALL),
+            None,
+            true,
+        )?;
+        install_spdx_validator()?;
         let mirror = match std::env::var_os(MIRROR_VARIABLE) {
             Some(dir) => PathBuf::from(dir),
             None => prepare_standin_mirror()?,
@@ -77,58 +76,6 @@ impl flags::Test {
         );
         result
     }
-}
-
-/// Tools only the tests use, by program and Debian package: mmdebstrap
-/// makes the clean Debian root in which the packages' lifecycle is proven;
-/// gpg, gpgv and signify-openbsd make and check the signed releases of
-/// tests/sign.rs (rpmsign comes with rpm, a prerequisite of the rpm format);
-/// ip makes the network namespaces of `smoke --network netns`.
-const TEST_TOOLS: &[(&str, &str, &str)] = &[
-    (
-        "mmdebstrap",
-        "mmdebstrap",
-        "the lifecycle tests' clean root",
-    ),
-    ("gpg", "gpg", "signing tests"),
-    ("gpgv", "gpgv", "signature checks of `verify`"),
-    (
-        "gpgconf",
-        "gpgconf",
-        "stopping the signing tests' gpg-agent",
-    ),
-    (
-        "signify-openbsd",
-        "signify-openbsd",
-        "OpenBSD package signatures",
-    ),
-    ("ip", "iproute2", "smoke clusters in network namespaces"),
-];
-
-fn install_test_tools() -> anyhow::Result<()> {
-    install_packages()?;
-    install_spdx_validator()
-}
-
-/// `apt-get install` of the test tools missing here.
-fn install_packages() -> anyhow::Result<()> {
-    let missing: Vec<&(&str, &str, &str)> = TEST_TOOLS
-        .iter()
-        .filter(|(program, ..)| which::which(program).is_err())
-        .collect();
-    if missing.is_empty() {
-        return Ok(());
-    }
-    for (_, package, why) in &missing {
-        eprintln!("{:>12} {package} ({why})", "Installing");
-    }
-    Command::new("apt-get")
-        .args(["install", "--yes"])
-        .args(missing.iter().map(|(_, package, _)| *package))
-        .inherit_environment()
-        .in_callers_group()
-        .run_in_terminal()
-        .context("cannot install the test tools with apt-get (run as root)")
 }
 
 /// The SPDX reference validator, from PyPI at a pinned version: the SBOM
@@ -157,8 +104,8 @@ fn install_spdx_validator() -> anyhow::Result<()> {
         "Installing"
     );
     let pip = |extra: &[&str]| {
-        Command::new("python3")
-            .args(["-m", "pip", "install", "--quiet"])
+        Command::new("pip3")
+            .args(["install", "--quiet"])
             .args(extra)
             .arg(format!("{package}=={version}"))
             .inherit_environment()
@@ -169,7 +116,7 @@ fn install_spdx_validator() -> anyhow::Result<()> {
     // then into the user's site.
     pip(&[])
         .or_else(|_| pip(&["--user", "--break-system-packages"]))
-        .with_context(|| format!("cannot install {package}=={version} with `python3 -m pip`"))?;
+        .with_context(|| format!("cannot install {package}=={version} with `pip3`"))?;
     if spdx_validator().is_none() {
         bail!("{package} is installed, but its `pyspdxtools` is neither on PATH nor in Python's scripts directories");
     }

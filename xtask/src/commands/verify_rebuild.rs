@@ -3,14 +3,27 @@
 
 use anyhow::bail;
 
-use crate::{flags, host, package::rpm::rebuild};
+use crate::{
+    flags, host,
+    input::platform::{PackageFormat, Purpose},
+    package::rpm::rebuild,
+    prerequisites::{self, Needs},
+};
 
 impl flags::VerifyRebuild {
     pub fn run(self) -> anyhow::Result<()> {
         let layout = host::layout();
+        let selection = host::select(&self.set)?;
+        // rpmbuild runs the SRPM's build: the compilers and the rpm tools.
+        prerequisites::ensure(
+            &selection.platform,
+            &Needs::new(&[PackageFormat::Rpm], &[Purpose::Build, Purpose::Package]),
+            None,
+            !self.setup.no_install,
+        )?;
         let dist = match &self.dir {
             Some(dir) => std::path::absolute(dir)?,
-            None => layout.dist(&host::select(&self.set)?.set.name),
+            None => layout.dist(&selection.set.name),
         };
         let srpm = rebuild::find_srpm(&dist)?;
         if host::is_root() {

@@ -143,16 +143,85 @@ pub struct PackageManager {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Prerequisite {
-    /// What the check line shows, e.g. `readline headers`.
+    /// What the check line shows, and why it is needed, e.g. `readline headers`.
     pub name: String,
     /// Present when this program is found (a name on `PATH` or an absolute path).
     pub program: Option<String>,
+    /// More programs of the same package, each checked too.
+    #[serde(default)]
+    pub also: Vec<String>,
     /// Present when this header is found in one of `header_dirs`.
     pub header: Option<String>,
-    /// Only needed when this package format is asked for.
-    pub format: Option<PackageFormat>,
+    /// Only needed when one of these package formats is made [default: always].
+    #[serde(default)]
+    pub formats: Vec<PackageFormat>,
+    /// The work that needs it.
+    pub purpose: Purpose,
     /// Package providing it, per package manager name.
     pub packages: BTreeMap<String, String>,
+}
+
+impl Prerequisite {
+    /// Every program it stands for: `program`, then `also`.
+    pub fn programs(&self) -> impl Iterator<Item = &str> {
+        self.program.iter().chain(&self.also).map(String::as_str)
+    }
+}
+
+/// What a prerequisite is for: a run needs those of the work it does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Purpose {
+    /// Configuring and compiling: compilers, generators, headers.
+    Build,
+    /// The smoke cluster: certificates, copies and signals as the server user.
+    Smoke,
+    /// Making the packages of its `formats`.
+    Package,
+    /// `--sign`, `--signify-key`.
+    Sign,
+    /// `--repo`.
+    Repo,
+    /// `lint`.
+    Lint,
+    /// `verify`.
+    Verify,
+    /// `smoke --network netns`.
+    Netns,
+    /// `bench`'s commands typed as a person would.
+    Bench,
+    /// Only the test suite (`cargo xtask test`).
+    Test,
+}
+
+impl Purpose {
+    pub const ALL: [Purpose; 10] = [
+        Purpose::Build,
+        Purpose::Smoke,
+        Purpose::Package,
+        Purpose::Sign,
+        Purpose::Repo,
+        Purpose::Lint,
+        Purpose::Verify,
+        Purpose::Netns,
+        Purpose::Bench,
+        Purpose::Test,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Purpose::Build => "build",
+            Purpose::Smoke => "smoke",
+            Purpose::Package => "package",
+            Purpose::Sign => "sign",
+            Purpose::Repo => "repo",
+            Purpose::Lint => "lint",
+            Purpose::Verify => "verify",
+            Purpose::Netns => "netns",
+            Purpose::Bench => "bench",
+            Purpose::Test => "test",
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -206,6 +275,16 @@ pub fn parse(path: &Path, text: &str, name: &str) -> anyhow::Result<Platform> {
         .map(|m| m.name.as_str())
         .collect();
     for (prerequisite, span) in platform.prerequisites.iter().zip(&spans.prerequisites) {
+        if !prerequisite.also.is_empty() && prerequisite.program.is_none() {
+            return Err(source.error_at(
+                span.span(),
+                "prerequisite.also",
+                format!(
+                    "`{}`: `also` names more programs of a `program`'s package",
+                    prerequisite.name
+                ),
+            ));
+        }
         if prerequisite.program.is_some() == prerequisite.header.is_some() {
             return Err(source.error_at(
                 span.span(),

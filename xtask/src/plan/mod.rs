@@ -108,6 +108,35 @@ pub struct PlanOptions {
     pub repo_url: Option<String>,
 }
 
+#[cfg(test)]
+impl PlanOptions {
+    /// Options with nothing of this host in them, for unit tests.
+    pub fn for_tests() -> PlanOptions {
+        PlanOptions {
+            target_dir: PathBuf::from("/bdr-dist/target"),
+            jobs: 2,
+            mirrors: Vec::new(),
+            escalate: true,
+            ccache_dir: None,
+            install_prefix: None,
+            formats: None,
+            nodes: 2,
+            run_as: None,
+            locked_sha256: Default::default(),
+            smoke_from: SmokeFrom::Stage,
+            smoke_keep: false,
+            smoke_checks: checks::CheckId::ALL.to_vec(),
+            smoke_network: Default::default(),
+            smoke_tls: Default::default(),
+            release: None,
+            dist_dir: None,
+            signing: None,
+            repo: false,
+            repo_url: None,
+        }
+    }
+}
+
 /// The keys that sign a set's artifacts, by name or path: never the key
 /// material itself.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
