@@ -19,6 +19,7 @@
 //! mounts go with the mount namespace; the root is removed.
 
 use std::{
+    collections::BTreeMap,
     fs,
     os::unix::fs::{symlink, PermissionsExt},
     path::{Path, PathBuf},
@@ -41,10 +42,37 @@ const HOST_PROGRAMS: [&str; 5] = ["mmdebstrap", "unshare", "mount", "chroot", "g
 /// Where the working tree's copy lives inside the root.
 const REPOSITORY_IN_ROOT: &str = "work/bdr-dist";
 
+/// The machine's own network and trust settings, which a new machine of
+/// this kind has before anything is installed (its proxies, and the
+/// certificate bundle that names its local certificate authorities): given
+/// to the root as they are, like its resolv.conf. Nothing else of the
+/// caller's environment goes in.
+const MACHINE_SETTINGS: [&str; 16] = [
+    "http_proxy",
+    "https_proxy",
+    "no_proxy",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "NO_PROXY",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+    "CURL_CA_BUNDLE",
+    "REQUESTS_CA_BUNDLE",
+    "GIT_SSL_CAINFO",
+    "PIP_CERT",
+    "PIP_INDEX_URL",
+    "PIP_EXTRA_INDEX_URL",
+    "PIP_TRUSTED_HOST",
+    "PIP_DEFAULT_TIMEOUT",
+];
+
 /// In the namespaces: mount what a machine has, the toolchain read-only,
-/// then run the suite as PID 1's child, so that the namespace's init (this
-/// shell) reaps what the suite orphans and outlives it. Its arguments come
-/// as positional parameters, never spliced into the text.
+/// copy the machine's resolver and local certificate authorities (which the
+/// root's `ca-certificates`, once installed, builds into its bundle), then
+/// run the suite as the child of the namespace's init (this shell), which
+/// reaps what the suite orphans and outlives it. Its arguments come as
+/// positional parameters, never spliced into the text; its environment is
+/// set by the caller, exactly.
 const ENTER_ROOT: &str = r#"set -e
 root=$1 rustup=$2 cargo_bin=$3 registry=$4
 shift 4
@@ -58,11 +86,42 @@ mount --bind -o ro "$rustup" "$root/root/.rustup"
 mount --bind -o ro "$cargo_bin" "$root/root/.cargo/bin"
 mount --bind -o ro "$registry" "$root/root/.cargo/registry"
 cp -L /etc/resolv.conf "$root/etc/resolv.conf"
-exec chroot "$root" /usr/bin/env -i HOME=/root USER=root LOGNAME=root \
-  TERM="${TERM:-dumb}" CI="${CI:-}" CARGO_HOME=/root/.cargo RUSTUP_HOME=/root/.rustup \
-  CARGO_NET_OFFLINE=true PATH=/root/.cargo/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-  /bin/sh -c 'cd "/$0" && cargo xtask test "$@"; status=$?; exit $status' "$@"
+if [ -d /usr/local/share/ca-certificates ]; then
+  mkdir -p "$root/usr/local/share/ca-certificates"
+  cp -a /usr/local/share/ca-certificates/. "$root/usr/local/share/ca-certificates/"
+fi
+if [ -f /etc/ssl/certs/ca-certificates.crt ]; then
+  mkdir -p "$root/etc/ssl/certs"
+  cp -L /etc/ssl/certs/ca-certificates.crt "$root/etc/ssl/certs/ca-certificates.crt"
+fi
+exec chroot "$root" /bin/sh -c 'cd "/$0" && cargo xtask test "$@"; status=$?; exit $status' "$@"
 "#;
+
+/// The suite's environment in the root: a root login's, the toolchain
+/// offline, and the machine's settings.
+fn environment() -> BTreeMap<String, String> {
+    let mut environment: BTreeMap<String, String> = [
+        ("HOME", "/root"),
+        ("USER", "root"),
+        ("LOGNAME", "root"),
+        ("CARGO_HOME", "/root/.cargo"),
+        ("RUSTUP_HOME", "/root/.rustup"),
+        ("CARGO_NET_OFFLINE", "true"),
+        (
+            "PATH",
+            "/root/.cargo/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        ),
+    ]
+    .into_iter()
+    .map(|(name, value)| (name.to_owned(), value.to_owned()))
+    .collect();
+    for name in MACHINE_SETTINGS.iter().chain(&["TERM", "CI"]) {
+        if let Ok(value) = std::env::var(name) {
+            environment.insert(name.to_string(), value);
+        }
+    }
+    environment
+}
 
 pub fn run(keep_root: bool, cargo_test_args: &[String]) -> anyhow::Result<()> {
     if !host::is_root() {
@@ -93,8 +152,10 @@ pub fn run(keep_root: bool, cargo_test_args: &[String]) -> anyhow::Result<()> {
         "Fetching",
         cargo_home.join("registry").display()
     );
+    // Only this machine's platform: the suite compiles for nothing else.
+    let host_triple = format!("{}-unknown-linux-gnu", std::env::consts::ARCH);
     Command::new("cargo")
-        .args(["fetch", "--locked"])
+        .args(["fetch", "--locked", "--target", &host_triple])
         .cwd(&repository)
         .inherit_environment()
         .in_callers_group()
@@ -172,11 +233,7 @@ fn make_and_enter(
         .arg(cargo_home.join("registry"))
         .arg(REPOSITORY_IN_ROOT)
         .args(cargo_test_args)
-        .env(
-            "TERM",
-            std::env::var("TERM").unwrap_or_else(|_| "dumb".into()),
-        )
-        .env("CI", std::env::var("CI").unwrap_or_default())
+        .exact_environment(environment())
         .in_callers_group()
         .run_in_terminal()
         .context("the suite failed in the fresh root (its output is above)")
