@@ -8,7 +8,7 @@ mod support;
 use std::{
     fs,
     io::{BufRead, BufReader},
-    os::unix::fs::MetadataExt,
+    os::unix::{fs::MetadataExt, process::ExitStatusExt},
     path::{Path, PathBuf},
     process::{Command, Stdio},
 };
@@ -653,4 +653,144 @@ fn smoke_linux(target: &Path, set: &str, recipes: &Path) -> std::process::Output
             recipes.to_str().unwrap(),
         ],
     )
+}
+
+/// Start `smoke ARGS` on the stand-in stage, wait until every node is up
+/// and prepared, then do `interrupt` to the run's pid; the run's stderr
+/// (whole, once it has exited) and its exit status.
+fn interrupted_smoke(
+    args: &[&str],
+    interrupt: impl FnOnce(i32),
+) -> (String, std::process::ExitStatus) {
+    let target = support::standin_stage(&support::e2e_target());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["smoke", "--set", "pg15-pglogical"])
+        .args(args)
+        .env("BDR_DIST_TARGET", &target)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut seen = String::new();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut interrupt = Some(interrupt);
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        seen.push_str(&line);
+        seen.push('\n');
+        if line.trim_start().starts_with("Prepared") {
+            (interrupt.take().unwrap())(child.id() as i32);
+            break;
+        }
+    }
+    assert!(
+        interrupt.is_none(),
+        "the run never got its nodes up:\n{seen}"
+    );
+    for line in lines {
+        seen.push_str(&line.unwrap());
+        seen.push('\n');
+    }
+    let status = child.wait().unwrap();
+    eprintln!("{seen}");
+    (seen, status)
+}
+
+/// Any command, after a run died: it removes what that run left (unless
+/// another test's command, running at the same time, got there first:
+/// nothing else removes a dead run's directory).
+fn next_command_reaps(dead_run: i32, dir: &Path) {
+    let output = support::xtask(&support::e2e_target(), &["plan", "--set", "pg15-pglogical"]);
+    assert!(output.status.success());
+    let stderr = support::stderr(&output);
+    assert!(!dir.exists(), "{} is still there: {stderr}", dir.display());
+    let said = format!(
+        "Removing the cluster that run {dead_run} left in {}",
+        dir.display()
+    );
+    if !stderr.contains(&said) {
+        eprintln!(
+            "(another command running beside this test removed {})",
+            dir.display()
+        );
+    }
+}
+
+#[test]
+fn a_killed_run_takes_its_servers_with_it_and_the_next_command_removes_its_directory() {
+    let mut run = 0;
+    let (seen, status) = interrupted_smoke(&["--checks", "join"], |pid| {
+        run = pid;
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    });
+    assert_eq!(status.signal(), Some(libc::SIGKILL));
+    // The servers got their parent-death signal: gone without any teardown.
+    let pids = started_pids(&seen);
+    assert_eq!(pids.len(), 2, "{seen}");
+    for pid in &pids {
+        assert!(gone(*pid), "server pid {pid} outlived the killed run");
+    }
+    let dir = cluster_dir(&seen);
+    assert!(
+        dir.join("run.json").is_file(),
+        "the run's record stays for the next command"
+    );
+    next_command_reaps(run, &dir);
+}
+
+#[test]
+fn a_killed_run_in_network_namespaces_leaves_nothing_after_the_next_command() {
+    let mut run = 0;
+    let (seen, _) = interrupted_smoke(&["--network", "netns", "--checks", "join"], |pid| {
+        run = pid;
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    });
+    for pid in started_pids(&seen) {
+        assert!(gone(pid), "server pid {pid} outlived the killed run");
+    }
+    // A killed run cannot remove its namespaces itself: the next command does.
+    let prefix = format!("bdr-dist-{run}-");
+    next_command_reaps(run, &cluster_dir(&seen));
+    let left: Vec<String> = namespaces()
+        .into_iter()
+        .filter(|n| n.starts_with(&prefix))
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
+
+#[test]
+fn servers_no_signal_reached_are_stopped_by_the_next_command() {
+    // A --keep run's servers are not tied to it (they are to outlive it):
+    // killed before it could mark the cluster kept, it leaves them running,
+    // as a server that another program started (bdr_init_copy's) would be.
+    let mut run = 0;
+    let (seen, _) = interrupted_smoke(&["--keep", "--checks", "join"], |pid| {
+        run = pid;
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    });
+    let pids = started_pids(&seen);
+    assert_eq!(pids.len(), 2, "{seen}");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(
+        pids.iter().all(|pid| alive(*pid)),
+        "untied servers still run"
+    );
+    next_command_reaps(run, &cluster_dir(&seen));
+    for pid in pids {
+        assert!(gone(pid), "the next command left server pid {pid} running");
+    }
+}
+
+#[test]
+fn two_quick_sigints_still_stop_every_server_and_remove_the_directory() {
+    let (seen, status) = interrupted_smoke(&["--nodes", "3"], |pid| {
+        unsafe { libc::kill(pid, libc::SIGINT) };
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        unsafe { libc::kill(pid, libc::SIGINT) };
+    });
+    assert!(!status.success());
+    assert!(
+        seen.contains("the cluster's servers and its directory first, without waiting"),
+        "{seen}"
+    );
+    assert_torn_down(&started_pids(&seen), &cluster_dir(&seen), 3);
 }

@@ -4,12 +4,18 @@
 //! runner stops its child's process group, a download or an unpack stops
 //! between two reads, a smoke cluster tears itself down. Each then returns
 //! [`Interrupted`], so stamps are left as they are (the interrupted step is
-//! not stamped) and the next run resumes. A second signal exits at once.
+//! not stamped) and the next run resumes.
+//!
+//! A second signal kills what runs (each command's process group) and exits
+//! at once, unless a [`Cleanup`] is under way (a smoke cluster is up): then
+//! the cleanup goes on without waiting (its servers stopped at once, its
+//! directory removed), and only a third signal exits at once. Whatever a
+//! run that died that way leaves is removed by the next one.
 
 use std::{
     fmt,
     sync::{
-        atomic::{AtomicBool, Ordering},
+        atomic::{AtomicBool, AtomicUsize, Ordering},
         Mutex, OnceLock,
     },
 };
@@ -17,6 +23,8 @@ use std::{
 use anyhow::Context;
 
 static REQUESTED: AtomicBool = AtomicBool::new(false);
+static SIGNALS: AtomicUsize = AtomicUsize::new(0);
+static CLEANUPS: AtomicUsize = AtomicUsize::new(0);
 static INSTALLED: OnceLock<Result<(), String>> = OnceLock::new();
 
 /// Route the signals to the flag. Safe to call more than once.
@@ -24,15 +32,26 @@ pub fn install() -> anyhow::Result<()> {
     INSTALLED
         .get_or_init(|| {
             ctrlc::set_handler(|| {
-                // A second signal: the user will not wait. What runs now is
-                // killed with us rather than left behind.
-                if REQUESTED.swap(true, Ordering::SeqCst) {
-                    for target in running().iter() {
-                        // SAFETY: signals a process (group) this run started.
-                        unsafe { libc::kill(*target, libc::SIGKILL) };
-                    }
-                    std::process::exit(130);
+                REQUESTED.store(true, Ordering::SeqCst);
+                let signals = SIGNALS.fetch_add(1, Ordering::SeqCst) + 1;
+                if signals == 1 {
+                    return;
                 }
+                // The user will not wait: what runs now is killed with us
+                // rather than left behind.
+                for target in running().iter() {
+                    // SAFETY: signals a process (group) this run started.
+                    unsafe { libc::kill(*target, libc::SIGKILL) };
+                }
+                if signals == 2 && CLEANUPS.load(Ordering::SeqCst) > 0 {
+                    eprintln!(
+                        "{:>12} the cluster's servers and its directory first, without waiting \
+                         (another signal exits at once, and the next run removes what is left)",
+                        "Removing"
+                    );
+                    return;
+                }
+                std::process::exit(130);
             })
             .map_err(|error| error.to_string())
         })
@@ -67,6 +86,29 @@ impl Drop for Running {
             all.swap_remove(at);
         }
     }
+}
+
+/// Held while something that must not be left half done is alive (a
+/// smoke cluster, until its teardown ends): a second signal hurries it
+/// instead of exiting at once.
+pub struct Cleanup(());
+
+impl Cleanup {
+    pub fn begin() -> Cleanup {
+        CLEANUPS.fetch_add(1, Ordering::SeqCst);
+        Cleanup(())
+    }
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        CLEANUPS.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Whether a second signal asked the cleanup not to wait.
+pub fn hurried() -> bool {
+    SIGNALS.load(Ordering::SeqCst) >= 2
 }
 
 /// Whether a signal asked the run to stop.

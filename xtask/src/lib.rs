@@ -25,6 +25,8 @@ use flags::{Command, Flags};
 
 pub fn main() -> ExitCode {
     let flags = <Flags as clap::Parser>::parse();
+    // What a smoke run that died left: its servers, directory, namespaces.
+    smoke::leftovers::reap();
     let result = match flags.command {
         Command::Dist(cmd) => cmd.run(),
         Command::Fetch(cmd) => cmd.run(),

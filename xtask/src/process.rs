@@ -71,6 +71,15 @@ pub struct Command {
     stdin_file: Option<PathBuf>,
     /// Where stderr goes when stdout is read as a stream.
     stderr_file: Option<PathBuf>,
+    /// Stdout and stderr appended to this file, opened by the child itself
+    /// once it is its user (a link planted there gets that user's rights).
+    output_file: Option<PathBuf>,
+    /// The signal the child gets when this run dies, however it dies.
+    parent_death: Option<i32>,
+    /// Not stopped when the run is interrupted: teardown's own commands.
+    interruptible: bool,
+    /// A session of its own (a server started in the background).
+    own_session: bool,
 }
 
 impl Command {
@@ -86,6 +95,10 @@ impl Command {
             stdin: None,
             stdin_file: None,
             stderr_file: None,
+            output_file: None,
+            parent_death: None,
+            interruptible: true,
+            own_session: false,
         }
     }
 
@@ -169,6 +182,32 @@ impl Command {
         self
     }
 
+    /// Append stdout and stderr to `path`, opened (created 0600, never
+    /// through a symlink) by the child after it became its user: for a
+    /// server's log in a directory that user owns.
+    pub fn output_appended_to(mut self, path: impl Into<PathBuf>) -> Command {
+        self.output_file = Some(path.into());
+        self
+    }
+
+    /// The child gets `signal` when this run dies, even by SIGKILL (Linux's
+    /// parent-death signal, set after the child became its user, since a
+    /// change of credentials clears it). Only for [`spawn_tied`](Self::spawn_tied):
+    /// the signal follows the thread that forked, and that one lives as long
+    /// as the run.
+    pub fn tied_to_run(mut self, signal: i32) -> Command {
+        self.parent_death = Some(signal);
+        self
+    }
+
+    /// Run to the end even when the run is interrupted: for what teardown
+    /// itself runs (stopping servers, removing namespaces), which a signal
+    /// must not cut short.
+    pub fn uninterruptible(mut self) -> Command {
+        self.interruptible = false;
+        self
+    }
+
     pub fn stdin_bytes(mut self, bytes: impl Into<Vec<u8>>) -> Command {
         self.stdin = Some(bytes.into());
         self
@@ -216,40 +255,23 @@ impl Command {
         if let Some(dir) = &self.cwd {
             expression = expression.dir(dir);
         }
-        let (user, own_group) = (self.user, self.own_group);
-        let netns = self.netns.as_ref().map(|path| {
-            std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).expect("no NUL in a path")
-        });
+        let setup = ChildSetup {
+            netns: self.netns.as_ref().map(|path| c_path(path)),
+            user: self.user,
+            own_group: self.own_group,
+            own_session: self.own_session || self.user.is_some(),
+            parent_death: self.parent_death.map(|signal| (signal, std::process::id())),
+            output_file: self.output_file.as_ref().map(|path| c_path(path)),
+        };
         expression.before_spawn(move |command| {
-            if let Some(netns) = netns.clone() {
-                // SAFETY: open, setns, close and the id changes are async-signal-safe.
-                unsafe {
-                    command.pre_exec(move || enter_netns_as(&netns, user, own_group));
-                }
+            if setup.is_plain() {
+                command.process_group(0);
                 return Ok(());
             }
-            match user {
-                Some((uid, gid)) => {
-                    // std drops supplementary groups when it changes the uid as root.
-                    command.uid(uid).gid(gid);
-                    // A session of its own, so no controlling terminal: another
-                    // user's process could otherwise type into root's (TIOCSTI);
-                    // and nothing of ours but stdin, stdout and stderr.
-                    // SAFETY: setsid and closing descriptors are async-signal-safe.
-                    unsafe {
-                        command.pre_exec(|| {
-                            if libc::setsid() == -1 {
-                                return Err(std::io::Error::last_os_error());
-                            }
-                            close_inherited_descriptors();
-                            Ok(())
-                        });
-                    }
-                }
-                None if own_group => {
-                    command.process_group(0);
-                }
-                None => {}
+            let setup = setup.clone();
+            // SAFETY: the setup makes only async-signal-safe system calls.
+            unsafe {
+                command.pre_exec(move || setup.apply());
             }
             Ok(())
         })
@@ -259,12 +281,37 @@ impl Command {
     fn wait_watched(&self, expression: duct::Expression) -> anyhow::Result<Output> {
         let handle = expression.start().with_context(|| self.spawn_error())?;
         let pid = handle.pids().first().copied();
-        let _watch = pid.map(|pid| Watch::start(pid, self.own_group));
+        let _watch = pid
+            .filter(|_| self.interruptible)
+            .map(|pid| Watch::start(pid, self.own_group));
         let output = handle
             .wait()
             .with_context(|| format!("cannot wait for `{}`", self.line()))?;
-        interrupt::check()?;
+        if self.interruptible {
+            interrupt::check()?;
+        }
         Ok(output.clone())
+    }
+
+    /// Start the command in the background, from the one thread that lives
+    /// as long as the run (so a [`tied_to_run`](Self::tied_to_run) signal
+    /// comes only when the run dies), with stdin from /dev/null, its output
+    /// to its [`output_appended_to`](Self::output_appended_to) file or
+    /// nowhere, in a session of its own; reaped when it exits. Its pid.
+    pub fn spawn_tied(&self) -> anyhow::Result<u32> {
+        let mut daemon = self.clone();
+        daemon.own_session = true;
+        let expression = daemon.expression().stdin_null().stdout_null().stderr_null();
+        let (reply, answer) = mpsc::channel();
+        spawner()
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .send((expression, reply))
+            .map_err(|_| anyhow::anyhow!("the spawner thread is gone"))?;
+        answer
+            .recv()
+            .context("the spawner thread is gone")?
+            .with_context(|| self.spawn_error())
     }
 
     /// Its stdin: the bytes given, or nothing.
@@ -316,7 +363,9 @@ impl Command {
         let expression = self.with_stdin(self.expression().stderr_to_stdout());
         let handle = expression.reader().with_context(|| self.spawn_error())?;
         let pid = handle.pids().first().copied();
-        let watch = pid.map(|pid| Watch::start(pid, self.own_group));
+        let watch = pid
+            .filter(|_| self.interruptible)
+            .map(|pid| Watch::start(pid, self.own_group));
         let mut reader = BufReader::new(&handle);
         let mut buffer = Vec::new();
         loop {
@@ -397,54 +446,161 @@ impl fmt::Display for Command {
     }
 }
 
-/// Close every descriptor above stderr, in a child about to run as another user.
-/// In the child: enter the network namespace at `path` (which needs root),
-/// then become `user` as `as_user` does (std would change the ids before
-/// any `pre_exec`, too early for `setns`).
-#[cfg(target_os = "linux")]
-fn enter_netns_as(
-    path: &std::ffi::CStr,
+fn c_path(path: &Path) -> std::ffi::CString {
+    std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).expect("no NUL in a path")
+}
+
+/// What a child does between fork and exec, in this order: enter its
+/// network namespace (which needs root), become its user (std would change
+/// the ids before any `pre_exec`, too early for `setns`), leave our session
+/// or process group, close what it inherited above stderr, ask for the
+/// parent-death signal (a change of credentials clears it, so after the
+/// ids), and open its output file as its user.
+#[derive(Clone)]
+struct ChildSetup {
+    netns: Option<std::ffi::CString>,
     user: Option<(u32, u32)>,
     own_group: bool,
-) -> std::io::Result<()> {
-    let check = |result: libc::c_int| {
-        if result == -1 {
-            Err(std::io::Error::last_os_error())
-        } else {
-            Ok(result)
-        }
-    };
-    // SAFETY: plain system calls in the child between fork and exec.
-    unsafe {
-        let fd = check(libc::open(path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC))?;
-        check(libc::setns(fd, libc::CLONE_NEWNET))?;
-        libc::close(fd);
-        match user {
-            Some((uid, gid)) => {
+    own_session: bool,
+    /// The signal, and the pid the parent had when the command was built.
+    parent_death: Option<(i32, u32)>,
+    output_file: Option<std::ffi::CString>,
+}
+
+impl ChildSetup {
+    /// Nothing but a process group of its own.
+    fn is_plain(&self) -> bool {
+        self.netns.is_none()
+            && self.user.is_none()
+            && !self.own_session
+            && self.parent_death.is_none()
+            && self.output_file.is_none()
+            && self.own_group
+    }
+
+    /// In the child: only async-signal-safe system calls.
+    fn apply(&self) -> std::io::Result<()> {
+        let check = |result: libc::c_int| {
+            if result == -1 {
+                Err(std::io::Error::last_os_error())
+            } else {
+                Ok(result)
+            }
+        };
+        // SAFETY: plain system calls in the child between fork and exec.
+        unsafe {
+            if let Some(path) = &self.netns {
+                enter_netns(path)?;
+            }
+            if let Some((uid, gid)) = self.user {
                 check(libc::setgroups(0, std::ptr::null()))?;
                 check(libc::setgid(gid))?;
                 check(libc::setuid(uid))?;
+            }
+            // Another user's process, or a server: a session of its own, so
+            // no controlling terminal (another user could otherwise type
+            // into root's with TIOCSTI), and nothing of ours but stdio.
+            if self.own_session {
                 check(libc::setsid())?;
                 close_inherited_descriptors();
-            }
-            None if own_group => {
+            } else if self.own_group {
                 check(libc::setpgid(0, 0))?;
             }
-            None => {}
+            if let Some((signal, parent)) = self.parent_death {
+                set_parent_death_signal(signal)?;
+                // The parent may have died before the request took hold.
+                if libc::getppid() as u32 != parent {
+                    return Err(std::io::Error::other("the run died while starting it"));
+                }
+            }
+            if let Some(path) = &self.output_file {
+                let fd = check(libc::open(
+                    path.as_ptr(),
+                    libc::O_WRONLY
+                        | libc::O_APPEND
+                        | libc::O_CREAT
+                        | libc::O_NOFOLLOW
+                        | libc::O_CLOEXEC,
+                    0o600,
+                ))?;
+                check(libc::dup2(fd, 1))?;
+                check(libc::dup2(fd, 2))?;
+                libc::close(fd);
+            }
         }
+        Ok(())
+    }
+}
+
+/// Enter the network namespace at `path`.
+#[cfg(target_os = "linux")]
+fn enter_netns(path: &std::ffi::CStr) -> std::io::Result<()> {
+    // SAFETY: plain system calls in the child between fork and exec.
+    unsafe {
+        let fd = libc::open(path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC);
+        if fd == -1 || libc::setns(fd, libc::CLONE_NEWNET) == -1 {
+            return Err(std::io::Error::last_os_error());
+        }
+        libc::close(fd);
     }
     Ok(())
 }
 
 #[cfg(not(target_os = "linux"))]
-fn enter_netns_as(
-    _path: &std::ffi::CStr,
-    _user: Option<(u32, u32)>,
-    _own_group: bool,
-) -> std::io::Result<()> {
+fn enter_netns(_path: &std::ffi::CStr) -> std::io::Result<()> {
     Err(std::io::Error::other("network namespaces are Linux's"))
 }
 
+#[cfg(target_os = "linux")]
+fn set_parent_death_signal(signal: i32) -> std::io::Result<()> {
+    // SAFETY: prctl on the calling (child) process.
+    if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, signal as libc::c_ulong) } == -1 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// No parent-death signal here: the next command's reaper stops what a
+/// dead run left (see `smoke::leftovers`).
+#[cfg(not(target_os = "linux"))]
+fn set_parent_death_signal(_signal: i32) -> std::io::Result<()> {
+    Ok(())
+}
+
+/// What [`Command::spawn_tied`] hands the spawner: the command, and where
+/// its pid (or the spawn's error) goes.
+type Spawn = (duct::Expression, mpsc::Sender<std::io::Result<u32>>);
+
+/// The thread that starts every [`Command::spawn_tied`] child. It never
+/// returns, so a child's parent-death signal comes only when the whole run
+/// dies; each child is waited for by a thread of its own, so none lingers
+/// as a zombie.
+fn spawner() -> &'static std::sync::Mutex<mpsc::Sender<Spawn>> {
+    static SPAWNER: std::sync::OnceLock<std::sync::Mutex<mpsc::Sender<Spawn>>> =
+        std::sync::OnceLock::new();
+    SPAWNER.get_or_init(|| {
+        let (requests, incoming) = mpsc::channel::<Spawn>();
+        thread::Builder::new()
+            .name("spawner".into())
+            .spawn(move || {
+                for (expression, reply) in incoming {
+                    let started = expression.start().map(|handle| {
+                        let pid = handle.pids()[0];
+                        thread::spawn(move || {
+                            let _ = handle.wait();
+                        });
+                        pid
+                    });
+                    let _ = reply.send(started);
+                }
+            })
+            .expect("cannot start the spawner thread");
+        std::sync::Mutex::new(requests)
+    })
+}
+
+/// Close every descriptor above stderr, in a child about to run as another
+/// user or to outlive this command.
 fn close_inherited_descriptors() {
     #[cfg(target_os = "linux")]
     // SAFETY: closes descriptors of this (child) process only.

@@ -25,7 +25,7 @@ use std::{
 use anyhow::{bail, Context};
 use serde::Serialize;
 
-use super::{config, netns::Namespaces, template, tls};
+use super::{config, leftovers::RunRecord, netns::Namespaces, template, tls};
 use crate::{
     files, interrupt,
     plan::{
@@ -118,6 +118,8 @@ pub struct Cluster {
     /// The installation as planned (the stage), even when the servers run
     /// a copy of it: what the template's key hashes.
     pub(super) origin_bindir: PathBuf,
+    /// Until teardown ends, a second signal hurries it rather than exiting.
+    _cleanup: interrupt::Cleanup,
 }
 
 impl Cluster {
@@ -134,6 +136,13 @@ impl Cluster {
         // only the empty data and socket directories are the user's.
         let mode = if run_as.is_some() { 0o711 } else { 0o700 };
         fs::set_permissions(&dir, fs::Permissions::from_mode(mode))?;
+        // Before anything runs in it: what the next command removes if this
+        // run dies without its teardown.
+        // SAFETY: geteuid has no preconditions.
+        let server_uid = run_as
+            .as_ref()
+            .map_or(unsafe { libc::geteuid() }, |user| user.uid);
+        RunRecord::of_this_run(server_uid, smoke.network == Network::Netns).write(&dir)?;
         let mut cluster = Cluster {
             dir: dir.clone(),
             bindir: smoke.bindir.clone(),
@@ -149,6 +158,7 @@ impl Cluster {
             template: None,
             new_sysid: smoke.driver == crate::input::recipe::ClusterDriver::Bdr,
             origin_bindir: smoke.bindir.clone(),
+            _cleanup: interrupt::Cleanup::begin(),
         };
         cluster.mkdir(&cluster.socket_dir())?;
         if let Some(tarball) = tarball {
@@ -450,7 +460,11 @@ impl Cluster {
         let mut first_error = None;
         for (&index, result) in indexes.iter().zip(starts) {
             let node = &mut self.nodes[index];
-            node.pid = read_pid(&node.data);
+            match result {
+                Ok(pid) => node.pid = Some(pid),
+                // One that started and failed later still gets stopped.
+                Err(_) => node.pid = read_pid(&node.data),
+            }
             match result {
                 Ok(pid) => eprintln!(
                     "{:>12} {} on {}:{} (pid {pid})",
@@ -465,44 +479,64 @@ impl Cluster {
         }
     }
 
-    /// `pg_ctl start`, in the node's namespace; the postmaster's pid.
+    /// Start a node's postmaster in its namespace, and wait until it
+    /// accepts connections; its pid.
     fn launch(&self, node: &Node) -> anyhow::Result<u32> {
-        let (data, log) = (
-            node.data.display().to_string(),
-            node.log.display().to_string(),
-        );
-        // A killed node leaves its pid file behind: that pid is not the new one.
-        let stale = read_pid(&node.data);
-        // Without -w: 9.4's pg_ctl waits in whole seconds. Readiness is
-        // polled here instead, in milliseconds.
-        let output = self
-            .tool(node, "pg_ctl")
-            .args(["-D", &data, "-l", &log, "start"])
-            .output()?;
-        if !output.status.success() {
-            bail!(
-                "{} did not start: {}",
-                node.name,
-                printable(String::from_utf8_lossy(&output.stdout).trim(), 4096)
-            );
+        let data = node.data.display().to_string();
+        let pid = self.spawn_postmaster(node.netns.as_deref(), &node.data, &node.log, &[])?;
+        self.wait_accepting(pid, &node.name, || {
+            self.sql(node, "postgres", "SELECT 1").is_ok()
+        })
+        .with_context(|| format!("the postmaster of {data}"))
+    }
+
+    /// Start `postgres -D data` (and `options`) as the server user, in
+    /// `netns`, its output appended to `log`. Not through `pg_ctl`, which
+    /// hands the server to init: started here, it is this run's child and,
+    /// unless the cluster is kept, gets SIGQUIT (an immediate shutdown) when
+    /// the run dies, however it dies.
+    pub(super) fn spawn_postmaster(
+        &self,
+        netns: Option<&str>,
+        data: &Path,
+        log: &Path,
+        options: &[String],
+    ) -> anyhow::Result<u32> {
+        let mut command = self
+            .command(&self.bindir.join("postgres"))
+            .arg("-D")
+            .arg(data)
+            .args(options)
+            .output_appended_to(log);
+        if let Some(name) = netns {
+            command = command.in_netns(name);
         }
+        if !self.keep {
+            command = command.tied_to_run(libc::SIGQUIT);
+        }
+        command.spawn_tied()
+    }
+
+    /// Poll `accepting` until the postmaster `pid` (of `what`) accepts
+    /// connections; fail as soon as it exits (its log says why).
+    pub(super) fn wait_accepting(
+        &self,
+        pid: u32,
+        what: &str,
+        accepting: impl Fn() -> bool,
+    ) -> anyhow::Result<u32> {
         let deadline = Instant::now() + Duration::from_secs(60);
         let mut delay = Duration::from_millis(5);
         loop {
             interrupt::check()?;
-            if let Some(pid) = read_pid(&node.data).filter(|pid| Some(*pid) != stale) {
-                if !process_alive(pid) {
-                    bail!(
-                        "{} did not start: its postmaster (pid {pid}) exited (its log says why)",
-                        node.name
-                    );
-                }
-                if self.sql(node, "postgres", "SELECT 1").is_ok() {
-                    return Ok(pid);
-                }
+            if !process_alive(pid) {
+                bail!("{what} did not start: its postmaster (pid {pid}) exited (its log says why)");
+            }
+            if accepting() {
+                return Ok(pid);
             }
             if Instant::now() > deadline {
-                bail!("{} did not start within 60 s (its log says why)", node.name);
+                bail!("{what} did not start within 60 s (its log says why)");
             }
             thread::sleep(delay);
             delay = (delay * 2).min(Duration::from_millis(50));
@@ -849,6 +883,7 @@ impl Cluster {
                 let _ = self
                     .command(Path::new("/bin/kill"))
                     .args([format!("-{signal}"), pid.to_string()])
+                    .uninterruptible()
                     .output();
             }
             // SAFETY: signals a server this run started, as its owner.
@@ -861,10 +896,12 @@ impl Cluster {
     /// The cluster is thrown away: an immediate shutdown (SIGQUIT, no
     /// checkpoint) of a postmaster this run started, by pid, as the server
     /// user, so that a pid file that user wrote can never point root's signal
-    /// at anything else; SIGKILL if it is still there after 10 s.
+    /// at anything else; SIGKILL if it is still there after 10 s (1 s once a
+    /// second signal said not to wait).
     fn stop_postmaster(&self, pid: u32) {
         self.signal(pid, libc::SIGQUIT);
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let grace = if interrupt::hurried() { 1 } else { 10 };
+        let deadline = Instant::now() + Duration::from_secs(grace);
         while process_alive(pid) && Instant::now() < deadline {
             thread::sleep(Duration::from_millis(5));
         }
@@ -906,9 +943,28 @@ impl Drop for Cluster {
     fn drop(&mut self) {
         if !self.keep || interrupt::requested() {
             self.teardown();
-        } else if let Some(namespaces) = self.namespaces.take() {
-            // Kept whole: its servers run in them (the keep instructions say
-            // how to remove them).
+            return;
+        }
+        // Kept whole: the next command must leave it be.
+        let kept = RunRecord {
+            kept: true,
+            ..RunRecord::of_this_run(
+                // SAFETY: geteuid has no preconditions.
+                self.run_as
+                    .as_ref()
+                    .map_or(unsafe { libc::geteuid() }, |user| user.uid),
+                self.namespaces.is_some(),
+            )
+        };
+        if let Err(error) = kept.write(&self.dir) {
+            eprintln!(
+                "warning: cannot mark {} as kept: {error:#}",
+                self.dir.display()
+            );
+        }
+        if let Some(namespaces) = self.namespaces.take() {
+            // Its servers run in them (the keep instructions say how to
+            // remove them).
             std::mem::forget(namespaces);
         }
     }
@@ -936,7 +992,7 @@ pub(super) fn free_port() -> anyhow::Result<u16> {
 
 /// The first line of `postmaster.pid`: a file the server user writes, so
 /// read it as hostile (no symlink, no fifo, a few bytes at most).
-fn read_pid(data: &Path) -> Option<u32> {
+pub(super) fn read_pid(data: &Path) -> Option<u32> {
     let file = fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
@@ -953,7 +1009,7 @@ fn read_pid(data: &Path) -> Option<u32> {
 /// Whether the process still runs. A postmaster that has exited stays a
 /// zombie until its parent (init, here) reaps it, which some inits do only
 /// every second or so: on Linux a zombie counts as gone.
-fn process_alive(pid: u32) -> bool {
+pub(super) fn process_alive(pid: u32) -> bool {
     // SAFETY: kill with signal 0 only checks that the process exists.
     if unsafe { libc::kill(pid as i32, 0) } != 0 {
         return false;

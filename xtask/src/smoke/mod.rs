@@ -7,6 +7,7 @@ pub mod checks;
 pub mod cluster;
 pub mod config;
 pub mod drivers;
+pub mod leftovers;
 pub mod netns;
 pub mod template;
 pub mod tls;

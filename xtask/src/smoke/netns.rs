@@ -99,8 +99,10 @@ impl Drop for Namespaces {
     }
 }
 
+/// `ip ARGS`, run to the end even once the run is interrupted (teardown
+/// removes the namespaces after a signal).
 fn ip(args: &[&str]) -> anyhow::Result<()> {
-    let output = Command::new("ip").args(args).output()?;
+    let output = Command::new("ip").args(args).uninterruptible().output()?;
     if !output.status.success() {
         bail!(
             "`ip {}` failed: {}",
@@ -112,7 +114,7 @@ fn ip(args: &[&str]) -> anyhow::Result<()> {
 }
 
 /// Namespaces named for a run whose process is gone.
-fn remove_stale() {
+pub fn remove_stale() {
     let Ok(output) = Command::new("ip").args(["netns", "list"]).output() else {
         return;
     };

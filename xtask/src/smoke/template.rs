@@ -47,14 +47,20 @@ pub fn archive(cluster: &Cluster, dir: &Path) -> anyhow::Result<PathBuf> {
     let socket = cluster.socket_dir().display().to_string();
     let port = super::cluster::free_port()?.to_string();
     // Only the unix socket, and what the plugin needs to load.
-    let mut options = format!(
-        "-c listen_addresses='' -c port={port} -c unix_socket_directories={socket} \
-         -c shared_preload_libraries={}",
-        cluster.preload()
-    );
-    for (name, value) in JOURNAL_SETTINGS {
-        options.push_str(&format!(" -c {name}={value}"));
-    }
+    let options: Vec<String> = [
+        "listen_addresses=".to_owned(),
+        format!("port={port}"),
+        format!("unix_socket_directories={socket}"),
+        format!("shared_preload_libraries={}", cluster.preload()),
+    ]
+    .into_iter()
+    .chain(
+        JOURNAL_SETTINGS
+            .iter()
+            .map(|(name, value)| format!("{name}={value}")),
+    )
+    .flat_map(|setting| ["-c".to_owned(), setting])
+    .collect();
     let pg_ctl = |args: &[&str]| {
         cluster
             .command(&cluster.bindir.join("pg_ctl"))
@@ -63,8 +69,7 @@ pub fn archive(cluster: &Cluster, dir: &Path) -> anyhow::Result<PathBuf> {
             .checked_output()
             .context("cannot run the template's server")
     };
-    let log = work.join("server.log").display().to_string();
-    pg_ctl(&["-l", &log, "-o", &options, "-w", "-t", "60", "start"])?;
+    let log = work.join("server.log");
     let sql = |database: &str, text: &str| {
         cluster
             .command(&cluster.bindir.join("psql"))
@@ -82,6 +87,12 @@ pub fn archive(cluster: &Cluster, dir: &Path) -> anyhow::Result<PathBuf> {
             .stdin_bytes(text)
             .checked_output()
     };
+    let pid = cluster
+        .spawn_postmaster(None, &data, &log, &options)
+        .context("cannot start the template's server")?;
+    cluster.wait_accepting(pid, "the template's server", || {
+        sql("postgres", "SELECT 1").is_ok()
+    })?;
     let extensions: String = cluster
         .extensions()
         .iter()

@@ -1,0 +1,301 @@
+//! What a smoke run that died leaves behind, and its removal by the next
+//! command of any kind.
+//!
+//! A cluster's servers die with the run that started them (a parent-death
+//! signal, see `Cluster::launch`), but a run killed outright (SIGKILL, a
+//! crash, a third Ctrl-C) cannot remove its cluster directory, and a server
+//! another program started (`bdr_init_copy`'s) is nobody's child. So every
+//! cluster directory holds a record of its run: the run's pid and start
+//! time, and the server user's uid. Every command first looks for records of
+//! runs that are gone (no process with that pid and start time) and, for
+//! each, stops the servers of its data directories (only a live process of
+//! that uid, started after that run, running that data directory; signalled
+//! as that user), removes the run's network namespaces and the directory.
+//! A kept cluster (`--keep`) is marked so and left alone.
+
+use std::{
+    fs,
+    io::Read,
+    os::unix::fs::{MetadataExt, OpenOptionsExt},
+    path::{Path, PathBuf},
+    thread,
+    time::{Duration, Instant},
+};
+
+use serde::{Deserialize, Serialize};
+
+use crate::{files, process::Command};
+
+/// The record's name in a cluster directory.
+const RECORD: &str = "run.json";
+/// Cluster directories are `$TMPDIR/bdr-dist-<set>-XXXXXX`.
+pub const DIR_PREFIX: &str = "bdr-dist-";
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RunRecord {
+    /// The run that made the cluster.
+    pub pid: u32,
+    /// Its start time (clock ticks after boot, from /proc), where known: a
+    /// new process with a reused pid is not that run.
+    pub start: Option<u64>,
+    /// The uid the servers run as.
+    pub server_uid: u32,
+    /// Whether the run's nodes live in network namespaces of its own.
+    pub netns: bool,
+    /// Left running on purpose (`--keep`): never reaped.
+    pub kept: bool,
+}
+
+impl RunRecord {
+    /// This run's record, for servers run by `server_uid`.
+    pub fn of_this_run(server_uid: u32, netns: bool) -> RunRecord {
+        let pid = std::process::id();
+        RunRecord {
+            pid,
+            start: start_time(pid),
+            server_uid,
+            netns,
+            kept: false,
+        }
+    }
+
+    pub fn write(&self, cluster_dir: &Path) -> anyhow::Result<()> {
+        files::write_atomically(&cluster_dir.join(RECORD), &serde_json::to_vec_pretty(self)?)
+    }
+
+    /// Whether the run that wrote it is still there.
+    fn is_alive(&self) -> bool {
+        // SAFETY: signal 0 only asks whether the process exists.
+        let exists = unsafe { libc::kill(self.pid as i32, 0) } == 0
+            || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
+        exists && (self.start.is_none() || start_time(self.pid) == self.start)
+    }
+}
+
+/// Field 22 of /proc/<pid>/stat: when the process started, in clock ticks
+/// after boot. `None` without /proc.
+pub fn start_time(pid: u32) -> Option<u64> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (_, rest) = stat.rsplit_once(')')?;
+    // After the command come the state (field 3) and more: 22 is index 19.
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// Remove what runs that are gone left in the temporary directory. Never
+/// fails the command: what cannot be removed is said, and tried again next time.
+pub fn reap() {
+    let temp = std::env::temp_dir();
+    let Ok(entries) = fs::read_dir(&temp) else {
+        return;
+    };
+    let mut namespaces = false;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        if !name.to_string_lossy().starts_with(DIR_PREFIX) {
+            continue;
+        }
+        let dir = entry.path();
+        let Some(record) = read_record(&dir) else {
+            continue;
+        };
+        if record.kept || record.is_alive() {
+            continue;
+        }
+        // Two commands starting at once: one of them reaps.
+        let Some(_held) = try_lock(&dir) else {
+            continue;
+        };
+        namespaces |= record.netns;
+        reap_one(&dir, &record);
+    }
+    if namespaces {
+        super::netns::remove_stale();
+    }
+}
+
+/// An exclusive flock on the directory itself, if no one else holds one.
+fn try_lock(dir: &Path) -> Option<fs::File> {
+    use std::os::fd::AsRawFd;
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(dir)
+        .ok()?;
+    // SAFETY: flock on a descriptor this function owns.
+    (unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0).then_some(file)
+}
+
+/// The record of a cluster directory of ours: a real directory owned by
+/// this user (in a world-writable temporary directory, anyone can make one
+/// by that name), with a record that is a regular file of ours.
+fn read_record(dir: &Path) -> Option<RunRecord> {
+    // SAFETY: geteuid has no preconditions.
+    let uid = unsafe { libc::geteuid() };
+    let meta = fs::symlink_metadata(dir).ok()?;
+    if !meta.is_dir() || meta.uid() != uid {
+        return None;
+    }
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(dir.join(RECORD))
+        .ok()?;
+    let meta = file.metadata().ok()?;
+    if !meta.is_file() || meta.uid() != uid {
+        return None;
+    }
+    let mut text = String::new();
+    file.take(64 << 10).read_to_string(&mut text).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
+fn reap_one(dir: &Path, record: &RunRecord) {
+    eprintln!(
+        "{:>12} the cluster that run {} left in {}",
+        "Removing",
+        record.pid,
+        dir.display()
+    );
+    let mut survivors = Vec::new();
+    for data in data_dirs(dir) {
+        if let Some(pid) = postmaster_of(&data, record) {
+            eprintln!(
+                "{:>12} its server (pid {pid}) of {}",
+                "Stopping",
+                data.display()
+            );
+            if !stop(pid, record.server_uid) {
+                survivors.push(pid);
+            }
+        }
+    }
+    if !survivors.is_empty() {
+        eprintln!(
+            "warning: servers {survivors:?} of {} did not stop; its directory stays",
+            dir.display()
+        );
+        return;
+    }
+    if let Err(error) = fs::remove_dir_all(dir) {
+        eprintln!("warning: cannot remove {}: {error}", dir.display());
+    }
+}
+
+/// The data directories a cluster may hold: each node's and the template's.
+fn data_dirs(dir: &Path) -> Vec<PathBuf> {
+    let mut dirs = vec![dir.join("template/data")];
+    if let Ok(entries) = fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with('n') && name[1..].parse::<u32>().is_ok() {
+                dirs.push(entry.path().join("data"));
+            }
+        }
+    }
+    dirs.sort();
+    dirs
+}
+
+/// The live postmaster of `data`, if its pid file (the server user's, read
+/// as hostile) names one that is that run's: a process of the server user,
+/// started after the run, whose command line runs this data directory.
+fn postmaster_of(data: &Path, record: &RunRecord) -> Option<u32> {
+    let pid = super::cluster::read_pid(data)?;
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let uid: u32 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("Uid:"))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()?;
+    let started = start_time(pid)?;
+    let command_line = fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    let runs_data = command_line
+        .split(|byte| *byte == 0)
+        .any(|arg| arg == data.as_os_str().as_encoded_bytes());
+    let after_run = record.start.is_none_or(|run| started >= run);
+    (uid == record.server_uid && after_run && runs_data && super::cluster::process_alive(pid))
+        .then_some(pid)
+}
+
+/// Stop a postmaster: SIGQUIT (an immediate shutdown) as its own user, then
+/// SIGKILL after 10 s. Whether it is gone.
+fn stop(pid: u32, uid: u32) -> bool {
+    for (signal, wait) in [(libc::SIGQUIT, 10), (libc::SIGKILL, 5)] {
+        signal_as(pid, signal, uid);
+        let deadline = Instant::now() + Duration::from_secs(wait);
+        while super::cluster::process_alive(pid) && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(20));
+        }
+        if !super::cluster::process_alive(pid) {
+            return true;
+        }
+    }
+    false
+}
+
+/// `kill -SIGNAL pid` as `uid` (its group: its primary one, as `id` says),
+/// or directly when that is us.
+fn signal_as(pid: u32, signal: i32, uid: u32) {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == uid {
+        // SAFETY: signals a process of our own.
+        unsafe { libc::kill(pid as i32, signal) };
+        return;
+    }
+    let gid = primary_group(uid).unwrap_or(uid);
+    let _ = Command::new("/bin/kill")
+        .args([format!("-{signal}"), pid.to_string()])
+        .as_user(uid, gid)
+        .uninterruptible()
+        .output();
+}
+
+/// The primary group of `uid`, from /etc/passwd.
+fn primary_group(uid: u32) -> Option<u32> {
+    let passwd = fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|line| {
+        let fields: Vec<&str> = line.split(':').collect();
+        (fields.get(2)?.parse::<u32>().ok()? == uid)
+            .then(|| fields.get(3)?.parse().ok())
+            .flatten()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn this_run_is_alive_and_a_gone_one_is_not() {
+        let record = RunRecord::of_this_run(0, false);
+        assert!(record.start.is_some(), "/proc gives our start time");
+        assert!(record.is_alive());
+        let reused = RunRecord {
+            start: record.start.map(|start| start + 1),
+            ..record.clone()
+        };
+        assert!(
+            !reused.is_alive(),
+            "same pid, another start: another process"
+        );
+        let gone = RunRecord {
+            pid: u32::MAX / 2,
+            ..record
+        };
+        assert!(!gone.is_alive());
+    }
+
+    #[test]
+    fn a_record_is_read_only_from_a_directory_of_ours() {
+        let dir = files::tempdir().unwrap();
+        let record = RunRecord::of_this_run(1234, true);
+        record.write(dir.path()).unwrap();
+        assert_eq!(read_record(dir.path()), Some(record));
+        // A symlink to a record is not a record.
+        let other = files::tempdir().unwrap();
+        std::os::unix::fs::symlink(dir.path().join(RECORD), other.path().join(RECORD)).unwrap();
+        assert_eq!(read_record(other.path()), None);
+    }
+}
