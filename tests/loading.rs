@@ -774,3 +774,184 @@ fn a_compiler_that_is_a_relative_path_is_refused() {
 fn an_escalation_program_with_an_argument_is_refused() {
     platform_refused("escalate = \"sudo\"", "escalate = \"sudo -E\"", "escalate");
 }
+
+// Flags that name paths or URLs, checked before anything runs: exit status
+// 2, the value named, and nothing written in a fresh target.
+
+/// `cargo xtask ARGS` (with `env` set) in a fresh target: it must exit 2,
+/// say `expected`, and create nothing.
+fn flag_refused(args: &[&str], env: &[(&str, &str)], expected: &str) {
+    let work = xtask::files::tempdir().unwrap();
+    let target = work.path().join("target");
+    let output = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(args)
+        .env_remove("BDR_DIST_RECIPES")
+        .env_remove("BDR_DIST_PLATFORMS")
+        .env_remove("BDR_DIST_MIRROR")
+        .env_remove("BDR_DIST_SET")
+        .envs(env.iter().copied())
+        .env("BDR_DIST_TARGET", &target)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+    assert!(stderr.contains(expected), "{args:?}: {stderr}");
+    assert!(
+        paths_below(work.path()).is_empty(),
+        "{args:?} wrote {:?}",
+        paths_below(work.path())
+    );
+}
+
+#[test]
+fn a_mirror_that_is_a_file_is_refused_before_anything_runs() {
+    // It used to be tried as a directory, fail for every source, and fall
+    // through to the network (exit 1 after retries), or pass on the cache.
+    for command in ["fetch", "build", "dist", "plan"] {
+        flag_refused(
+            &[
+                command,
+                "--set",
+                "pg15-pglogical",
+                "--mirror",
+                "/etc/passwd",
+            ],
+            &[],
+            "`/etc/passwd` is not a directory",
+        );
+    }
+    flag_refused(
+        &["fetch", "--set", "pg15-pglogical"],
+        &[("BDR_DIST_MIRROR", "/etc,/etc/passwd")],
+        "`/etc/passwd` is not a directory",
+    );
+}
+
+#[test]
+fn a_mirror_url_that_names_no_directory_or_an_unknown_scheme_is_refused() {
+    for (mirror, expected) in [
+        ("file:///etc/passwd", "names no directory"),
+        ("file://etc", "names no directory"),
+        ("ftp://mirror.example.invalid/pub", "unknown scheme"),
+        ("https://", "needs a host"),
+        ("http:///path", "needs a host"),
+        ("https://mirror.example.invalid/a b", "no spaces"),
+        ("/nonexistent/bdr-dist-mirror", "is not a directory"),
+    ] {
+        flag_refused(
+            &["fetch", "--set", "pg15-pglogical", "--mirror", mirror],
+            &[],
+            expected,
+        );
+    }
+}
+
+#[test]
+fn directories_and_http_urls_are_mirrors_tried_first() {
+    let dir = xtask::files::tempdir().unwrap();
+    let file_url = format!("file://{}", dir.path().display());
+    let output = xtask(&[
+        "plan",
+        "--set",
+        "pg15-pglogical",
+        "--platform",
+        "linux",
+        "--json",
+        "--mirror",
+        dir.path().to_str().unwrap(),
+        "--mirror",
+        &file_url,
+        "--mirror",
+        "https://mirror.example.invalid/pub/",
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let plan: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let urls: Vec<&str> = plan["steps"][0]["urls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|url| url.as_str().unwrap())
+        .collect();
+    let file = plan["steps"][0]["file"].as_str().unwrap();
+    assert_eq!(
+        urls[..3],
+        [
+            format!("{}/{file}", dir.path().display()),
+            format!("{file_url}/{file}"),
+            format!("https://mirror.example.invalid/pub/{file}"),
+        ]
+    );
+}
+
+#[test]
+fn recipe_and_platform_directories_that_are_not_directories_are_refused() {
+    for flag in ["--recipes", "--platforms"] {
+        flag_refused(
+            &["plan", flag, "/etc/passwd"],
+            &[],
+            "`/etc/passwd` is not a directory",
+        );
+    }
+    flag_refused(
+        &["plan"],
+        &[("BDR_DIST_PLATFORMS", "/nonexistent/platforms")],
+        "`/nonexistent/platforms` is not a directory",
+    );
+}
+
+#[test]
+fn an_output_directory_that_is_a_file_or_below_one_is_refused() {
+    flag_refused(
+        &["package", "--set", "pg15-pglogical", "--out", "/etc/passwd"],
+        &[],
+        "`/etc/passwd` exists and is not a directory",
+    );
+    flag_refused(
+        &[
+            "package",
+            "--set",
+            "pg15-pglogical",
+            "--out",
+            "/etc/passwd/dist",
+        ],
+        &[],
+        "/etc/passwd is not a directory",
+    );
+}
+
+#[test]
+fn a_prefix_flag_that_is_not_a_normalized_absolute_path_is_refused() {
+    for command in ["install", "plan"] {
+        for prefix in ["usr/local/pgsql", "/usr/local/../../etc", "/"] {
+            flag_refused(
+                &[command, "--set", "pg15-pglogical", "--prefix", prefix],
+                &[],
+                "is not a normalized absolute path",
+            );
+        }
+    }
+}
+
+#[test]
+fn a_user_to_run_as_that_is_no_user_name_is_refused() {
+    for command in ["smoke", "doctor"] {
+        flag_refused(
+            &[command, "--set", "pg15-pglogical", "--run-as=-oroot"],
+            &[],
+            "is not a user or group name",
+        );
+    }
+}
+
+#[test]
+fn a_release_with_a_separator_is_refused() {
+    flag_refused(
+        &["package", "--set", "pg15-pglogical", "--release", "1-2"],
+        &[],
+        "is not a version",
+    );
+}
