@@ -70,40 +70,48 @@ pub fn check_version(text: &str) -> Result<(), String> {
     }
 }
 
+/// One component of a path: a plain name of at most [`MAX_NAME_BYTES`],
+/// or one with a single `.` before it (a hidden directory: `~/.local`), so
+/// never `.` or `..`.
+fn is_path_component(text: &str) -> bool {
+    is_short_plain_name(text) || text.strip_prefix('.').is_some_and(is_short_plain_name)
+}
+
 /// An absolute path as prefixes, homes and header directories must be: `/`
-/// followed by one or more plain names ([`is_plain_name`]) separated by
-/// single `/`s. So it is normalized (no empty, `.` or `..` component, no
-/// trailing `/`), names no hidden directory, holds nothing a shell, `sed`
-/// expression or spec file would read specially, and is not `/` itself (a
-/// prefix of `/` would install into the root directory, whose every
-/// directory the install step would have to own).
+/// followed by one or more path components (each a plain name,
+/// [`is_plain_name`], maybe after one `.`) separated by single `/`s. So it
+/// is normalized (no empty, `.` or `..` component, no trailing `/`), holds
+/// nothing a shell, `sed` expression or spec file would read specially, and
+/// is not `/` itself (a prefix of `/` would install into the root
+/// directory, whose every directory the install step would have to own).
 pub fn check_absolute_path(text: &str) -> Result<(), String> {
     let plain = text
         .strip_prefix('/')
-        .is_some_and(|rest| rest.split('/').all(is_short_plain_name));
+        .is_some_and(|rest| rest.split('/').all(is_path_component));
     if plain {
         Ok(())
     } else {
         Err(format!(
-            "`{}` is not a normalized absolute path: `/` then plain names (letters, digits, `.`, \
-             `_`, `-`, `+`, `~`, each starting with a letter or digit) separated by single `/`, \
-             with no `.` or `..` component and no trailing `/`",
+            "`{}` is not a normalized absolute path: `/` then names of letters, digits, `.`, \
+             `_`, `-`, `+` and `~` (each starting with a letter or digit, or with one `.` and \
+             then one) separated by single `/`, so no `.` or `..` component and no trailing `/`",
             shown(text)
         ))
     }
 }
 
 /// A path relative to a directory it must stay in (a step's `dir` in the
-/// source tree, a header below an include directory): plain names separated
-/// by single `/`s, so never absolute, never `..`.
+/// source tree, a header below an include directory): path components as
+/// [`check_absolute_path`] takes them, separated by single `/`s, so never
+/// absolute, never `.` or `..`.
 pub fn check_relative_path(text: &str) -> Result<(), String> {
-    if text.split('/').all(is_short_plain_name) {
+    if text.split('/').all(is_path_component) {
         Ok(())
     } else {
         Err(format!(
-            "`{}` is not a relative path that stays inside its directory: plain names (letters, \
-             digits, `.`, `_`, `-`, `+`, `~`, each starting with a letter or digit) separated by \
-             single `/`, not starting with `/`",
+            "`{}` is not a relative path that stays inside its directory: names of letters, \
+             digits, `.`, `_`, `-`, `+` and `~` (each starting with a letter or digit, or with \
+             one `.` and then one) separated by single `/`, not starting with `/`",
             shown(text)
         ))
     }
@@ -204,6 +212,7 @@ mod tests {
             "/usr/local/pgsql",
             "/var/lib/pgsql",
             "/opt",
+            "/home/me/.local/pgsql",
         ] {
             assert!(check_absolute_path(good).is_ok(), "{good}");
         }
@@ -216,7 +225,8 @@ mod tests {
             "/usr//pgsql",
             "/usr/./pgsql",
             "/usr/../etc",
-            "/usr/.hidden",
+            "/usr/..hidden",
+            "/usr/.",
             "/opt/my dir",
             "/opt/a|b",
             "/opt/a\nb",
@@ -227,7 +237,7 @@ mod tests {
 
     #[test]
     fn relative_paths_stay_below_their_directory() {
-        for good in ["contrib", "contrib/btree_gist", "openssl/ssl.h"] {
+        for good in ["contrib", "contrib/btree_gist", "openssl/ssl.h", ".libs"] {
             assert!(check_relative_path(good).is_ok(), "{good}");
         }
         for bad in ["", "/etc", "..", "../x", "a/../../x", "a/", "a//b", "./a"] {
