@@ -46,8 +46,8 @@ pub struct RecipeSet {
     pub components: Vec<Component>,
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
+/// `[set.package]`, validated (read as `PackageTable`).
+#[derive(Debug, Clone, Serialize)]
 pub struct PackageMeta {
     /// Base name of the packages, e.g. `postgresql-bdr94`.
     pub name: String,
@@ -188,22 +188,20 @@ pub struct SourceSpec {
 pub const DEFAULT_MAX_DOWNLOAD: u64 = 1 << 30;
 pub const DEFAULT_MAX_UNPACKED: u64 = 4 << 30;
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
+/// A `[[component.step]]`, validated (read as `StepTable`).
+#[derive(Debug, Clone, Serialize)]
 pub struct StepTemplate {
     pub kind: StepKind,
-    /// Shown after the component in status lines, e.g. `contrib`.
+    /// Shown after the component in status lines, e.g. `contrib`; part of
+    /// the step's id.
     pub label: Option<String>,
-    /// Working directory relative to the unpacked source.
+    /// Working directory relative to the unpacked source, inside it.
     pub dir: Option<String>,
     pub run: Vec<String>,
     /// Pass `-jN` right after the program.
-    #[serde(default)]
     pub parallel: bool,
-    #[serde(default)]
     pub env: BTreeMap<String, String>,
     /// Platforms this step runs on; all when empty.
-    #[serde(default)]
     pub only: Vec<String>,
 }
 
