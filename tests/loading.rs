@@ -955,3 +955,34 @@ fn a_release_with_a_separator_is_refused() {
         "is not a version",
     );
 }
+
+#[test]
+fn a_platform_whose_file_name_is_no_plain_name_is_refused() {
+    // Its name becomes part of the tarball's, manifest's and SBOM's names.
+    let recipe = VALID.replace("platforms = [\"linux\"]", "platforms = [\"lin ux\"]");
+    let work = Work::new(&recipe, None);
+    let platforms = work.path().join("platforms");
+    fs::create_dir(&platforms).unwrap();
+    fs::copy(
+        xtask::project_root().join("platforms/linux.toml"),
+        platforms.join("lin ux.toml"),
+    )
+    .unwrap();
+    let before = paths_below(work.path());
+    let output = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["fetch", "--set", "t", "--platform", "lin ux", "--recipes"])
+        .arg(work.path().join("recipes"))
+        .arg("--platforms")
+        .arg(&platforms)
+        .env("BDR_DIST_TARGET", work.target())
+        .env_remove("BDR_DIST_MIRROR")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("lin ux.toml: the platform's name") && stderr.contains("not a plain name"),
+        "{stderr}"
+    );
+    assert_eq!(paths_below(work.path()), before, "something was written");
+}

@@ -221,6 +221,14 @@ pub fn load(dir: &Path, name: &str) -> anyhow::Result<Platform> {
 }
 
 pub fn parse(path: &Path, text: &str, name: &str) -> anyhow::Result<Platform> {
+    // The name is the file's stem, and becomes part of the tarball's, the
+    // manifest's and the SBOM's file names (`<package>-...<platform>-<arch>`).
+    if let Err(why) = names::check_plain_name(name) {
+        return Err(invalid(format!(
+            "{}: the platform's name, its file name without `.toml`: {why}",
+            path.display()
+        )));
+    }
     let source = Source { path, text };
     let mut platform: Platform = source.parse()?;
     platform.name = name.to_owned();
