@@ -1,7 +1,11 @@
 //! Invalid recipes and platforms: each kind of mistake is an error naming the
 //! file, the key and the line, and the command exits with status 2.
 
-use std::{fs, path::Path, process::Command};
+use std::{
+    fs,
+    path::{Path, PathBuf},
+    process::Command,
+};
 
 use xtask::input::{platform, recipe};
 
@@ -352,4 +356,633 @@ fn a_recipe_directory_from_the_environment_is_used() {
     let plan: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(plan["set"], "mine");
     assert_eq!(plan["steps"][0]["file"], "server-1.0.tar.gz");
+}
+
+// Values that become paths. Each hostile value is refused on load, by a
+// command that would write (`fetch`), with exit status 2 and an error naming
+// file, line and key; and nothing is written, neither in the target
+// directory nor around it. The target sits four levels below the work
+// directory, so that a value climbing out of it would land inside the work
+// directory, where the test looks.
+
+/// Every path below `dir`, directories included, sorted.
+fn paths_below(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(next) = pending.pop() {
+        for entry in fs::read_dir(&next).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() && !path.is_symlink() {
+                pending.push(path.clone());
+            }
+            found.push(path);
+        }
+    }
+    found.sort();
+    found
+}
+
+/// A work directory with a recipe set `t`, maybe a platform directory, and
+/// a target four levels down.
+struct Work {
+    dir: xtask::files::TempDir,
+    recipe: String,
+    platform: Option<String>,
+}
+
+impl Work {
+    fn new(recipe: &str, platform: Option<&str>) -> Work {
+        let dir = xtask::files::tempdir().unwrap();
+        fs::create_dir(dir.path().join("recipes")).unwrap();
+        fs::write(dir.path().join("recipes/t.toml"), recipe).unwrap();
+        if let Some(text) = platform {
+            fs::create_dir(dir.path().join("platforms")).unwrap();
+            fs::write(dir.path().join("platforms/linux.toml"), text).unwrap();
+        }
+        Work {
+            dir,
+            recipe: recipe.to_owned(),
+            platform: platform.map(str::to_owned),
+        }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn target(&self) -> PathBuf {
+        self.path().join("1/2/3/4/target")
+    }
+
+    /// `cargo xtask fetch --set t --platform linux` and `extra`.
+    fn fetch(&self, extra: &[&str]) -> std::process::Output {
+        let recipes = self.path().join("recipes");
+        let mut command = Command::new(env!("CARGO_BIN_EXE_xtask"));
+        command
+            .args(["fetch", "--set", "t", "--platform", "linux", "--recipes"])
+            .arg(&recipes)
+            .args(extra)
+            .env("BDR_DIST_TARGET", self.target())
+            .env_remove("BDR_DIST_RECIPES")
+            .env_remove("BDR_DIST_PLATFORMS")
+            .env_remove("BDR_DIST_MIRROR")
+            .env_remove("BDR_DIST_SET");
+        if self.platform.is_some() {
+            command
+                .arg("--platforms")
+                .arg(self.path().join("platforms"));
+        }
+        command.output().unwrap()
+    }
+
+    /// `fetch` must exit 2 naming the file that holds `needle`, its line
+    /// and `key`, and write nothing anywhere in the work directory.
+    fn refused(&self, extra: &[&str], needle: &str, key: &str) -> String {
+        let before = paths_below(self.path());
+        let output = self.fetch(extra);
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert_eq!(output.status.code(), Some(2), "{stderr}");
+        let (file, text) = match &self.platform {
+            Some(text) => (self.path().join("platforms/linux.toml"), text),
+            None => (self.path().join("recipes/t.toml"), &self.recipe),
+        };
+        let location = format!("{}:{}:", file.display(), line_of(text, needle));
+        assert!(
+            stderr.contains(&location) && stderr.contains(&format!("key `{key}`")),
+            "expected {location} and key `{key}`: {stderr}"
+        );
+        assert_eq!(paths_below(self.path()), before, "something was written");
+        assert!(!self.target().exists());
+        stderr
+    }
+}
+
+fn recipe_refused(recipe: &str, needle: &str, key: &str) -> String {
+    Work::new(recipe, None).refused(&[], needle, key)
+}
+
+/// A one-component set whose source a mirror in `work` serves: a real
+/// tar.gz pinned by its sha256, so `fetch` downloads and unpacks it.
+fn fetchable_set(work: &Path, name: &str) -> String {
+    let mut archive = tar::Builder::new(flate2::write::GzEncoder::new(
+        Vec::new(),
+        flate2::Compression::default(),
+    ));
+    let body = b"hello\n";
+    let mut header = tar::Header::new_gnu();
+    header.set_size(body.len() as u64);
+    header.set_mode(0o644);
+    header.set_mtime(1_700_000_000);
+    header.set_cksum();
+    archive
+        .append_data(&mut header, "hostile-1.0/README", &body[..])
+        .unwrap();
+    let bytes = archive.into_inner().unwrap().finish().unwrap();
+    fs::create_dir_all(work.join("mirror")).unwrap();
+    fs::write(work.join("mirror/hostile-1.0.tar.gz"), &bytes).unwrap();
+    let sha256 = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes));
+    format!(
+        r#"[set]
+description = "one fetchable source"
+platforms = ["linux"]
+
+[set.package]
+name = "pkg"
+release = "1"
+summary = "s"
+license = "PostgreSQL"
+url = "https://example.invalid/"
+
+[set.smoke]
+driver = "pglogical"
+preload = "pglogical"
+extensions = ["pglogical"]
+
+[[component]]
+name = "{name}"
+version = "1.0"
+role = "server"
+
+[component.source]
+file = "hostile-1.0.tar.gz"
+urls = ["https://example.invalid/hostile-1.0.tar.gz"]
+sha256 = "{sha256}"
+archive = "tar.gz"
+
+[[component.step]]
+kind = "configure"
+run = ["./configure"]
+"#
+    )
+}
+
+#[test]
+fn a_component_name_that_climbs_out_of_the_target_is_refused_before_fetch_writes() {
+    // The control: with a plain name, the mirror's archive is fetched and
+    // unpacked, and everything written is below the target.
+    let plain = Work::new("", None);
+    let recipe = fetchable_set(plain.path(), "hostile");
+    fs::write(plain.path().join("recipes/t.toml"), &recipe).unwrap();
+    let mirror = plain.path().join("mirror").display().to_string();
+    let output = plain.fetch(&["--mirror", &mirror]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let unpacked = plain.target().join("sets/t/src/hostile-1.0/README");
+    assert!(unpacked.is_file(), "the control fetched nothing");
+    let outside: Vec<PathBuf> = paths_below(plain.path())
+        .into_iter()
+        .filter(|path| {
+            !path.starts_with(plain.target())
+                && !path.starts_with(plain.path().join("recipes"))
+                && !path.starts_with(plain.path().join("mirror"))
+                && !plain.target().starts_with(path)
+        })
+        .collect();
+    assert!(
+        outside.is_empty(),
+        "written outside the target: {outside:?}"
+    );
+
+    // The same set named `../../../../bdr-dist-hostile-name` would unpack,
+    // write its tree, epoch and stamps four levels up: it is refused first.
+    let hostile = Work::new("", None);
+    let recipe = fetchable_set(hostile.path(), "../../../../bdr-dist-hostile-name");
+    fs::write(hostile.path().join("recipes/t.toml"), &recipe).unwrap();
+    let hostile = Work { recipe, ..hostile };
+    let mirror = hostile.path().join("mirror").display().to_string();
+    let message = hostile.refused(
+        &["--mirror", &mirror],
+        "bdr-dist-hostile-name",
+        "component.name",
+    );
+    assert!(message.contains("is not a plain name"), "{message}");
+}
+
+#[test]
+fn a_component_version_that_is_a_path_is_refused() {
+    let text = VALID.replace("version = \"2.0\"", "version = \"2.0/../../../x\"");
+    let message = recipe_refused(&text, "2.0/../", "component.version");
+    assert!(message.contains("is not a version"), "{message}");
+}
+
+#[test]
+fn a_source_file_name_that_climbs_out_of_the_cache_is_refused() {
+    let text = VALID.replace(
+        "file = \"plugin-2.0.tar.gz\"",
+        "file = \"../../plugin-2.0.tar.gz\"",
+    );
+    recipe_refused(&text, "../../plugin", "component.source.file");
+}
+
+#[test]
+fn a_step_label_that_is_a_path_is_refused() {
+    let text = VALID.replace(
+        "kind = \"compile\"\n",
+        "kind = \"compile\"\nlabel = \"../../../stamps-elsewhere\"\n",
+    );
+    recipe_refused(&text, "label = ", "component.step.label");
+}
+
+#[test]
+fn a_step_directory_outside_the_source_tree_is_refused() {
+    for dir in ["../../..", "/tmp", "{src}/..", "contrib/../.."] {
+        let text = VALID.replace(
+            "kind = \"compile\"\n",
+            &format!("kind = \"compile\"\ndir = \"{dir}\"\n"),
+        );
+        let message = recipe_refused(&text, "dir = ", "component.step.dir");
+        assert!(message.contains("not a relative path"), "{message}");
+    }
+}
+
+#[test]
+fn a_subpackage_name_that_is_a_path_is_refused() {
+    let text = VALID.replace(
+        "depends = [\"server\"]",
+        "depends = [\"server\"]\nsubpackage = \"../evil\"",
+    );
+    recipe_refused(&text, "subpackage", "component.subpackage");
+}
+
+#[test]
+fn a_package_name_that_is_a_path_is_refused() {
+    let text = VALID.replace("name = \"pkg\"", "name = \"../../../pkg\"");
+    recipe_refused(&text, "../../../pkg", "set.package.name");
+}
+
+#[test]
+fn a_package_version_with_a_separator_is_refused() {
+    for version in ["1.0-2", "../1.0"] {
+        let text = VALID.replace(
+            "name = \"pkg\"",
+            &format!("name = \"pkg\"\nversion = \"{version}\""),
+        );
+        let message = recipe_refused(&text, "version = \"", "set.package.version");
+        assert!(message.contains("is not a version"), "{message}");
+    }
+}
+
+#[test]
+fn a_package_release_that_is_a_path_is_refused() {
+    let text = VALID.replace("release = \"1\"", "release = \"1/../../x\"");
+    recipe_refused(&text, "release = ", "set.package.release");
+}
+
+#[test]
+fn a_provided_package_name_with_a_space_is_refused() {
+    let text = VALID.replace(
+        "name = \"pkg\"",
+        "name = \"pkg\"\nprovides = \"postgresql15 evil\"",
+    );
+    recipe_refused(&text, "provides", "set.package.provides");
+}
+
+#[test]
+fn a_prefix_that_is_not_a_normalized_absolute_path_is_refused() {
+    for prefix in [
+        "/usr/../etc",
+        "usr/pgsql",
+        "/usr/pgsql/",
+        "/usr//pgsql",
+        "/",
+        "/opt/a b",
+    ] {
+        let text = VALID.replace(
+            "[set.package]",
+            &format!("[set.prefix]\nlinux = \"{prefix}\"\n\n[set.package]"),
+        );
+        let message = recipe_refused(&text, "linux = ", "set.prefix.linux");
+        assert!(
+            message.contains("is not a normalized absolute path"),
+            "{message}"
+        );
+    }
+}
+
+/// The repository's linux platform, with `from` replaced by `to`.
+fn platform_with(from: &str, to: &str) -> String {
+    let text = fs::read_to_string(xtask::project_root().join("platforms/linux.toml")).unwrap();
+    assert!(text.contains(from), "{from}");
+    text.replacen(from, to, 1)
+}
+
+fn platform_refused(from: &str, to: &str, key: &str) -> String {
+    Work::new(VALID, Some(&platform_with(from, to))).refused(&[], to, key)
+}
+
+#[test]
+fn a_default_prefix_that_climbs_is_refused() {
+    let message = platform_refused(
+        "default_prefix = \"/usr/pgsql-9.4-bdr\"",
+        "default_prefix = \"/usr/pgsql/../../etc\"",
+        "default_prefix",
+    );
+    assert!(
+        message.contains("is not a normalized absolute path"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_relative_service_home_is_refused() {
+    platform_refused(
+        "service_home = \"/var/lib/pgsql\"",
+        "service_home = \"var/lib/pgsql\"",
+        "service_home",
+    );
+}
+
+#[test]
+fn a_service_user_that_reads_as_an_option_is_refused() {
+    let message = platform_refused(
+        "service_user = \"postgres\"",
+        "service_user = \"-ohome\"",
+        "service_user",
+    );
+    assert!(message.contains("is not a user or group name"), "{message}");
+}
+
+#[test]
+fn a_smoke_user_that_is_a_path_is_refused() {
+    platform_refused(
+        "smoke_user = \"bdr-dist-smoke\"",
+        "smoke_user = \"../../root\"",
+        "smoke_user",
+    );
+}
+
+#[test]
+fn an_install_group_with_a_space_is_refused() {
+    platform_refused(
+        "group = \"root\"",
+        "group = \"root wheel\"",
+        "install.group",
+    );
+}
+
+#[test]
+fn a_header_directory_that_is_not_normalized_is_refused() {
+    platform_refused(
+        "header_dirs = [\"/usr/include\", \"/usr/local/include\"]",
+        "header_dirs = [\"/usr/include\", \"/usr/local/include/../..\"]",
+        "header_dirs",
+    );
+}
+
+#[test]
+fn a_prerequisite_header_that_climbs_out_of_the_header_directories_is_refused() {
+    platform_refused(
+        "header = \"zlib.h\"",
+        "header = \"../../etc/shadow\"",
+        "prerequisite.header",
+    );
+}
+
+#[test]
+fn a_prerequisite_program_that_is_a_relative_path_is_refused() {
+    let message = platform_refused(
+        "program = \"flex\"",
+        "program = \"../bin/flex\"",
+        "prerequisite.program",
+    );
+    assert!(message.contains("is not a program"), "{message}");
+}
+
+#[test]
+fn a_package_manager_program_with_an_argument_is_refused() {
+    platform_refused(
+        "program = \"dnf\"",
+        "program = \"dnf -y\"",
+        "package_manager.program",
+    );
+}
+
+#[test]
+fn a_make_program_with_an_argument_is_refused() {
+    platform_refused("make = \"make\"", "make = \"make -k\"", "make");
+}
+
+#[test]
+fn a_compiler_that_is_a_relative_path_is_refused() {
+    platform_refused("cc = \"cc\"", "cc = \"./cc\"", "cc");
+}
+
+#[test]
+fn an_escalation_program_with_an_argument_is_refused() {
+    platform_refused("escalate = \"sudo\"", "escalate = \"sudo -E\"", "escalate");
+}
+
+// Flags that name paths or URLs, checked before anything runs: exit status
+// 2, the value named, and nothing written in a fresh target.
+
+/// `cargo xtask ARGS` (with `env` set) in a fresh target: it must exit 2,
+/// say `expected`, and create nothing.
+fn flag_refused(args: &[&str], env: &[(&str, &str)], expected: &str) {
+    let work = xtask::files::tempdir().unwrap();
+    let target = work.path().join("target");
+    let output = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(args)
+        .env_remove("BDR_DIST_RECIPES")
+        .env_remove("BDR_DIST_PLATFORMS")
+        .env_remove("BDR_DIST_MIRROR")
+        .env_remove("BDR_DIST_SET")
+        .envs(env.iter().copied())
+        .env("BDR_DIST_TARGET", &target)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+    assert!(stderr.contains(expected), "{args:?}: {stderr}");
+    assert!(
+        paths_below(work.path()).is_empty(),
+        "{args:?} wrote {:?}",
+        paths_below(work.path())
+    );
+}
+
+#[test]
+fn a_mirror_that_is_a_file_is_refused_before_anything_runs() {
+    // It used to be tried as a directory, fail for every source, and fall
+    // through to the network (exit 1 after retries), or pass on the cache.
+    for command in ["fetch", "build", "dist", "plan"] {
+        flag_refused(
+            &[
+                command,
+                "--set",
+                "pg15-pglogical",
+                "--mirror",
+                "/etc/passwd",
+            ],
+            &[],
+            "`/etc/passwd` is not a directory",
+        );
+    }
+    flag_refused(
+        &["fetch", "--set", "pg15-pglogical"],
+        &[("BDR_DIST_MIRROR", "/etc,/etc/passwd")],
+        "`/etc/passwd` is not a directory",
+    );
+}
+
+#[test]
+fn a_mirror_url_that_names_no_directory_or_an_unknown_scheme_is_refused() {
+    for (mirror, expected) in [
+        ("file:///etc/passwd", "names no directory"),
+        ("file://etc", "names no directory"),
+        ("ftp://mirror.example.invalid/pub", "unknown scheme"),
+        ("https://", "needs a host"),
+        ("http:///path", "needs a host"),
+        ("https://mirror.example.invalid/a b", "no spaces"),
+        ("/nonexistent/bdr-dist-mirror", "is not a directory"),
+    ] {
+        flag_refused(
+            &["fetch", "--set", "pg15-pglogical", "--mirror", mirror],
+            &[],
+            expected,
+        );
+    }
+}
+
+#[test]
+fn directories_and_http_urls_are_mirrors_tried_first() {
+    let dir = xtask::files::tempdir().unwrap();
+    let file_url = format!("file://{}", dir.path().display());
+    let output = xtask(&[
+        "plan",
+        "--set",
+        "pg15-pglogical",
+        "--platform",
+        "linux",
+        "--json",
+        "--mirror",
+        dir.path().to_str().unwrap(),
+        "--mirror",
+        &file_url,
+        "--mirror",
+        "https://mirror.example.invalid/pub/",
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let plan: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let urls: Vec<&str> = plan["steps"][0]["urls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|url| url.as_str().unwrap())
+        .collect();
+    let file = plan["steps"][0]["file"].as_str().unwrap();
+    assert_eq!(
+        urls[..3],
+        [
+            format!("{}/{file}", dir.path().display()),
+            format!("{file_url}/{file}"),
+            format!("https://mirror.example.invalid/pub/{file}"),
+        ]
+    );
+}
+
+#[test]
+fn recipe_and_platform_directories_that_are_not_directories_are_refused() {
+    for flag in ["--recipes", "--platforms"] {
+        flag_refused(
+            &["plan", flag, "/etc/passwd"],
+            &[],
+            "`/etc/passwd` is not a directory",
+        );
+    }
+    flag_refused(
+        &["plan"],
+        &[("BDR_DIST_PLATFORMS", "/nonexistent/platforms")],
+        "`/nonexistent/platforms` is not a directory",
+    );
+}
+
+#[test]
+fn an_output_directory_that_is_a_file_or_below_one_is_refused() {
+    flag_refused(
+        &["package", "--set", "pg15-pglogical", "--out", "/etc/passwd"],
+        &[],
+        "`/etc/passwd` exists and is not a directory",
+    );
+    flag_refused(
+        &[
+            "package",
+            "--set",
+            "pg15-pglogical",
+            "--out",
+            "/etc/passwd/dist",
+        ],
+        &[],
+        "/etc/passwd is not a directory",
+    );
+}
+
+#[test]
+fn a_prefix_flag_that_is_not_a_normalized_absolute_path_is_refused() {
+    for command in ["install", "plan"] {
+        for prefix in ["usr/local/pgsql", "/usr/local/../../etc", "/"] {
+            flag_refused(
+                &[command, "--set", "pg15-pglogical", "--prefix", prefix],
+                &[],
+                "is not a normalized absolute path",
+            );
+        }
+    }
+}
+
+#[test]
+fn a_user_to_run_as_that_is_no_user_name_is_refused() {
+    for command in ["smoke", "doctor"] {
+        flag_refused(
+            &[command, "--set", "pg15-pglogical", "--run-as=-oroot"],
+            &[],
+            "is not a user or group name",
+        );
+    }
+}
+
+#[test]
+fn a_release_with_a_separator_is_refused() {
+    flag_refused(
+        &["package", "--set", "pg15-pglogical", "--release", "1-2"],
+        &[],
+        "is not a version",
+    );
+}
+
+#[test]
+fn a_platform_whose_file_name_is_no_plain_name_is_refused() {
+    // Its name becomes part of the tarball's, manifest's and SBOM's names.
+    let recipe = VALID.replace("platforms = [\"linux\"]", "platforms = [\"lin ux\"]");
+    let work = Work::new(&recipe, None);
+    let platforms = work.path().join("platforms");
+    fs::create_dir(&platforms).unwrap();
+    fs::copy(
+        xtask::project_root().join("platforms/linux.toml"),
+        platforms.join("lin ux.toml"),
+    )
+    .unwrap();
+    let before = paths_below(work.path());
+    let output = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["fetch", "--set", "t", "--platform", "lin ux", "--recipes"])
+        .arg(work.path().join("recipes"))
+        .arg("--platforms")
+        .arg(&platforms)
+        .env("BDR_DIST_TARGET", work.target())
+        .env_remove("BDR_DIST_MIRROR")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("lin ux.toml: the platform's name") && stderr.contains("not a plain name"),
+        "{stderr}"
+    );
+    assert_eq!(paths_below(work.path()), before, "something was written");
 }

@@ -290,6 +290,62 @@ fn signed_packages_pass_rpm_gpgv_and_verify_and_a_flipped_byte_fails_them() {
     let output = verify(true);
     assert_eq!(output.status.code(), Some(1));
     assert!(verify_line(&output, "extra.txt").contains("not listed in SHA256SUMS"));
+
+    // The unsigned release, with the server RPM copied over the libs RPM's
+    // name and SHA256SUMS and the SBOM rewritten to match: every checksum
+    // passes, the RPM's own header does not.
+    let server = rpms.iter().find(|name| name.contains("-server-")).unwrap();
+    fs::copy(unsigned.join(server), unsigned.join(&rpm)).unwrap();
+    rewrite_sbom_checksum(&unsigned, &rpm);
+    package::write_checksums(&unsigned).unwrap();
+    let output = xtask(
+        &gnupg,
+        &target,
+        &["verify", &unsigned.display().to_string()],
+    );
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{}",
+        support::stderr(&output)
+    );
+    let line = verify_line(&output, &rpm);
+    assert!(
+        line.contains("sha256 passed")
+            && line.contains("sbom passed")
+            && line.contains("identity FAILED")
+            && line.contains(&format!("whose file is named {server}")),
+        "{line}"
+    );
+    assert!(
+        support::stderr(&output).contains("proves nothing against whoever can write the directory")
+    );
+}
+
+/// The SBOM's SHA256 of `name` set to the file's, as whoever replaced it
+/// would.
+fn rewrite_sbom_checksum(dir: &Path, name: &str) {
+    let sha256 = xtask::files::sha256_file(&dir.join(name)).unwrap();
+    let sbom = names(dir)
+        .into_iter()
+        .find(|file| file.ends_with(".spdx.json"))
+        .unwrap();
+    let path = dir.join(sbom);
+    let mut document: serde_json::Value =
+        serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+    let mut rewritten = false;
+    for package in document["packages"].as_array_mut().unwrap() {
+        if package["packageFileName"] == name {
+            for checksum in package["checksums"].as_array_mut().unwrap() {
+                if checksum["algorithm"] == "SHA256" {
+                    checksum["checksumValue"] = sha256.clone().into();
+                    rewritten = true;
+                }
+            }
+        }
+    }
+    assert!(rewritten, "no SBOM entry for {name}");
+    fs::write(&path, serde_json::to_vec_pretty(&document).unwrap()).unwrap();
 }
 
 /// A key that cannot sign stops `package` before anything is made: exit
@@ -345,9 +401,36 @@ fn a_key_that_cannot_sign_stops_before_anything_is_written() {
     assert!(support::stderr(&output).contains("has no SHA256SUMS"));
 }
 
+/// A gzip'd tar that starts as an OpenBSD package does (`+CONTENTS` with
+/// its `@name`, then `+DESC`), followed by 300 kB of noise.
+fn openbsd_stand_in(name: &str) -> Vec<u8> {
+    let noise = Command::new("head")
+        .args(["-c", "300000", "/dev/urandom"])
+        .output()
+        .unwrap()
+        .stdout;
+    let mut archive = tar::Builder::new(flate2::write::GzEncoder::new(
+        Vec::new(),
+        flate2::Compression::default(),
+    ));
+    for (entry, body) in [
+        ("+CONTENTS", format!("@name {name}\n").into_bytes()),
+        ("+DESC", b"stand-in\n".to_vec()),
+        ("noise", noise),
+    ] {
+        let mut header = tar::Header::new_ustar();
+        header.set_size(body.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        archive.append_data(&mut header, entry, &body[..]).unwrap();
+    }
+    archive.into_inner().unwrap().finish().unwrap()
+}
+
 /// A Linux stage cannot make an OpenBSD package (tests/package.rs), so the
 /// signify signing is proven on the signing function itself, with a real
-/// gzip file standing in for the package: `signify -Vz` and `verify` take
+/// gzip'd tar standing in for the package (its `+CONTENTS` first, naming
+/// it, as `verify`'s identity check reads): `signify -Vz` and `verify` take
 /// it, and a flipped byte fails both.
 #[test]
 fn a_signify_signed_package_passes_signify_and_verify_and_a_flipped_byte_fails_them() {
@@ -365,13 +448,8 @@ fn a_signify_signed_package_passes_signify_and_verify_and_a_flipped_byte_fails_t
 
     let dist = xtask::files::tempdir().unwrap();
     let package_path: PathBuf = dist.path().join("postgresql15-pglogical-15.18.tgz");
-    let gzip = Command::new("sh")
-        .arg("-c")
-        .arg("head -c 300000 /dev/urandom | gzip -n")
-        .output()
-        .unwrap();
-    fs::write(&package_path, &gzip.stdout).unwrap();
-    let unsigned = gzip.stdout;
+    let unsigned = openbsd_stand_in("postgresql15-pglogical-15.18");
+    fs::write(&package_path, &unsigned).unwrap();
 
     let key = sign::check_signify_key(&secret).unwrap();
     let signer = Signer {

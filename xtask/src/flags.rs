@@ -1,6 +1,6 @@
 //! The command line, in one place. Each doc comment is the `--help` text.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::{Args, Parser, Subcommand};
 
@@ -68,13 +68,13 @@ pub struct SetArgs {
     #[arg(long, default_value = "bdr94", env = "BDR_DIST_SET")]
     pub set: String,
     /// Directory of recipe sets, to bring your own [default: recipes/ of this repo].
-    #[arg(long, env = "BDR_DIST_RECIPES", value_name = "DIR")]
+    #[arg(long, env = "BDR_DIST_RECIPES", value_name = "DIR", value_parser = parse_directory)]
     pub recipes: Option<PathBuf>,
     /// Platform to use: linux or openbsd [default: this host's].
     #[arg(long)]
     pub platform: Option<String>,
     /// Directory of platform files, to bring your own [default: platforms/ of this repo].
-    #[arg(long, env = "BDR_DIST_PLATFORMS", value_name = "DIR")]
+    #[arg(long, env = "BDR_DIST_PLATFORMS", value_name = "DIR", value_parser = parse_directory)]
     pub platforms: Option<PathBuf>,
 }
 
@@ -97,9 +97,92 @@ pub struct MirrorArgs {
         long = "mirror",
         value_name = "URL|DIR",
         env = "BDR_DIST_MIRROR",
-        value_delimiter = ','
+        value_delimiter = ',',
+        value_parser = parse_mirror
     )]
     pub mirrors: Vec<String>,
+}
+
+/// A directory that exists: a recipe or platform directory that is not
+/// one would only show up later as a set or platform that "does not exist".
+fn parse_directory(text: &str) -> Result<PathBuf, String> {
+    if Path::new(text).is_dir() {
+        Ok(PathBuf::from(text))
+    } else {
+        Err(format!("`{text}` is not a directory"))
+    }
+}
+
+/// A mirror: an existing directory, a `file://` URL naming one, or an
+/// `http://` or `https://` URL with a host. Anything else (a file, a
+/// typo, another scheme) would fail to open for every source and fall
+/// through to the recipe's URLs: the run would go to the network, or pass
+/// on what the cache holds, without a word about the mirror.
+fn parse_mirror(text: &str) -> Result<String, String> {
+    let expected =
+        "a mirror is an existing directory, a file:// URL of one, or an http:// or https:// URL";
+    if let Some(rest) = text
+        .strip_prefix("https://")
+        .or_else(|| text.strip_prefix("http://"))
+    {
+        let host = rest.split('/').next().unwrap_or_default();
+        if host.is_empty() || !text.chars().all(|c| c.is_ascii_graphic()) {
+            return Err(format!(
+                "`{text}` is not a mirror URL: it needs a host, and no spaces or control characters"
+            ));
+        }
+        return Ok(text.to_owned());
+    }
+    if let Some(path) = text.strip_prefix("file://") {
+        return if path.starts_with('/') && Path::new(path).is_dir() {
+            Ok(text.to_owned())
+        } else {
+            Err(format!(
+                "`{text}` names no directory: {expected} (file:///absolute/directory)"
+            ))
+        };
+    }
+    if text.contains("://") {
+        return Err(format!("`{text}`: unknown scheme; {expected}"));
+    }
+    if Path::new(text).is_dir() {
+        Ok(text.to_owned())
+    } else {
+        Err(format!("`{text}` is not a directory; {expected}"))
+    }
+}
+
+/// `package --out`: a directory, or a path that can become one, whose
+/// nearest existing ancestor is a directory; not a file (`/etc/passwd`) or
+/// a path below one, which would fail only once every package was made.
+fn parse_out_dir(text: &str) -> Result<PathBuf, String> {
+    let absolute = std::path::absolute(text).map_err(|error| format!("`{text}`: {error}"))?;
+    let existing = absolute
+        .ancestors()
+        .find(|ancestor| ancestor.exists())
+        .unwrap_or(Path::new("/"));
+    if existing.is_dir() {
+        Ok(PathBuf::from(text))
+    } else if existing == absolute {
+        Err(format!("`{text}` exists and is not a directory"))
+    } else {
+        Err(format!(
+            "`{text}` cannot be made: {} is not a directory",
+            existing.display()
+        ))
+    }
+}
+
+/// An install prefix, as recipes and platforms must name one
+/// ([`names::check_absolute_path`](crate::input::names::check_absolute_path)).
+fn parse_prefix(text: &str) -> Result<String, String> {
+    crate::input::names::check_absolute_path(text).map(|()| text.to_owned())
+}
+
+/// A user to run servers as: a name `useradd` takes and no command reads
+/// as an option.
+fn parse_user(text: &str) -> Result<String, String> {
+    crate::input::names::check_user_name(text).map(|()| text.to_owned())
 }
 
 /// How sources are fetched and checked.
@@ -297,25 +380,16 @@ pub struct Package {
     #[arg(long, value_parser = parse_release)]
     pub release: Option<String>,
     /// Write the packages into this directory instead of target/sets/<set>/dist.
-    #[arg(long)]
+    #[arg(long, value_name = "DIR", value_parser = parse_out_dir)]
     pub out: Option<PathBuf>,
     #[command(flatten)]
     pub publish: PublishArgs,
 }
 
-/// A release as RPM and dpkg both accept it: letters, digits, `.`, `+`, `~`.
+/// A release as RPM and dpkg both accept it, by the rule recipes follow
+/// ([`names::check_version`](crate::input::names::check_version)).
 fn parse_release(text: &str) -> Result<String, String> {
-    let valid = !text.is_empty()
-        && text
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '+' | '~'));
-    if valid {
-        Ok(text.to_owned())
-    } else {
-        Err(format!(
-            "`{text}` is not a release: use letters, digits, `.`, `+` or `~`"
-        ))
-    }
+    crate::input::names::check_version(text).map(|()| text.to_owned())
 }
 
 #[derive(Debug, Args)]
@@ -332,7 +406,7 @@ pub struct Smoke {
     pub keep: bool,
     /// Unprivileged user that runs the servers when run as root [default: the
     /// platform's throwaway smoke user, bdr-dist-smoke on Linux].
-    #[arg(long, value_name = "USER")]
+    #[arg(long, value_name = "USER", value_parser = parse_user)]
     pub run_as: Option<String>,
     /// Run the servers from the stage, or from the binary tarball that `package` made.
     #[arg(long, value_enum, default_value = "stage")]
@@ -371,7 +445,7 @@ pub struct Install {
     #[command(flatten)]
     pub set: SetArgs,
     /// Where to install [default: the set's prefix on the platform].
-    #[arg(long, value_name = "P")]
+    #[arg(long, value_name = "P", value_parser = parse_prefix)]
     pub prefix: Option<String>,
 }
 
@@ -391,7 +465,7 @@ pub struct PlanFlags {
     #[arg(long, value_delimiter = ',')]
     pub format: Option<Vec<PackageFormat>>,
     /// Install prefix for the install step [default: the set's prefix].
-    #[arg(long, value_name = "P")]
+    #[arg(long, value_name = "P", value_parser = parse_prefix)]
     pub prefix: Option<String>,
     /// Smoke cluster size to plan for.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(2..=5))]
@@ -410,7 +484,7 @@ pub struct Doctor {
     pub fix: bool,
     /// Unprivileged user for smoke clusters, checked (and created by --fix)
     /// when running as root [default: the platform's smoke user].
-    #[arg(long, value_name = "USER")]
+    #[arg(long, value_name = "USER", value_parser = parse_user)]
     pub run_as: Option<String>,
     /// Also the test suite's own tools (what `cargo xtask test` installs).
     #[arg(long)]

@@ -28,11 +28,19 @@ impl flags::Verify {
                 self.dir.display()
             );
         }
-        eprintln!(
-            "{:>12} every check passed in {}",
-            "Verified",
-            self.dir.display()
-        );
+        if report.signed {
+            eprintln!(
+                "{:>12} every check passed in {}",
+                "Verified",
+                self.dir.display()
+            );
+        } else {
+            eprintln!(
+                "{:>12} every check passed in {}, but nothing in it is signed: see the note above",
+                "Verified",
+                self.dir.display()
+            );
+        }
         Ok(())
     }
 }
@@ -42,17 +50,6 @@ fn print_lines(report: &Report) {
         for key in keys {
             eprintln!("{:>12} {kind} key {}", "Using", key.path);
         }
-        if keys.iter().any(|key| key.from_dir) {
-            eprintln!(
-                "note: the {kind} key comes from the directory itself: a key shipped beside the files \
-                 proves they are intact and signed by it, not who made them; pass --{} with the \
-                 publisher's key, obtained another way, to check origin",
-                if kind == "gpg" { "keyring" } else { "signify-pub" }
-            );
-        }
-    }
-    if report.sboms.is_empty() {
-        eprintln!("note: no *.spdx.json SBOM in the directory: no SBOM checks");
     }
     let width = report
         .files
@@ -90,5 +87,8 @@ fn print_lines(report: &Report) {
             "{:<width$}  skipped (not an artifact)",
             printable(name, 200)
         );
+    }
+    for note in &report.notes {
+        eprintln!("note: {}", printable(note, 600));
     }
 }

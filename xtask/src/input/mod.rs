@@ -3,5 +3,6 @@
 //! host or the network; loading reads only the files it is pointed at.
 
 pub mod located;
+pub mod names;
 pub mod platform;
 pub mod recipe;

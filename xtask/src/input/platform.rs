@@ -12,7 +12,10 @@ use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
-use crate::input::located::{invalid, Source};
+use crate::input::{
+    located::{invalid, Source},
+    names,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -224,12 +227,38 @@ impl Purpose {
     }
 }
 
+/// The spans of the values checked after deserializing, read in a second
+/// pass over the text (the first, into [`Platform`], refused unknown keys
+/// and missing fields already).
 #[derive(Deserialize)]
 struct PlatformSpans {
+    make: Spanned<String>,
+    cc: Spanned<String>,
+    escalate: Spanned<String>,
+    default_prefix: Spanned<String>,
+    service_user: Spanned<String>,
+    service_home: Spanned<String>,
+    smoke_user: Spanned<String>,
+    install: InstallSpans,
+    header_dirs: Vec<Spanned<String>>,
     #[serde(rename = "prerequisite", default)]
-    prerequisites: Vec<Spanned<toml::Table>>,
+    prerequisites: Vec<Spanned<ProgramSpans>>,
     #[serde(rename = "package_manager", default)]
-    package_managers: Vec<Spanned<toml::Table>>,
+    package_managers: Vec<Spanned<ProgramSpans>>,
+}
+
+#[derive(Deserialize)]
+struct InstallSpans {
+    group: Spanned<String>,
+}
+
+/// A `[[prerequisite]]` or `[[package_manager]]`: what it finds by name.
+#[derive(Deserialize)]
+struct ProgramSpans {
+    program: Option<Spanned<String>>,
+    #[serde(default)]
+    also: Vec<Spanned<String>>,
+    header: Option<Spanned<String>>,
 }
 
 /// The platform directory: `--platforms`/`BDR_DIST_PLATFORMS`, else the repository's.
@@ -263,12 +292,21 @@ pub fn load(dir: &Path, name: &str) -> anyhow::Result<Platform> {
 }
 
 pub fn parse(path: &Path, text: &str, name: &str) -> anyhow::Result<Platform> {
+    // The name is the file's stem, and becomes part of the tarball's, the
+    // manifest's and the SBOM's file names (`<package>-...<platform>-<arch>`).
+    if let Err(why) = names::check_plain_name(name) {
+        return Err(invalid(format!(
+            "{}: the platform's name, its file name without `.toml`: {why}",
+            path.display()
+        )));
+    }
     let source = Source { path, text };
     let mut platform: Platform = source.parse()?;
     platform.name = name.to_owned();
     platform.path = path.to_path_buf();
 
     let spans: PlatformSpans = source.parse()?;
+    check_names(&source, &spans)?;
     let manager_names: Vec<&str> = platform
         .package_managers
         .iter()
@@ -335,4 +373,60 @@ pub fn parse(path: &Path, text: &str, name: &str) -> anyhow::Result<Platform> {
         )));
     }
     Ok(platform)
+}
+
+/// The values that become paths, programs run or account names: the
+/// prefix, the home and the header directories are normalized absolute
+/// paths (the prefix is joined below the stage, the home is the service
+/// user's and holds the data directory); users and the install group are
+/// names `useradd` takes and no command reads as an option; programs are
+/// names on `PATH` or absolute paths; headers stay below their directory.
+fn check_names(source: &Source<'_>, spans: &PlatformSpans) -> anyhow::Result<()> {
+    let check = |value: &Spanned<String>, key: &str, rule: fn(&str) -> Result<(), String>| {
+        rule(value.get_ref()).map_err(|message| source.error_at(value.span(), key, message))
+    };
+    check(&spans.make, "make", names::check_program)?;
+    check(&spans.cc, "cc", names::check_program)?;
+    check(&spans.escalate, "escalate", names::check_program)?;
+    check(
+        &spans.default_prefix,
+        "default_prefix",
+        names::check_absolute_path,
+    )?;
+    check(
+        &spans.service_home,
+        "service_home",
+        names::check_absolute_path,
+    )?;
+    check(&spans.service_user, "service_user", names::check_user_name)?;
+    check(&spans.smoke_user, "smoke_user", names::check_user_name)?;
+    check(
+        &spans.install.group,
+        "install.group",
+        names::check_user_name,
+    )?;
+    for dir in &spans.header_dirs {
+        check(dir, "header_dirs", names::check_absolute_path)?;
+    }
+    for (table, kind) in [
+        (&spans.prerequisites, "prerequisite"),
+        (&spans.package_managers, "package_manager"),
+    ] {
+        for entry in table {
+            if let Some(program) = &entry.get_ref().program {
+                check(program, &format!("{kind}.program"), names::check_program)?;
+            }
+            for program in &entry.get_ref().also {
+                check(program, &format!("{kind}.also"), names::check_program)?;
+            }
+            if let Some(header) = &entry.get_ref().header {
+                check(
+                    header,
+                    &format!("{kind}.header"),
+                    names::check_relative_path,
+                )?;
+            }
+        }
+    }
+    Ok(())
 }

@@ -15,7 +15,10 @@ use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
-use crate::input::located::{invalid, Source};
+use crate::input::{
+    located::{invalid, Source},
+    names,
+};
 
 /// The names a step template may use, each written `{name}`.
 pub const TEMPLATE_VARIABLES: &[&str] = &[
@@ -43,8 +46,8 @@ pub struct RecipeSet {
     pub components: Vec<Component>,
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
+/// `[set.package]`, validated (read as `PackageTable`).
+#[derive(Debug, Clone, Serialize)]
 pub struct PackageMeta {
     /// Base name of the packages, e.g. `postgresql-bdr94`.
     pub name: String,
@@ -185,22 +188,20 @@ pub struct SourceSpec {
 pub const DEFAULT_MAX_DOWNLOAD: u64 = 1 << 30;
 pub const DEFAULT_MAX_UNPACKED: u64 = 4 << 30;
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
+/// A `[[component.step]]`, validated (read as `StepTable`).
+#[derive(Debug, Clone, Serialize)]
 pub struct StepTemplate {
     pub kind: StepKind,
-    /// Shown after the component in status lines, e.g. `contrib`.
+    /// Shown after the component in status lines, e.g. `contrib`; part of
+    /// the step's id.
     pub label: Option<String>,
-    /// Working directory relative to the unpacked source.
+    /// Working directory relative to the unpacked source, inside it.
     pub dir: Option<String>,
     pub run: Vec<String>,
     /// Pass `-jN` right after the program.
-    #[serde(default)]
     pub parallel: bool,
-    #[serde(default)]
     pub env: BTreeMap<String, String>,
     /// Platforms this step runs on; all when empty.
-    #[serde(default)]
     pub only: Vec<String>,
 }
 
@@ -220,17 +221,33 @@ struct SetFile {
 struct SetTable {
     description: String,
     platforms: Vec<Spanned<String>>,
+    /// Absolute paths: checked by [`names::check_absolute_path`].
     #[serde(default)]
-    prefix: BTreeMap<String, String>,
-    package: PackageMeta,
+    prefix: BTreeMap<String, Spanned<String>>,
+    package: PackageTable,
     smoke: SmokeMeta,
+}
+
+/// `[set.package]`, as written: [`PackageMeta`] with the spans of the
+/// values that become package names and file names.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PackageTable {
+    name: Spanned<String>,
+    version: Option<Spanned<String>>,
+    release: Spanned<String>,
+    summary: String,
+    license: String,
+    url: String,
+    provides: Option<Spanned<String>>,
+    maintainer: Option<String>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ComponentTable {
     name: Spanned<String>,
-    version: String,
+    version: Spanned<String>,
     role: Role,
     #[serde(default)]
     depends: Vec<Spanned<String>>,
@@ -240,8 +257,26 @@ struct ComponentTable {
     #[serde(default)]
     env: BTreeMap<String, String>,
     #[serde(rename = "step")]
-    steps: Vec<Spanned<StepTemplate>>,
-    subpackage: Option<String>,
+    steps: Vec<Spanned<StepTable>>,
+    subpackage: Option<Spanned<String>>,
+}
+
+/// `[[component.step]]`, as written: [`StepTemplate`] with the spans of
+/// the values that become a step id (and so stamp and log names) and a
+/// working directory.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StepTable {
+    kind: StepKind,
+    label: Option<Spanned<String>>,
+    dir: Option<Spanned<String>>,
+    run: Vec<String>,
+    #[serde(default)]
+    parallel: bool,
+    #[serde(default)]
+    env: BTreeMap<String, String>,
+    #[serde(default)]
+    only: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -371,15 +406,60 @@ pub fn parse(
         )));
     }
 
+    let mut prefix = BTreeMap::new();
+    for (platform, path) in &file.set.prefix {
+        let key = format!("set.prefix.{platform}");
+        let path = located(&source, path, &key, names::check_absolute_path)?;
+        prefix.insert(platform.clone(), path);
+    }
+    let package = validate_package(&source, &file.set.package)?;
+
     Ok(RecipeSet {
         name: set.to_owned(),
         description: file.set.description,
         platforms,
-        prefix: file.set.prefix,
-        package: file.set.package,
+        prefix,
+        package,
         smoke: file.set.smoke,
         components,
     })
+}
+
+/// `[set.package]`: its name, version, release and what it provides name
+/// packages and their files (`<name>-<version>-<release>.<arch>.rpm`).
+fn validate_package(source: &Source<'_>, table: &PackageTable) -> anyhow::Result<PackageMeta> {
+    let check = |value: &Spanned<String>, key: &str, rule: fn(&str) -> Result<(), String>| {
+        located(source, value, key, rule)
+    };
+    Ok(PackageMeta {
+        name: check(&table.name, "set.package.name", names::check_plain_name)?,
+        version: table
+            .version
+            .as_ref()
+            .map(|version| check(version, "set.package.version", names::check_version))
+            .transpose()?,
+        release: check(&table.release, "set.package.release", names::check_version)?,
+        summary: table.summary.clone(),
+        license: table.license.clone(),
+        url: table.url.clone(),
+        provides: table
+            .provides
+            .as_ref()
+            .map(|provides| check(provides, "set.package.provides", names::check_plain_name))
+            .transpose()?,
+        maintainer: table.maintainer.clone(),
+    })
+}
+
+/// The value of `value` when it passes `rule`; otherwise an error at its line.
+fn located(
+    source: &Source<'_>,
+    value: &Spanned<String>,
+    key: &str,
+    rule: fn(&str) -> Result<(), String>,
+) -> anyhow::Result<String> {
+    rule(value.get_ref()).map_err(|message| source.error_at(value.span(), key, message))?;
+    Ok(value.get_ref().clone())
 }
 
 fn validate_component(
@@ -387,6 +467,32 @@ fn validate_component(
     table: &ComponentTable,
     platforms: &[String],
 ) -> anyhow::Result<Component> {
+    // The name and version become `src/<name>-<version>/` and, through the
+    // step ids, stamp, log and compiler-wrapper names under `target/`.
+    let name = located(
+        source,
+        &table.name,
+        "component.name",
+        names::check_plain_name,
+    )?;
+    let version = located(
+        source,
+        &table.version,
+        "component.version",
+        names::check_version,
+    )?;
+    let subpackage = table
+        .subpackage
+        .as_ref()
+        .map(|suffix| {
+            located(
+                source,
+                suffix,
+                "component.subpackage",
+                names::check_plain_name,
+            )
+        })
+        .transpose()?;
     let spec = validate_source(source, table)?;
     let steps = table
         .steps
@@ -398,15 +504,15 @@ fn validate_component(
             .map_err(|message| source.error_at(table.name.span(), "component", message))?;
     }
     Ok(Component {
-        name: table.name.get_ref().clone(),
-        version: table.version.clone(),
+        name,
+        version,
         role: table.role,
         depends: table.depends.iter().map(|d| d.get_ref().clone()).collect(),
         source: spec,
         path_prepend: table.path_prepend.clone(),
         env: table.env.clone(),
         steps,
-        subpackage: table.subpackage.clone(),
+        subpackage,
     })
 }
 
@@ -421,14 +527,14 @@ fn validate_source(source: &Source<'_>, table: &ComponentTable) -> anyhow::Resul
             "list at least one URL",
         ));
     }
-    let file_name = spec.file.get_ref();
-    if file_name.is_empty() || file_name.contains('/') || file_name.starts_with('.') {
-        return Err(source.error_at(
-            spec.file.span(),
-            "component.source.file",
-            format!("`{file_name}` must be a plain file name"),
-        ));
-    }
+    // The name of its receipt in the download cache, and of the file asked
+    // for under each mirror.
+    let file_name = &located(
+        source,
+        &spec.file,
+        "component.source.file",
+        names::check_plain_name,
+    )?;
     let sha256 = spec
         .sha256
         .as_ref()
@@ -488,13 +594,49 @@ fn validate_source(source: &Source<'_>, table: &ComponentTable) -> anyhow::Resul
     })
 }
 
-/// A build step: a command, platforms of the set, known template variables.
+/// A build step: a command, platforms of the set, known template variables,
+/// a label that can be part of a step id, a directory inside the source tree.
 fn validate_step(
     source: &Source<'_>,
-    step: &Spanned<StepTemplate>,
+    step: &Spanned<StepTable>,
     platforms: &[String],
 ) -> anyhow::Result<StepTemplate> {
-    let template = step.get_ref();
+    let table = step.get_ref();
+    let label = table
+        .label
+        .as_ref()
+        .map(|label| {
+            located(
+                source,
+                label,
+                "component.step.label",
+                names::check_plain_name,
+            )
+        })
+        .transpose()?;
+    // Plain names only, so no template variable either: `{src}` or `{prefix}`
+    // would make it absolute, and the step would run outside its tree.
+    let dir = table
+        .dir
+        .as_ref()
+        .map(|dir| {
+            located(
+                source,
+                dir,
+                "component.step.dir",
+                names::check_relative_path,
+            )
+        })
+        .transpose()?;
+    let template = StepTemplate {
+        kind: table.kind,
+        label,
+        dir,
+        run: table.run.clone(),
+        parallel: table.parallel,
+        env: table.env.clone(),
+        only: table.only.clone(),
+    };
     if template.run.is_empty() {
         return Err(source.error_at(step.span(), "component.step.run", "a step needs a command"));
     }
@@ -510,16 +652,11 @@ fn validate_step(
             ));
         }
     }
-    let texts = template
-        .run
-        .iter()
-        .chain(template.env.values())
-        .chain(template.dir.iter());
-    for text in texts {
+    for text in template.run.iter().chain(template.env.values()) {
         check_template(text)
             .map_err(|message| source.error_at(step.span(), "component.step", message))?;
     }
-    Ok(template.clone())
+    Ok(template)
 }
 
 /// `512 MiB`, `4 GiB`, `1000000 B`: a size with its unit (B, KiB, MiB, GiB, TiB).
@@ -543,21 +680,18 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("size `{text}` is zero or too large"))
 }
 
-/// A set name is a plain file name stem: it names `recipes/<set>.toml` and
-/// `target/sets/<set>/`, so it may not climb out of either.
+/// A set name is a plain name ([`names::check_plain_name`]): it names
+/// `recipes/<set>.toml` and `target/sets/<set>/`, so it may not climb out of
+/// either.
 pub fn check_set_name(set: &str) -> anyhow::Result<()> {
-    let plain = set
-        .bytes()
-        .next()
-        .is_some_and(|first| first.is_ascii_alphanumeric())
-        && set
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
-    if plain {
+    if names::check_plain_name(set).is_ok() {
         Ok(())
     } else {
         Err(invalid(format!(
-            "`{set}` is not a set name: letters, digits, `.`, `_` and `-`, starting with a letter or digit"
+            "`{}` is not a set name: letters, digits, `.`, `_`, `-`, `+` and `~`, starting with \
+             a letter or digit, at most {} bytes",
+            crate::printable::printable(set, 200),
+            names::MAX_NAME_BYTES
         )))
     }
 }

@@ -7,6 +7,7 @@
 
 mod deb;
 mod elf;
+mod identity;
 pub mod lint;
 pub mod manifest;
 mod openbsd;

@@ -43,12 +43,18 @@ pub enum Listed {
 /// `<name>-<version>`, with OpenBSD's `pN` for a release after the first.
 fn full_name(contents: &Contents<'_>) -> String {
     let package = contents.package;
-    let revision = match package.release.parse::<u32>() {
+    full_name_of(&package.name, &package.version, &package.release)
+}
+
+/// [`full_name`] of a package's name, version and release (`verify` checks
+/// a package's `@name` against the manifest's with it).
+pub(crate) fn full_name_of(name: &str, version: &str, release: &str) -> String {
+    let revision = match release.parse::<u32>() {
         Ok(1) => String::new(),
         Ok(n) => format!("p{}", n - 1),
-        Err(_) => format!("p{}", package.release),
+        Err(_) => format!("p{release}"),
     };
-    format!("{}-{}{revision}", package.name, package.version)
+    format!("{name}-{version}{revision}")
 }
 
 pub fn make(contents: &Contents<'_>) -> anyhow::Result<Vec<PathBuf>> {

@@ -2,10 +2,14 @@
 //! would: every `SHA256SUMS` line against its file (and no file unlisted),
 //! `SHA256SUMS.asc` with `gpgv`, every RPM with `rpm -K` (keys imported into
 //! a throwaway database, never the host's), the OpenBSD package with
-//! `signify -Vz`, and each artifact against the SPDX SBOM when one is there.
+//! `signify -Vz`, each artifact against the SPDX SBOM when one is there, and
+//! each package's own name, version, release and arch against its file name
+//! and the manifest (`identity`).
 //!
 //! The ecosystems' own verifiers do the cryptography; this module decides
-//! what to run on which file and collects one line per file.
+//! what to run on which file and collects one line per file. Without a
+//! signature, every check is one of agreement between files that whoever
+//! can write the directory can rewrite together: the report says so.
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -17,7 +21,7 @@ use anyhow::Context;
 use base64::Engine as _;
 use serde::Serialize;
 
-use super::{is_checksummed, sign};
+use super::{identity, is_checksummed, sign};
 use crate::{files, input::located::invalid, process::Command};
 
 /// What a check found.
@@ -31,7 +35,7 @@ pub enum Outcome {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Check {
-    /// `sha256`, `gpg`, `rpm`, `signify` or `sbom`.
+    /// `sha256`, `gpg`, `rpm`, `signify`, `identity` or `sbom`.
     pub name: &'static str,
     pub outcome: Outcome,
     pub detail: Option<String>,
@@ -58,9 +62,17 @@ pub struct Report {
     pub gpg_keys: Vec<KeySource>,
     pub signify_keys: Vec<KeySource>,
     pub sboms: Vec<String>,
+    /// The `*.manifest.json` each package's identity was compared with.
+    pub manifests: Vec<String>,
     pub files: Vec<FileReport>,
     /// Files in the directory that no check covers, by design (the run's report, hidden files).
     pub skipped: Vec<String>,
+    /// Whether any signature in the directory was checked and passed. When
+    /// none was, every check passed is one of files agreeing with each
+    /// other, and proves nothing against whoever can write the directory.
+    pub signed: bool,
+    /// What the checks cannot prove, as printed on `note:` lines.
+    pub notes: Vec<String>,
 }
 
 impl Report {
@@ -170,6 +182,12 @@ pub fn verify(
         .cloned()
         .collect();
     let sbom_entries = read_sboms(dir, &sboms);
+    let manifest_names: Vec<String> = present
+        .iter()
+        .filter(|name| name.ends_with(".manifest.json"))
+        .cloned()
+        .collect();
+    let manifests = read_manifests(dir, &manifest_names);
     let rpm_db = if present.iter().any(|name| name.ends_with(".rpm")) {
         Some(rpm_database(&gpg_keys, &scratch.0)?)
     } else {
@@ -217,6 +235,19 @@ pub fn verify(
             } else if name.ends_with(".tgz") {
                 checks.push(check_signify(&path, &signify_keys)?);
             }
+            if is_package(name) {
+                let sbom_version = sbom_entries
+                    .as_ref()
+                    .and_then(|sbom| sbom.versions.get(name.as_str()))
+                    .map(String::as_str);
+                checks.push(check_identity(
+                    &path,
+                    name,
+                    rpm_db.as_deref(),
+                    &manifests,
+                    sbom_version,
+                ));
+            }
         }
         if let (Some(sbom), Some(have)) = (&sbom_entries, &actual) {
             if !name.ends_with(".spdx.json") {
@@ -259,14 +290,159 @@ pub fn verify(
             })
             .collect()
     };
+    let signed = reports.iter().flat_map(|file| &file.checks).any(|check| {
+        matches!(check.name, "gpg" | "rpm" | "signify") && check.outcome == Outcome::Passed
+    });
+    let mut notes = Vec::new();
+    for (keys, kind, flag) in [
+        (&gpg_keys, "gpg", "keyring"),
+        (&signify_keys, "signify", "signify-pub"),
+    ] {
+        if keys.iter().any(|(_, from_dir)| *from_dir) {
+            notes.push(format!(
+                "the {kind} key comes from the directory itself: a key shipped beside the files \
+                 proves they are intact and signed by it, not who made them; pass --{flag} with \
+                 the publisher's key, obtained another way, to check origin"
+            ));
+        }
+    }
+    if sboms.is_empty() {
+        notes.push("no *.spdx.json SBOM in the directory: no SBOM checks".to_owned());
+    }
+    if manifest_names.is_empty() {
+        notes.push(
+            "no *.manifest.json in the directory: each package's name, version and release \
+             are checked against its file name and the SBOM only"
+                .to_owned(),
+        );
+    }
+    if !signed {
+        notes.push(format!(
+            "nothing in {} is signed: these checks show only that its files agree with each \
+             other, which proves nothing against whoever can write the directory (they can \
+             replace a package and rewrite SHA256SUMS, the SBOM and the manifest to match); \
+             sign releases (`--sign`, `--signify-key`) and verify them with the publisher's key",
+            dir.display()
+        ));
+    }
     Ok(Report {
         dir: dir.display().to_string(),
         gpg_keys: key_sources(&gpg_keys),
         signify_keys: key_sources(&signify_keys),
         sboms,
+        manifests: manifest_names,
         files: reports,
         skipped,
+        signed,
+        notes,
     })
+}
+
+/// A file `identity` checks: an RPM (binary or source), a .deb or an
+/// OpenBSD package.
+fn is_package(name: &str) -> bool {
+    name.ends_with(".rpm") || name.ends_with(".deb") || name.ends_with(".tgz")
+}
+
+/// The release a manifest describes.
+#[derive(Debug, serde::Deserialize)]
+struct ManifestRelease {
+    package: String,
+    version: String,
+    release: String,
+}
+
+/// Every manifest of the directory by file name; one that cannot be read
+/// fails every package's identity check with the reason.
+fn read_manifests(dir: &Path, names: &[String]) -> Result<Vec<(String, ManifestRelease)>, String> {
+    names
+        .iter()
+        .map(|name| {
+            fs::read(dir.join(name))
+                .map_err(|error| error.to_string())
+                .and_then(|bytes| serde_json::from_slice(&bytes).map_err(|e| e.to_string()))
+                .map(|release| (name.clone(), release))
+                .map_err(|error| format!("{name} cannot be read: {error}"))
+        })
+        .collect()
+}
+
+/// What the package says it is, against its file name, the manifests (it
+/// must be of the release one of them describes) and the version its SBOM
+/// entry records.
+///
+/// The manifest records the release (package, version, release), not each
+/// package: a package's name is checked to be the release's or a
+/// subpackage's (`<package>-<suffix>`), not against a list of
+/// subpackages. A list would add nothing against a swap (two files cannot
+/// share a name, and the name is checked against the file name), and a
+/// forged extra package would need its own signature. The arch is checked
+/// against the file name only.
+fn check_identity(
+    path: &Path,
+    name: &str,
+    rpm_db: Option<&Path>,
+    manifests: &Result<Vec<(String, ManifestRelease)>, String>,
+    sbom_version: Option<&str>,
+) -> Check {
+    let identity = if name.ends_with(".rpm") {
+        rpm_db
+            .ok_or_else(|| "no rpm database".to_owned())
+            .and_then(|db| identity::of_rpm(path, db))
+    } else if name.ends_with(".deb") {
+        identity::of_deb(path)
+    } else {
+        identity::of_openbsd(path)
+    };
+    let identity = match identity {
+        Ok(identity) => identity,
+        Err(problem) => {
+            return Check::failed("identity", format!("cannot tell what it is: {problem}"))
+        }
+    };
+    let mut problems = Vec::new();
+    let own_file_name = identity.file_name();
+    if own_file_name != name {
+        problems.push(format!(
+            "the package is {}, whose file is named {own_file_name}",
+            identity.describe()
+        ));
+    }
+    match manifests {
+        Err(problem) => problems.push(problem.clone()),
+        Ok(manifests) if manifests.is_empty() => {}
+        Ok(manifests) => {
+            let belongs = manifests.iter().any(|(_, manifest)| {
+                identity.belongs_to(&manifest.package, &manifest.version, &manifest.release)
+            });
+            if !belongs {
+                let described: Vec<String> = manifests
+                    .iter()
+                    .map(|(file, manifest)| {
+                        format!(
+                            "{file} describes {} {}-{}",
+                            manifest.package, manifest.version, manifest.release
+                        )
+                    })
+                    .collect();
+                problems.push(format!(
+                    "{} is not of the release: {}",
+                    identity.describe(),
+                    described.join(", ")
+                ));
+            }
+        }
+    }
+    if let (Some(recorded), Some(own)) = (sbom_version, identity.version_release()) {
+        if recorded != own {
+            problems.push(format!("its version is {own}, the SBOM records {recorded}"));
+        }
+    }
+    if problems.is_empty() {
+        Check::passed("identity", None)
+    } else {
+        Check::failed("identity", problems.join("; "))
+    }
 }
 
 /// Key files shipped in `dir` whose names match.
@@ -537,6 +713,8 @@ fn check_signify(path: &Path, keys: &[(PathBuf, bool)]) -> anyhow::Result<Check>
 #[derive(Debug, Default)]
 struct SbomEntries {
     entries: BTreeMap<String, Result<String, String>>,
+    /// `versionInfo` by file name: the `version-release` of each package.
+    versions: BTreeMap<String, String>,
     /// An SBOM that cannot be read: every artifact's SBOM check fails with this.
     broken: Option<String>,
 }
@@ -571,6 +749,9 @@ fn read_sboms(dir: &Path, sboms: &[String]) -> Option<SbomEntries> {
                 .map(|value| value.to_ascii_lowercase())
                 .ok_or_else(|| format!("{sbom} has no SHA256 checksum for it"));
             found.entries.insert(name.to_owned(), sha256);
+            if let Some(version) = package["versionInfo"].as_str() {
+                found.versions.insert(name.to_owned(), version.to_owned());
+            }
         }
     }
     Some(found)

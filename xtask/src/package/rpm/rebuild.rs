@@ -64,15 +64,8 @@ pub fn find_srpm(dist: &Path) -> anyhow::Result<PathBuf> {
             // Its name names the scratch directory and the log: nothing that
             // could climb out of them.
             let name = one.file_name().unwrap_or_default().to_string_lossy();
-            let plain = !name.starts_with('.')
-                && name
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"._+~-".contains(&b));
-            if !plain {
-                return Err(invalid(format!(
-                    "`{}` is not an SRPM name rpm makes (letters, digits, `._+~-`)",
-                    crate::printable::printable(&name, 200)
-                )));
+            if let Err(why) = crate::input::names::check_plain_name(&name) {
+                return Err(invalid(format!("not an SRPM name rpm makes: {why}")));
             }
             Ok(one.clone())
         }
