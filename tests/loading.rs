@@ -986,3 +986,23 @@ fn a_platform_whose_file_name_is_no_plain_name_is_refused() {
     );
     assert_eq!(paths_below(work.path()), before, "something was written");
 }
+
+#[test]
+fn package_metadata_that_would_inject_spec_or_control_lines_is_refused() {
+    // Each value becomes a line of the RPM spec (`Summary:`) and of the .deb
+    // control file: a newline would start a scriptlet or a field of its own.
+    for (key, line) in [
+        ("summary", "summary = \"s\""),
+        ("license", "license = \"PostgreSQL\""),
+        ("url", "url = \"https://example.invalid/\""),
+    ] {
+        let text = VALID.replace(line, &format!("{key} = \"x\\n%post\\nrm -rf /\""));
+        assert_ne!(text, VALID, "the fixture holds `{line}`");
+        let message = recipe_refused(
+            &text,
+            &format!("{key} = \"x"),
+            &format!("set.package.{key}"),
+        );
+        assert!(message.contains("is not one line of text"), "{message}");
+    }
+}

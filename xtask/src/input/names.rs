@@ -153,6 +153,28 @@ pub fn check_program(text: &str) -> Result<(), String> {
 }
 
 /// The value as an error shows it: escaped and cut, since it is hostile.
+/// Most bytes a line of package metadata may hold.
+pub const MAX_LINE_BYTES: usize = 1024;
+
+/// One line of package metadata (a summary, license, URL, maintainer): it is
+/// written into an RPM spec's tag lines and a .deb's control fields, where a
+/// newline would start a new tag or field (a `%post` scriptlet, a `Depends`),
+/// so no control character at all, not empty, at most [`MAX_LINE_BYTES`].
+pub fn check_one_line(text: &str) -> Result<(), String> {
+    if !text.trim().is_empty()
+        && text.len() <= MAX_LINE_BYTES
+        && !text.chars().any(char::is_control)
+    {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{}` is not one line of text: no newline or other control character, not empty, \
+             at most {MAX_LINE_BYTES} bytes (it becomes a line of the RPM spec and the .deb control file)",
+            shown(text)
+        ))
+    }
+}
+
 fn shown(text: &str) -> String {
     crate::printable::printable(text, 200)
 }
@@ -160,6 +182,21 @@ fn shown(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn metadata_is_one_line() {
+        assert!(check_one_line("PostgreSQL 15 with pglogical").is_ok());
+        for bad in [
+            "",
+            "  ",
+            "two\nlines",
+            "x\n%post\nrm -rf /",
+            "tab\there",
+            "cr\r",
+        ] {
+            assert!(check_one_line(bad).is_err(), "{bad:?}");
+        }
+    }
 
     #[test]
     fn plain_names_are_single_components_that_cannot_climb_or_hide() {

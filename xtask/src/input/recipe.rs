@@ -236,11 +236,11 @@ struct PackageTable {
     name: Spanned<String>,
     version: Option<Spanned<String>>,
     release: Spanned<String>,
-    summary: String,
-    license: String,
-    url: String,
+    summary: Spanned<String>,
+    license: Spanned<String>,
+    url: Spanned<String>,
     provides: Option<Spanned<String>>,
-    maintainer: Option<String>,
+    maintainer: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -439,15 +439,19 @@ fn validate_package(source: &Source<'_>, table: &PackageTable) -> anyhow::Result
             .map(|version| check(version, "set.package.version", names::check_version))
             .transpose()?,
         release: check(&table.release, "set.package.release", names::check_version)?,
-        summary: table.summary.clone(),
-        license: table.license.clone(),
-        url: table.url.clone(),
+        summary: check(&table.summary, "set.package.summary", names::check_one_line)?,
+        license: check(&table.license, "set.package.license", names::check_one_line)?,
+        url: check(&table.url, "set.package.url", names::check_one_line)?,
         provides: table
             .provides
             .as_ref()
             .map(|provides| check(provides, "set.package.provides", names::check_plain_name))
             .transpose()?,
-        maintainer: table.maintainer.clone(),
+        maintainer: table
+            .maintainer
+            .as_ref()
+            .map(|maintainer| check(maintainer, "set.package.maintainer", names::check_one_line))
+            .transpose()?,
     })
 }
 
