@@ -16,6 +16,7 @@ use support::root::Root;
 
 use std::{
     fs,
+    os::unix::fs::MetadataExt,
     path::{Path, PathBuf},
     process::Command,
     sync::OnceLock,
@@ -102,9 +103,13 @@ impl Root {
             .trim()
             .parse()
             .ok()?;
-        // Ours only: a process whose root is this root.
-        let root = fs::read_link(format!("/proc/{pid}/root")).ok()?;
-        (root == self.path()).then_some(pid)
+        // Ours only: a process whose root is this root. Compared as files
+        // (device and inode), not by the link's text: seen from another
+        // mount namespace (the suite in `test --fresh-root`), the kernel
+        // spells that root's path from the host's root.
+        let theirs = fs::metadata(format!("/proc/{pid}/root")).ok()?;
+        let ours = fs::metadata(self.path()).ok()?;
+        (theirs.dev() == ours.dev() && theirs.ino() == ours.ino()).then_some(pid)
     }
 
     /// Stops the postmaster of this root (fast shutdown), by its pid.

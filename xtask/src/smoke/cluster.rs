@@ -142,7 +142,7 @@ impl Cluster {
         let server_uid = run_as
             .as_ref()
             .map_or(unsafe { libc::geteuid() }, |user| user.uid);
-        RunRecord::of_this_run(server_uid, smoke.network == Network::Netns).write(&dir)?;
+        RunRecord::of_this_run(server_uid).write(&dir)?;
         let mut cluster = Cluster {
             dir: dir.clone(),
             bindir: smoke.bindir.clone(),
@@ -953,7 +953,6 @@ impl Drop for Cluster {
                 self.run_as
                     .as_ref()
                     .map_or(unsafe { libc::geteuid() }, |user| user.uid),
-                self.namespaces.is_some(),
             )
         };
         if let Err(error) = kept.write(&self.dir) {

@@ -10,7 +10,8 @@
 //! runs that are gone (no process with that pid and start time) and, for
 //! each, stops the servers of its data directories (only a live process of
 //! that uid, started after that run, running that data directory; signalled
-//! as that user), removes the run's network namespaces and the directory.
+//! as that user) and removes the directory; namespaces named for a run that
+//! is gone are removed too.
 //! A kept cluster (`--keep`) is marked so and left alone.
 
 use std::{
@@ -40,21 +41,18 @@ pub struct RunRecord {
     pub start: Option<u64>,
     /// The uid the servers run as.
     pub server_uid: u32,
-    /// Whether the run's nodes live in network namespaces of its own.
-    pub netns: bool,
     /// Left running on purpose (`--keep`): never reaped.
     pub kept: bool,
 }
 
 impl RunRecord {
     /// This run's record, for servers run by `server_uid`.
-    pub fn of_this_run(server_uid: u32, netns: bool) -> RunRecord {
+    pub fn of_this_run(server_uid: u32) -> RunRecord {
         let pid = std::process::id();
         RunRecord {
             pid,
             start: start_time(pid),
             server_uid,
-            netns,
             kept: false,
         }
     }
@@ -85,10 +83,14 @@ pub fn start_time(pid: u32) -> Option<u64> {
 /// fails the command: what cannot be removed is said, and tried again next time.
 pub fn reap() {
     let temp = std::env::temp_dir();
+    // Namespaces outlive a killed run, whoever reaps its directory.
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 && std::path::Path::new("/run/netns").is_dir() {
+        super::netns::remove_stale();
+    }
     let Ok(entries) = fs::read_dir(&temp) else {
         return;
     };
-    let mut namespaces = false;
     for entry in entries.flatten() {
         let name = entry.file_name();
         if !name.to_string_lossy().starts_with(DIR_PREFIX) {
@@ -101,20 +103,21 @@ pub fn reap() {
         if record.kept || record.is_alive() {
             continue;
         }
-        // Two commands starting at once: one of them reaps.
-        let Some(_held) = try_lock(&dir) else {
+        // Two commands starting at once: one reaps while the other waits,
+        // and finds nothing left (so after any command, it is gone).
+        let Some(_held) = lock(&dir) else {
             continue;
         };
-        namespaces |= record.netns;
+        if read_record(&dir).is_none() {
+            continue;
+        }
         reap_one(&dir, &record);
-    }
-    if namespaces {
-        super::netns::remove_stale();
     }
 }
 
-/// An exclusive flock on the directory itself, if no one else holds one.
-fn try_lock(dir: &Path) -> Option<fs::File> {
+/// An exclusive flock on the directory itself, waiting for another
+/// command that is reaping it (which takes seconds at most).
+fn lock(dir: &Path) -> Option<fs::File> {
     use std::os::fd::AsRawFd;
     let file = fs::OpenOptions::new()
         .read(true)
@@ -122,7 +125,7 @@ fn try_lock(dir: &Path) -> Option<fs::File> {
         .open(dir)
         .ok()?;
     // SAFETY: flock on a descriptor this function owns.
-    (unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0).then_some(file)
+    (unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } == 0).then_some(file)
 }
 
 /// The record of a cluster directory of ours: a real directory owned by
@@ -269,7 +272,7 @@ mod tests {
 
     #[test]
     fn this_run_is_alive_and_a_gone_one_is_not() {
-        let record = RunRecord::of_this_run(0, false);
+        let record = RunRecord::of_this_run(0);
         assert!(record.start.is_some(), "/proc gives our start time");
         assert!(record.is_alive());
         let reused = RunRecord {
@@ -290,7 +293,7 @@ mod tests {
     #[test]
     fn a_record_is_read_only_from_a_directory_of_ours() {
         let dir = files::tempdir().unwrap();
-        let record = RunRecord::of_this_run(1234, true);
+        let record = RunRecord::of_this_run(1234);
         record.write(dir.path()).unwrap();
         assert_eq!(read_record(dir.path()), Some(record));
         // A symlink to a record is not a record.

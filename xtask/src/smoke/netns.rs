@@ -136,9 +136,28 @@ pub fn remove_stale() {
                 "{:>12} network namespace {name} of an earlier run",
                 "Removing"
             );
-            let _ = ip(&["netns", "delete", name]);
+            // Another run adding or removing namespaces at the same moment
+            // can make one `ip netns delete` fail: try again before giving up.
+            let mut last = ip(&["netns", "delete", name]);
+            for _ in 0..5 {
+                if last.is_ok() || !namespace_exists(name) {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(50));
+                last = ip(&["netns", "delete", name]);
+            }
+            match last {
+                // Gone anyway: another run removed it.
+                Err(error) if namespace_exists(name) => eprintln!("warning: {error:#}"),
+                _ => {}
+            }
         }
     }
+}
+
+/// Whether `/run/netns/NAME` is still there.
+fn namespace_exists(name: &str) -> bool {
+    std::path::Path::new("/run/netns").join(name).exists()
 }
 
 /// `ip` must be there before anything is made.
