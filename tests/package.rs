@@ -7,7 +7,7 @@ mod support;
 use std::{
     fs,
     path::{Path, PathBuf},
-    process::Command,
+    process::{Command, Output},
     sync::Mutex,
 };
 
@@ -74,6 +74,82 @@ fn build_id(path: &Path) -> String {
         .find_map(|line| line.split_once("Build ID: "))
         .map(|(_, id)| id.trim().to_owned())
         .unwrap_or_else(|| panic!("{} has no build-id", path.display()))
+}
+
+/// The names of an ELF file's sections, from `readelf -S -W`'s table.
+fn section_names(path: &Path) -> Vec<String> {
+    elf_sections(path)
+        .lines()
+        .filter_map(|line| line.trim_start().strip_prefix('['))
+        .filter_map(|rest| rest.split_once(']'))
+        .filter_map(|(_, rest)| rest.split_whitespace().next())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Every ELF file under `root` (regular files with the ELF magic), but the
+/// debug files under `usr/lib/debug`.
+fn shipped_elf_files(root: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut pending = vec![root.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        for entry in fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let meta = fs::symlink_metadata(&path).unwrap();
+            if meta.is_dir() && path != root.join("usr/lib/debug") {
+                pending.push(path);
+            } else if meta.is_file() {
+                let bytes = fs::read(&path).unwrap();
+                if bytes.starts_with(b"\x7fELF") {
+                    found.push(path);
+                }
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+/// What the RPMs and .debs promise, judged by binutils' readelf on their
+/// contents unpacked into `root`: every shipped ELF file stripped (no
+/// `.symtab`, no `.debug_*`) with a GNU build-id, and its symbols (its
+/// `.symtab` and `.debug_info`, and its build-id) at
+/// `usr/lib/debug/.build-id/xx/yyyy.debug`, through the debug package's
+/// links. Returns how many files it checked.
+fn assert_stripped_with_their_symbols_in_debug_packages(root: &Path) -> usize {
+    let files = shipped_elf_files(root);
+    for file in &files {
+        let sections = section_names(file);
+        assert!(
+            !sections
+                .iter()
+                .any(|name| name == ".symtab" || name.starts_with(".debug_")),
+            "{} is not stripped: {sections:?}",
+            file.display()
+        );
+        let id = build_id(file);
+        let symbols = root.join(format!(
+            "usr/lib/debug/.build-id/{}/{}.debug",
+            &id[..2],
+            &id[2..]
+        ));
+        assert!(
+            symbols.is_file(),
+            "{} has no {}",
+            file.display(),
+            symbols.display()
+        );
+        let debug_sections = section_names(&symbols);
+        for wanted in [".symtab", ".debug_info"] {
+            assert!(
+                debug_sections.iter().any(|name| name == wanted),
+                "{} holds no {wanted}: {debug_sections:?}",
+                symbols.display()
+            );
+        }
+        assert_eq!(build_id(&symbols), id, "{}", symbols.display());
+    }
+    files.len()
 }
 
 #[test]
@@ -213,19 +289,22 @@ fn rpm_set_has_the_pgdg_shape_and_installs_into_a_root() {
     assert_eq!(version.trim(), "postgres (PostgreSQL) 15.18");
     assert!(root.path().join("usr/pgsql-15/lib/pglogical.so").is_file());
 
-    // Shipped stripped, with their symbols in -debuginfo under the build-id.
-    let postgres = root.path().join("usr/pgsql-15/bin/postgres");
-    assert!(
-        !elf_sections(&postgres).contains(".debug_info"),
-        "postgres is shipped with its debug symbols"
+    // Shipped stripped, with their symbols in -debuginfo under the build-id:
+    // every ELF file of every package (programs, libraries, modules).
+    run(
+        "rpm",
+        &[
+            "--root",
+            &root_arg,
+            "-i",
+            "--nodeps",
+            "--noscripts",
+            &rpm_path(&dist, "-debuginfo"),
+        ],
+        None,
     );
-    let id = build_id(&postgres);
-    let debuginfo = run("rpm", &["-qpl", &rpm_path(&dist, "-debuginfo")], None);
-    let wanted = format!("/usr/lib/debug/.build-id/{}/{}.debug", &id[..2], &id[2..]);
-    assert!(
-        debuginfo.lines().any(|line| line == wanted),
-        "{wanted} not in -debuginfo"
-    );
+    let checked = assert_stripped_with_their_symbols_in_debug_packages(root.path());
+    assert!(checked > 100, "only {checked} ELF files in the RPMs");
 
     // The SRPM carries the spec that rebuilds the set, and both source tarballs.
     let srpm = dist
@@ -380,38 +459,185 @@ fn deb_packages_pass_dpkg_deb() {
         assert!(contents.contains(file), "{file} missing:\n{contents}");
     }
 
-    // The server stripped; its symbols in -dbgsym, under its build-id.
-    let unpacked = xtask::files::tempdir().unwrap();
-    let root = unpacked.path().display().to_string();
-    run("dpkg-deb", &["-x", &deb, &root], None);
-    let dbgsym = dist.join(format!("{NAME}-server-dbgsym_{VERSION}_amd64.deb"));
-    run(
-        "dpkg-deb",
-        &["-x", &dbgsym.display().to_string(), &root],
-        None,
-    );
-    let postgres = unpacked.path().join("usr/pgsql-15/bin/postgres");
-    assert!(
-        !elf_sections(&postgres).contains(".debug_info"),
-        "postgres is not stripped"
-    );
-    let id = build_id(&postgres);
-    let symbols = unpacked.path().join(format!(
-        "usr/lib/debug/.build-id/{}/{}.debug",
-        &id[..2],
-        &id[2..]
-    ));
-    assert!(
-        elf_sections(&symbols).contains(".debug_info"),
-        "{} holds no symbols",
-        symbols.display()
-    );
+    // Every ELF file stripped, its symbols in -dbgsym under its build-id:
+    // each package unpacked with its own -dbgsym alone, which must hold them.
+    let mut checked = 0;
+    let mut server = None;
+    for suffix in SUBPACKAGES {
+        let unpacked = xtask::files::tempdir().unwrap();
+        for package in [format!("{NAME}{suffix}"), format!("{NAME}{suffix}-dbgsym")] {
+            let file = dist.join(format!("{package}_{VERSION}_amd64.deb"));
+            let into = unpacked.path().display().to_string();
+            run(
+                "dpkg-deb",
+                &["-x", &file.display().to_string(), &into],
+                None,
+            );
+        }
+        checked += assert_stripped_with_their_symbols_in_debug_packages(unpacked.path());
+        if *suffix == "-server" {
+            server = Some(unpacked);
+        }
+    }
+    assert!(checked > 100, "only {checked} ELF files in the .debs");
+    let server = server.expect("a -server package");
+    let postgres = server.path().join("usr/pgsql-15/bin/postgres");
     let version = run(&postgres.display().to_string(), &["--version"], None);
     assert_eq!(
         version.trim(),
         "postgres (PostgreSQL) 15.18",
         "the stripped server runs"
     );
+}
+
+/// `/bin/false` bound over eu-strip: it runs, and fails.
+const EU_STRIP_FAILS: &str = r#"mount --bind /bin/false "$(command -v eu-strip)""#;
+
+/// eu-strip hidden by an overlay whose upper layer holds a whiteout for it:
+/// the shell finds no such program, as on the host of issue 22, which had no
+/// elfutils. `$1` is a scratch directory for the overlay's layers.
+const EU_STRIP_MISSING: &str = r#"bin=$(dirname "$(command -v eu-strip)") && mkdir "$1/upper" "$1/work" && mknod "$1/upper/eu-strip" c 0 0 && mount -t overlay overlay -o "lowerdir=$bin,upperdir=$1/upper,workdir=$1/work" "$bin""#;
+
+/// The tool, in a private mount namespace set up by `setup` (a shell
+/// command; `$1` is `scratch`), so the host's eu-strip is untouched.
+fn xtask_with_mounts(setup: &str, scratch: &Path, target: &Path, args: &[&str]) -> Output {
+    let output = Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "--", "sh", "-c"])
+        .arg(format!("{setup} && shift && exec \"$@\""))
+        .arg("sh")
+        .arg(scratch)
+        .arg(env!("CARGO_BIN_EXE_xtask"))
+        .args(args)
+        .env("BDR_DIST_TARGET", target)
+        .env_remove("BDR_DIST_RECIPES")
+        .env_remove("BDR_DIST_MIRROR")
+        .env_remove("BDR_DIST_SET")
+        .env_remove("BDR_DIST_PLATFORMS")
+        .output()
+        .unwrap();
+    eprintln!(
+        "$ unshare ... cargo xtask {}\n{}",
+        args.join(" "),
+        support::stderr(&output)
+    );
+    output
+}
+
+/// The regular files of a directory, by name.
+fn file_names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| entry.unwrap())
+        .filter(|entry| entry.file_type().unwrap().is_file())
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// What the RPMs promise is checked on the RPMs rpmbuild wrote, whatever its
+/// tools said. With eu-strip failing or missing, find-debuginfo's parallel
+/// jobs give up and it exits 0 (debugedit 5.0), so rpmbuild succeeds with
+/// every binary unstripped and an empty -debuginfo (issue 22). The step
+/// fails naming the package, the file and the broken promise; no RPM is
+/// left in the release directory, whose SHA256SUMS and SBOM (an earlier
+/// run's) are rewritten without them; the step is not stamped. With
+/// eu-strip back, the next run packages again and succeeds.
+#[test]
+fn rpms_that_break_their_promise_fail_the_step_and_are_not_published() {
+    let _one_at_a_time = PACKAGING.lock().unwrap_or_else(|p| p.into_inner());
+    let target = support::e2e_target();
+    let dist = package(&target);
+    // A release directory as a whole run left it: every format, SHA256SUMS.
+    let out = xtask::files::tempdir().unwrap();
+    for name in file_names(&dist) {
+        fs::copy(dist.join(&name), out.path().join(&name)).unwrap();
+    }
+    let out_arg = out.path().display().to_string();
+    let args = [
+        "package",
+        "--set",
+        "pg15-pglogical",
+        "--format",
+        "rpm",
+        "--out",
+        &out_arg,
+    ];
+    let stamps = target.join("sets/pg15-pglogical/stamps");
+    let sums = || fs::read_to_string(out.path().join("SHA256SUMS")).unwrap();
+    // find-debuginfo runs rpm's %_smp_build_ncpus jobs; with one, a failed
+    // eu-strip ends it, and rpmbuild, with an error.
+    let jobs: u32 = run("rpm", &["--eval", "%{_smp_build_ncpus}"], None)
+        .trim()
+        .parse()
+        .unwrap();
+    for setup in [EU_STRIP_FAILS, EU_STRIP_MISSING] {
+        let scratch = xtask::files::tempdir().unwrap();
+        let output = xtask_with_mounts(setup, scratch.path(), &target, &args);
+        let stderr = support::stderr(&output);
+        assert_eq!(output.status.code(), Some(1), "{stderr}");
+        if jobs > 1 {
+            for said in [
+                format!("error: the RPMs rpmbuild wrote in {out_arg} are not kept"),
+                format!("  {NAME}-debuginfo-{VERSION}.x86_64.rpm: a debug package with no .debug file"),
+                format!("  {NAME}-{VERSION}.x86_64.rpm: /usr/pgsql-15/bin/psql: not stripped (it has .symtab and "),
+                "; no symbols at /usr/lib/debug/.build-id/".to_owned(),
+                "`cargo xtask doctor --format rpm` checks for it".to_owned(),
+            ] {
+                assert!(stderr.contains(&said), "{said:?} not said:\n{stderr}");
+            }
+            if setup == EU_STRIP_MISSING {
+                assert!(
+                    stderr.contains("rpmbuild succeeded, but its tools reported errors")
+                        && stderr.contains("eu-strip: command not found"),
+                    "{stderr}"
+                );
+            }
+        } else {
+            assert!(stderr.contains("(%install)"), "{stderr}");
+        }
+        let left = file_names(out.path());
+        assert!(
+            !left.iter().any(|name| name.ends_with(".rpm")),
+            "RPMs left: {left:?}"
+        );
+        assert!(!sums().contains(".rpm\n"), "{}", sums());
+        assert!(sums().contains(&format!("  {NAME}-server_{VERSION}_amd64.deb\n")));
+        run(
+            "sha256sum",
+            &["-c", "--strict", "SHA256SUMS"],
+            Some(out.path()),
+        );
+        let sbom = fs::read_to_string(
+            out.path()
+                .join(format!("{NAME}-{VERSION}.linux-x86_64.spdx.json")),
+        )
+        .unwrap();
+        assert!(!sbom.contains(".rpm\""), "the SBOM names a withdrawn RPM");
+        assert!(!stamps.join("package-rpm").exists(), "the step is stamped");
+        assert!(!stamps.join("package-rpm.artifacts").exists());
+    }
+
+    let output = support::xtask(&target, &args);
+    let stderr = support::stderr(&output);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains("Packaging rpm packages of"), "{stderr}");
+    let rpms = file_names(out.path())
+        .into_iter()
+        .filter(|name| name.ends_with(".rpm"))
+        .count();
+    assert_eq!(
+        rpms,
+        SUBPACKAGES.len() + 2,
+        "the packages, -debuginfo, the SRPM"
+    );
+    assert_eq!(sums().matches(".rpm\n").count(), rpms, "{}", sums());
+    run(
+        "sha256sum",
+        &["-c", "--strict", "SHA256SUMS"],
+        Some(out.path()),
+    );
+    assert!(stamps.join("package-rpm").exists());
 }
 
 /// rpmlint and lintian, the tools a distribution's review runs, find no

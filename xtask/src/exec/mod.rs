@@ -447,15 +447,19 @@ impl Executor<'_> {
                 Ok((part.step.clone(), list.lines().filter(|l| !l.is_empty()).map(str::to_owned).collect()))
             })
             .collect::<anyhow::Result<BTreeMap<StepId, Vec<String>>>>()?;
+        // The record of an earlier run goes first, like the stamp: if this
+        // run fails (and withdraws its packages), none names files that are gone.
+        let record = self.layout.artifacts(self.set(), &step.id);
+        if record.exists() {
+            fs::remove_file(&record)
+                .with_context(|| format!("cannot remove {}", record.display()))?;
+        }
         let artifacts = package::make(self.plan, package, &installed, &self.layout)?;
         let list: Vec<String> = artifacts
             .iter()
             .map(|path| path.display().to_string())
             .collect();
-        write_atomically(
-            &self.layout.artifacts(self.set(), &step.id),
-            (list.join("\n") + "\n").as_bytes(),
-        )
+        write_atomically(&record, (list.join("\n") + "\n").as_bytes())
     }
 
     fn smoke(&self, smoke: &Smoke) -> anyhow::Result<SmokeRun> {

@@ -11,8 +11,10 @@ use std::{
     path::{Path, PathBuf},
 };
 
+use anyhow::Context as _;
+
 use super::{
-    elf, extra_files,
+    elf, extra_files, promise,
     tarball::{gzip_parallel, tar_bytes, Body, Entry},
     Contents, ExtraFile, Kind, Subpackage,
 };
@@ -36,7 +38,54 @@ fn debian_version(contents: &Contents<'_>) -> String {
     format!("{}-{}", contents.package.version, contents.package.release)
 }
 
+/// What the server's postinst needs besides libraries (useradd): named in
+/// its control file, not computed from ELF files.
+const SERVER_DEPENDS: &[&str] = &["passwd"];
+
 pub fn make(contents: &Contents<'_>) -> anyhow::Result<Vec<PathBuf>> {
+    let dist = &contents.package.dist;
+    let result = write_all(contents).and_then(|made| {
+        check_promises(&made)
+            .with_context(|| format!("the .debs written in {} are not kept", dist.display()))?;
+        Ok(made)
+    });
+    if let Err(error) = &result {
+        // A failed step leaves no .deb in dist/: none broken, and no set
+        // of which some are new and some are old.
+        if let Err(removing) = remove_debs(dist) {
+            return Err(removing.context(format!("{error:#}")));
+        }
+    }
+    result
+}
+
+fn remove_debs(dist: &Path) -> anyhow::Result<()> {
+    for entry in fs::read_dir(dist).with_context(|| format!("cannot read {}", dist.display()))? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|ext| ext == "deb") {
+            fs::remove_file(&path).with_context(|| format!("cannot remove {}", path.display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// What the .debs promise (stripped ELF files with build-ids, their symbols
+/// in `-dbgsym`, library `Depends`), read back from the files written.
+fn check_promises(made: &[PathBuf]) -> anyhow::Result<()> {
+    let written = made
+        .iter()
+        .map(|path| promise::read_deb(path))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    promise::check(
+        &written,
+        promise::Format::Deb {
+            named: SERVER_DEPENDS,
+        },
+    )
+    .map_err(|broken| anyhow::anyhow!("they break what they promise:\n{broken}"))
+}
+
+fn write_all(contents: &Contents<'_>) -> anyhow::Result<Vec<PathBuf>> {
     let extras = extra_files(contents);
     let shlibs = local_shlibs(contents)?;
     let mut made = Vec::new();
@@ -375,8 +424,7 @@ pub fn control_text(
         .map(|required| format!("{} (= {version})", contents.name_of(&required)))
         .collect();
     if *kind == Kind::Server {
-        // Its postinst creates the service user with passwd's useradd.
-        depends.push("passwd".to_owned());
+        depends.extend(SERVER_DEPENDS.iter().map(|name| name.to_string()));
     }
     let own = format!("{} ", contents.name_of(kind));
     for depend in shlib_depends {

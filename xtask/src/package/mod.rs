@@ -11,6 +11,7 @@ mod identity;
 pub mod lint;
 pub mod manifest;
 mod openbsd;
+mod promise;
 pub mod repo;
 pub mod rpm;
 pub mod sbom;
@@ -294,11 +295,17 @@ pub fn make(
         "{:>12} {} packages of {} {}-{}",
         "Packaging", package.format, package.name, package.version, package.release
     );
-    let mut made = match package.format {
-        PackageFormat::Tarball => tarball::make(&contents)?,
-        PackageFormat::Rpm => rpm::make(&contents, plan, layout)?,
-        PackageFormat::Deb => deb::make(&contents)?,
-        PackageFormat::Openbsd => openbsd::make(&contents)?,
+    // The RPM and .deb writers check what they promise on the packages they
+    // wrote, and remove them when it does not hold.
+    let made = match package.format {
+        PackageFormat::Tarball => tarball::make(&contents),
+        PackageFormat::Rpm => rpm::make(&contents, plan, layout),
+        PackageFormat::Deb => deb::make(&contents),
+        PackageFormat::Openbsd => openbsd::make(&contents),
+    };
+    let mut made = match made {
+        Ok(made) => made,
+        Err(error) => return Err(unlist_withdrawn(&contents, error)),
     };
     for artifact in &made {
         let size = fs::metadata(artifact).map(|m| m.len()).unwrap_or(0);
@@ -345,6 +352,36 @@ pub fn make(
         &(serde_json::to_string_pretty(&signatures)? + "\n").into_bytes(),
     )?;
     Ok(made)
+}
+
+/// After a format's step failed (and took its packages out of `dist`): an
+/// index made by an earlier run is rewritten over what `dist` now holds, so
+/// `SHA256SUMS` and the SBOM list nothing that is not there; the checksums'
+/// signature goes, as it no longer matches, and nothing is signed for a step
+/// that failed. A `dist` without an index gets none.
+fn unlist_withdrawn(contents: &Contents<'_>, error: anyhow::Error) -> anyhow::Error {
+    let dist = &contents.package.dist;
+    if !dist.join("SHA256SUMS").exists() {
+        return error;
+    }
+    let rewrite = || -> anyhow::Result<()> {
+        let signature = dist.join(sign::CHECKSUMS_SIGNATURE);
+        if signature.exists() {
+            fs::remove_file(&signature)
+                .with_context(|| format!("cannot remove {}", signature.display()))?;
+        }
+        if dist.join(sbom::file_name(contents)).exists() {
+            sbom::write(contents)?;
+        }
+        write_checksums(dist)
+    };
+    match rewrite() {
+        Ok(()) => error,
+        Err(rewriting) => error.context(format!(
+            "{} could not be rewritten after the step failed ({rewriting:#})",
+            dist.join("SHA256SUMS").display()
+        )),
+    }
 }
 
 /// Debian's machine-readable copyright file: each source's license file,

@@ -16,7 +16,7 @@ use std::{
 use anyhow::{bail, Context};
 
 use self::spec::{extra_source_name, spec, Fill};
-use super::{extra_files, Contents};
+use super::{extra_files, promise, Contents};
 use crate::{
     layout::Layout,
     plan::{Action, Phase, Plan},
@@ -25,17 +25,38 @@ use crate::{
 };
 
 pub fn make(contents: &Contents<'_>, plan: &Plan, layout: &Layout) -> anyhow::Result<Vec<PathBuf>> {
+    let result = build_and_check(contents, plan, layout);
+    if let Err(error) = &result {
+        // Every RPM in dist/ is this run's (the old ones went first): a
+        // failed step leaves none, so no broken or partial set is published.
+        if let Err(removing) = remove_rpms(&contents.package.dist) {
+            return Err(removing.context(format!("{error:#}")));
+        }
+    }
+    result
+}
+
+fn remove_rpms(dist: &Path) -> anyhow::Result<()> {
+    for old in fs::read_dir(dist).with_context(|| format!("cannot read {}", dist.display()))? {
+        let path = old?.path();
+        if path.extension().is_some_and(|ext| ext == "rpm") {
+            fs::remove_file(&path).with_context(|| format!("cannot remove {}", path.display()))?;
+        }
+    }
+    Ok(())
+}
+
+fn build_and_check(
+    contents: &Contents<'_>,
+    plan: &Plan,
+    layout: &Layout,
+) -> anyhow::Result<Vec<PathBuf>> {
     let package = contents.package;
     let topdir = layout.rpmbuild(&plan.set);
     let [binary_spec, source_spec] = prepare_topdir(&topdir, contents, plan, layout)?;
     let dist = &package.dist;
     let epoch = contents.epoch.to_string();
-    for old in fs::read_dir(dist)? {
-        let path = old?.path();
-        if path.extension().is_some_and(|ext| ext == "rpm") {
-            fs::remove_file(path)?;
-        }
-    }
+    remove_rpms(dist)?;
     // The SRPM's header records its scripts with every macro expanded: build
     // it as mock does, under /builddir/build, with sources found relative to
     // the working directory and a fixed -j, so it names nothing of this machine.
@@ -82,13 +103,47 @@ pub fn make(contents: &Contents<'_>, plan: &Plan, layout: &Layout) -> anyhow::Re
         ])
         .arg(&stage_srpm)
         .env("SOURCE_DATE_EPOCH", &epoch);
-    rpmbuild(&binary, &binary_spec, Some(&topdir.join("rpmbuild-bb.log")))?;
+    let log = topdir.join("rpmbuild-bb.log");
+    let reported = rpmbuild(&binary, &binary_spec, Some(&log))?;
     let mut made: Vec<PathBuf> = fs::read_dir(dist)?
         .filter_map(|entry| entry.ok().map(|e| e.path()))
         .filter(|path| path.extension().is_some_and(|ext| ext == "rpm"))
         .collect();
     made.sort();
-    Ok(made)
+    let broken = check_promises(&made, &contents.work)?;
+    if reported.is_empty() && broken.is_none() {
+        return Ok(made);
+    }
+    let mut message = format!("the RPMs rpmbuild wrote in {} are not kept", dist.display());
+    if !reported.is_empty() {
+        message.push_str(&format!(
+            "\nrpmbuild succeeded, but its tools reported errors (full log: {}):\n  {}",
+            log.display(),
+            reported.join("\n  ")
+        ));
+    }
+    if let Some(broken) = broken {
+        message.push_str(&format!(
+            "\nthey break what they promise:\n{broken}\n\
+             rpmbuild strips ELF files and fills -debuginfo with find-debuginfo, which runs \
+             eu-strip (elfutils): `cargo xtask doctor --format rpm` checks for it; \
+             rpmbuild's output: {}",
+            log.display()
+        ));
+    }
+    bail!("{message}")
+}
+
+/// What the binary RPMs promise (stripped ELF files with build-ids, their
+/// symbols in `-debuginfo`, library requirements), read back from them.
+fn check_promises(made: &[PathBuf], scratch: &Path) -> anyhow::Result<Option<promise::Broken>> {
+    let binaries = made
+        .iter()
+        .filter(|path| !path.to_string_lossy().ends_with(".src.rpm"));
+    let written = binaries
+        .map(|path| promise::read_rpm(path, scratch))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(promise::check(&written, promise::Format::Rpm).err())
 }
 
 /// rpmbuild's top directory, made afresh: the extra files and the source
@@ -139,12 +194,22 @@ fn prepare_topdir(
     Ok([binary_spec, source_spec])
 }
 
-/// Run one rpmbuild; on failure, say so with its last lines (and keep its
-/// whole output in `log`, when given).
-fn rpmbuild(command: &Command, spec: &Path, log: Option<&Path>) -> anyhow::Result<()> {
+/// Run one rpmbuild, its whole output kept in `log` when given; on failure,
+/// say so with its last lines. On success, the lines of its output that
+/// report an error its tools did not exit with (see [`tool_errors`]).
+fn rpmbuild(command: &Command, spec: &Path, log: Option<&Path>) -> anyhow::Result<Vec<String>> {
     let output = command.output()?;
+    if let Some(log) = log {
+        fs::write(
+            log,
+            [output.stdout.as_slice(), output.stderr.as_slice()].concat(),
+        )
+        .with_context(|| format!("cannot write {}", log.display()))?;
+    }
     if output.status.success() {
-        return Ok(());
+        let text =
+            String::from_utf8_lossy(&output.stdout) + String::from_utf8_lossy(&output.stderr);
+        return Ok(tool_errors(&text).into_iter().map(str::to_owned).collect());
     }
     let mut message = format!(
         "`{command}` failed: {}\n{}",
@@ -152,17 +217,112 @@ fn rpmbuild(command: &Command, spec: &Path, log: Option<&Path>) -> anyhow::Resul
         tail(&output.stderr, 40)
     );
     if let Some(log) = log {
-        fs::write(
-            log,
-            [output.stdout.as_slice(), output.stderr.as_slice()].concat(),
-        )?;
         message.push_str(&format!("\n  full log: {}", log.display()));
     }
     bail!("{message} (spec {})", spec.display())
+}
+
+/// The programs find-debuginfo runs; an error message that names one is
+/// find-debuginfo failing.
+const DEBUGINFO_TOOLS: &[&str] = &[
+    "find-debuginfo",
+    "debugedit",
+    "eu-strip",
+    "eu-elfcompress",
+    "dwz",
+    "gdb-add-index",
+    "sepdebugcrcfix",
+    "objcopy",
+];
+
+/// The lines of a successful rpmbuild's output that report an error anyway.
+/// find-debuginfo's parallel jobs (`-j2` and up, from `%_smp_build_ncpus`)
+/// exit on a failed command, but it only counts the jobs that reported a
+/// result, so a failure leaves it exiting 0 (debugedit 5.0's `run_job`):
+/// rpmbuild then ships unstripped binaries and an empty `-debuginfo`. So:
+/// - `...: command not found`: the shell found no such program (eu-strip
+///   with elfutils not installed);
+/// - `*** ERROR`: find-debuginfo's own errors (no build-id under
+///   `--strict-build-id`, dwz or gdb-add-index asked for but missing);
+/// - `No such file or directory` in a line naming one of find-debuginfo's
+///   programs ([`DEBUGINFO_TOOLS`]): one of them is missing, or lost a file.
+///
+/// Warnings (`*** WARNING`, rpmbuild's `warning:`), the scripts' `set -x`
+/// traces (`+ command`, which echo a command, not what it said) and any
+/// other line are not errors: the checks of the packages judge the rest.
+fn tool_errors(output: &str) -> Vec<&str> {
+    let mut errors: Vec<&str> = Vec::new();
+    let lines = output
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.starts_with('+'));
+    for line in lines {
+        let error = line.ends_with(": command not found")
+            || line.starts_with("*** ERROR")
+            || (line.contains("No such file or directory")
+                && DEBUGINFO_TOOLS.iter().any(|tool| line.contains(tool)));
+        // Each parallel job says it once: once is enough.
+        if error && !errors.contains(&line) {
+            errors.push(line);
+        }
+    }
+    errors
 }
 
 fn tail(bytes: &[u8], lines: usize) -> String {
     let text = String::from_utf8_lossy(bytes);
     let all: Vec<&str> = text.lines().collect();
     all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The shell's own words for a missing program, as find-debuginfo's
+    /// shell said them on a host without elfutils.
+    #[test]
+    fn a_missing_program_in_rpmbuild_output_is_an_error() {
+        let output = Command::new("bash")
+            .args([
+                "-c",
+                "bdr-dist-no-such-eu-strip --remove-comment -f x.debug x || exit",
+            ])
+            .output()
+            .unwrap();
+        assert!(!output.status.success());
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        let text = format!(
+            "extracting debug info from /b/usr/pgsql-15/bin/psql\n{stderr}{stderr}Wrote: /dist/x.rpm\n"
+        );
+        assert_eq!(tool_errors(&text), [stderr.trim()], "said once: {text}");
+        assert!(stderr
+            .trim()
+            .ends_with("bdr-dist-no-such-eu-strip: command not found"));
+    }
+
+    #[test]
+    fn find_debuginfo_errors_count_and_warnings_do_not() {
+        let output = "\
+Executing(%install): /bin/sh -e /var/tmp/rpm-tmp.BPSAxk
++ grep -q ^#!/usr/bin/env
++ echo '*** ERROR: not this: a trace of a command'
++ test -e /x || echo 'No such file or directory from find-debuginfo'
+extracting debug info from /b/usr/pgsql-15/bin/psql
+*** WARNING: No build ID note found in /b/usr/pgsql-15/lib/x.so
+*** ERROR: No build ID note found in /b/usr/pgsql-15/bin/psql
+/usr/bin/find-debuginfo: line 320: /usr/bin/eu-strip: No such file or directory
+cp: cannot stat '/b/usr/share/doc/x': No such file or directory
+warning: File listed twice: /usr/pgsql-15/lib/x.so
+Processing files: postgresql15-pglogical-15.18-1.x86_64
+Wrote: /dist/postgresql15-pglogical-15.18-1.x86_64.rpm
+";
+        assert_eq!(
+            tool_errors(output),
+            [
+                "*** ERROR: No build ID note found in /b/usr/pgsql-15/bin/psql",
+                "/usr/bin/find-debuginfo: line 320: /usr/bin/eu-strip: No such file or directory",
+            ]
+        );
+    }
 }
