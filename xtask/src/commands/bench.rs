@@ -40,6 +40,9 @@ pub struct Measurement {
     pub ratio: Option<f64>,
     pub goal: String,
     pub met: bool,
+    /// Every run's seconds, in run order, when the figure is taken over a series.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub samples: Vec<f64>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -141,9 +144,19 @@ fn latest_results(dir: &Path, set: &str) -> Option<Results> {
     serde_json::from_str(&fs::read_to_string(files.last()?).ok()?).ok()
 }
 
+/// The middle sample, or the mean of the two middle ones.
 fn median(mut samples: Vec<f64>) -> f64 {
     samples.sort_by(|a, b| a.partial_cmp(b).expect("no NaN"));
-    samples[samples.len() / 2]
+    let middle = samples.len() / 2;
+    if samples.len().is_multiple_of(2) {
+        (samples[middle - 1] + samples[middle]) / 2.0
+    } else {
+        samples[middle]
+    }
+}
+
+fn maximum(samples: &[f64]) -> f64 {
+    samples.iter().copied().fold(f64::NEG_INFINITY, f64::max)
 }
 
 fn time(work: impl FnOnce() -> anyhow::Result<()>) -> anyhow::Result<f64> {
@@ -171,6 +184,7 @@ fn ratio_measurement(name: &str, against: &str, ours: f64, theirs: f64, goal: f6
         ratio: Some(ratio),
         goal: format!("<= {goal}"),
         met: ratio <= goal,
+        samples: Vec::new(),
     }
 }
 
@@ -187,6 +201,7 @@ fn absolute_measurement(name: &str, against: &str, ours: f64, goal_seconds: f64)
         ratio: None,
         goal: format!("< {goal_seconds} s"),
         met: ours < goal_seconds,
+        samples: Vec::new(),
     }
 }
 
@@ -512,15 +527,21 @@ fn bench_tarball(plan: &Plan, dir: &Path) -> anyhow::Result<Measurement> {
 /// out.
 const SMOKE_BASELINE_CHECKS: &str = "join,slots,ddl,rows,part";
 
-/// `smoke` as a user runs it, start to exit: 2 nodes (median of 5), 3
-/// nodes (median of 3), and once with every check of the journal.
+/// Runs in the 2-node series: enough that its slowest run shows a tail
+/// that strikes one run in a few (issue 22: a 10 s wait in one run of five).
+const SMOKE_SERIES_RUNS: usize = 20;
+
+/// The slowest of those runs against their median (issue 22).
+const SMOKE_TAIL_GOAL: f64 = 1.5;
+
+/// `smoke` as a user runs it, start to exit: 2 nodes (after a run that
+/// makes the template, a series of 20: its median, and its slowest run
+/// against that median), 3 nodes (median of 3), and once with every check
+/// of the journal.
 fn bench_smoke(set: &str, driver: ClusterDriver) -> anyhow::Result<Vec<Measurement>> {
-    let whole = |nodes: &str, checks: &str, runs: usize| -> anyhow::Result<f64> {
+    let series = |nodes: &str, checks: &str, runs: usize| -> anyhow::Result<Vec<f64>> {
         let args = ["smoke", "--set", set, "--nodes", nodes, "--checks", checks];
-        let samples = (0..runs)
-            .map(|_| time(|| xtask(&args)))
-            .collect::<anyhow::Result<Vec<_>>>()?;
-        Ok(median(samples))
+        (0..runs).map(|_| time(|| xtask(&args))).collect()
     };
     // Goals: issue 15's (BDR: 4 s and 6 s; pglogical: 2 s); every check of
     // the journal includes, for BDR, a quorum loss that BDR itself takes
@@ -530,24 +551,59 @@ fn bench_smoke(set: &str, driver: ClusterDriver) -> anyhow::Result<Vec<Measureme
         ClusterDriver::Pglogical => (2.0, 3.0, 6.0),
     };
     let checks = format!("--checks {SMOKE_BASELINE_CHECKS}");
+    let runs = SMOKE_SERIES_RUNS;
+    // The first smoke of an installation also makes the nodes' template
+    // (initdb, roles, extensions), once: 0.4 s more for pglogical, 6.5 s
+    // for BDR on a loaded 2-core machine. Left out of the series, or its
+    // slowest run would be that.
+    series("2", SMOKE_BASELINE_CHECKS, 1)?;
+    let two_nodes = series("2", SMOKE_BASELINE_CHECKS, runs)?;
+    let two_median = median(two_nodes.clone());
+    let typical = absolute_measurement(
+        &format!("smoke, 2 nodes, whole command (median of {runs})"),
+        &checks,
+        two_median,
+        two,
+    );
+    let mut tail = ratio_measurement(
+        &format!("smoke, 2 nodes, slowest of {runs} vs their median"),
+        &format!("{checks}: the median of the same {runs} runs"),
+        maximum(&two_nodes),
+        two_median,
+        SMOKE_TAIL_GOAL,
+    );
+    tail.samples = two_nodes;
     Ok(vec![
-        absolute_measurement(
-            "smoke, 2 nodes, whole command (median of 5)",
-            &checks,
-            whole("2", SMOKE_BASELINE_CHECKS, 5)?,
-            two,
-        ),
+        typical,
+        tail,
         absolute_measurement(
             "smoke, 3 nodes, whole command (median of 3)",
             &checks,
-            whole("3", SMOKE_BASELINE_CHECKS, 3)?,
+            median(series("3", SMOKE_BASELINE_CHECKS, 3)?),
             three,
         ),
         absolute_measurement(
             "smoke, 2 nodes, every check of the journal, whole command",
             "--checks all",
-            whole("2", "all", 1)?,
+            median(series("2", "all", 1)?),
             all,
         ),
     ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{maximum, median};
+
+    #[test]
+    fn an_even_series_has_the_mean_of_its_two_middle_runs_as_median() {
+        assert_eq!(median(vec![3.0, 1.0, 4.0, 2.0]), 2.5);
+        assert_eq!(median(vec![3.0, 1.0, 2.0]), 2.0);
+    }
+
+    #[test]
+    fn the_slowest_run_is_the_maximum_wherever_it_falls() {
+        assert_eq!(maximum(&[3.4, 13.8, 3.3, 3.5]), 13.8);
+        assert_eq!(maximum(&[2.0]), 2.0);
+    }
 }

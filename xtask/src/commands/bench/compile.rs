@@ -162,6 +162,7 @@ pub(super) fn measure(
         ratio: Some(ratio),
         goal: format!("<= {GOAL:.2}"),
         met: ratio <= GOAL,
+        samples: Vec::new(),
     }))
 }
 
