@@ -927,7 +927,7 @@ impl Cluster {
         if let Some(mut namespaces) = self.namespaces.take() {
             namespaces.remove();
         }
-        if let Err(error) = fs::remove_dir_all(&self.dir) {
+        if let Err(error) = super::leftovers::remove_cluster_dir(&self.dir) {
             eprintln!("warning: cannot remove {}: {error}", self.dir.display());
         }
         eprintln!(

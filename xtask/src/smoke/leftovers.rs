@@ -179,9 +179,31 @@ fn reap_one(dir: &Path, record: &RunRecord) {
         );
         return;
     }
-    if let Err(error) = fs::remove_dir_all(dir) {
+    if let Err(error) = remove_cluster_dir(dir) {
         eprintln!("warning: cannot remove {}: {error}", dir.display());
     }
+}
+
+/// Remove a cluster directory, its run record last: a removal cut short
+/// (the run killed half way through its teardown) leaves a directory that
+/// the next command still recognizes and finishes.
+pub fn remove_cluster_dir(dir: &Path) -> std::io::Result<()> {
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        if entry.file_name() == RECORD {
+            continue;
+        }
+        if entry.file_type()?.is_dir() {
+            fs::remove_dir_all(entry.path())?;
+        } else {
+            fs::remove_file(entry.path())?;
+        }
+    }
+    match fs::remove_file(dir.join(RECORD)) {
+        Err(error) if error.kind() != std::io::ErrorKind::NotFound => return Err(error),
+        _ => {}
+    }
+    fs::remove_dir(dir)
 }
 
 /// The data directories a cluster may hold: each node's and the template's.
@@ -288,6 +310,17 @@ mod tests {
             ..record
         };
         assert!(!gone.is_alive());
+    }
+
+    #[test]
+    fn a_cluster_directory_goes_whole_with_its_record_last() {
+        let parent = files::tempdir().unwrap();
+        let dir = parent.path().join("bdr-dist-t-x");
+        fs::create_dir_all(dir.join("n1/data")).unwrap();
+        fs::write(dir.join("n1/data/PG_VERSION"), "15\n").unwrap();
+        RunRecord::of_this_run(0).write(&dir).unwrap();
+        remove_cluster_dir(&dir).unwrap();
+        assert!(!dir.exists());
     }
 
     #[test]
