@@ -76,13 +76,15 @@ fn check_promises(made: &[PathBuf]) -> anyhow::Result<()> {
         .iter()
         .map(|path| promise::read_deb(path))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    promise::check(
+    let held = promise::check(
         &written,
         promise::Format::Deb {
             named: SERVER_DEPENDS,
         },
     )
-    .map_err(|broken| anyhow::anyhow!("they break what they promise:\n{broken}"))
+    .map_err(|broken| anyhow::anyhow!("they break what they promise:\n{broken}"))?;
+    eprintln!("{:>12} the .debs: {held}", "Checked");
+    Ok(())
 }
 
 fn write_all(contents: &Contents<'_>) -> anyhow::Result<Vec<PathBuf>> {

@@ -85,10 +85,35 @@ pub enum Format {
     Deb { named: &'static [&'static str] },
 }
 
+/// What the packages of a step were checked to hold, when they keep every promise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Held {
+    /// ELF files in the binary packages: each stripped, with its build-id,
+    /// its symbols in a debug package and its libraries required.
+    pub elf_files: usize,
+    /// Debug packages, none of them empty.
+    pub debug_packages: usize,
+}
+
+impl fmt::Display for Held {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} ELF files stripped with build-ids, their symbols in {} debug packages, \
+             their libraries required",
+            self.elf_files, self.debug_packages
+        )
+    }
+}
+
 /// Every promise of `packages`, written together in one format's step.
-pub fn check(packages: &[Written], format: Format) -> Result<(), Broken> {
+pub fn check(packages: &[Written], format: Format) -> Result<Held, Broken> {
     let set = Set::of(packages, format);
     let mut broken = Vec::new();
+    let mut held = Held {
+        elf_files: 0,
+        debug_packages: packages.iter().filter(|package| package.debug).count(),
+    };
     for package in packages.iter().filter(|package| package.debug) {
         let holds_one = package
             .members
@@ -106,6 +131,7 @@ pub fn check(packages: &[Written], format: Format) -> Result<(), Broken> {
             let Member::Elf(inspection) = member else {
                 continue;
             };
+            held.elf_files += 1;
             let problems = set.problems(package, inspection);
             if !problems.is_empty() {
                 broken.push(format!(
@@ -117,7 +143,7 @@ pub fn check(packages: &[Written], format: Format) -> Result<(), Broken> {
         }
     }
     if broken.is_empty() {
-        Ok(())
+        Ok(held)
     } else {
         Err(Broken(broken))
     }

@@ -110,10 +110,15 @@ fn build_and_check(
         .filter(|path| path.extension().is_some_and(|ext| ext == "rpm"))
         .collect();
     made.sort();
-    let broken = check_promises(&made, &contents.work)?;
-    if reported.is_empty() && broken.is_none() {
-        return Ok(made);
-    }
+    let checked = check_promises(&made, &contents.work)?;
+    let broken = match checked {
+        Ok(held) if reported.is_empty() => {
+            eprintln!("{:>12} the RPMs: {held}", "Checked");
+            return Ok(made);
+        }
+        Ok(_) => None,
+        Err(broken) => Some(broken),
+    };
     let mut message = format!("the RPMs rpmbuild wrote in {} are not kept", dist.display());
     if !reported.is_empty() {
         message.push_str(&format!(
@@ -136,14 +141,17 @@ fn build_and_check(
 
 /// What the binary RPMs promise (stripped ELF files with build-ids, their
 /// symbols in `-debuginfo`, library requirements), read back from them.
-fn check_promises(made: &[PathBuf], scratch: &Path) -> anyhow::Result<Option<promise::Broken>> {
+fn check_promises(
+    made: &[PathBuf],
+    scratch: &Path,
+) -> anyhow::Result<Result<promise::Held, promise::Broken>> {
     let binaries = made
         .iter()
         .filter(|path| !path.to_string_lossy().ends_with(".src.rpm"));
     let written = binaries
         .map(|path| promise::read_rpm(path, scratch))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    Ok(promise::check(&written, promise::Format::Rpm).err())
+    Ok(promise::check(&written, promise::Format::Rpm))
 }
 
 /// rpmbuild's top directory, made afresh: the extra files and the source
