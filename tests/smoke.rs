@@ -161,35 +161,17 @@ fn three_nodes_in_network_namespaces_replicate_over_tls_and_leave_nothing_behind
 
 #[test]
 fn a_signal_in_network_namespaces_stops_the_servers_and_removes_the_namespaces() {
-    let target = support::standin_stage(&support::e2e_target());
-    let mut child = Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .args(["smoke", "--set", "pg15-pglogical", "--network", "netns"])
-        .env("BDR_DIST_TARGET", &target)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let prefix = format!("bdr-dist-{}-", child.id());
-    let mut seen = String::new();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        seen.push_str(&line);
-        seen.push('\n');
-        if line.trim_start().starts_with("Prepared") {
-            let ours = namespaces()
-                .iter()
-                .filter(|n| n.starts_with(&prefix))
-                .count();
-            assert_eq!(ours, 3, "a hub and a namespace per node while it runs");
-            unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-            break;
-        }
-    }
-    for line in lines {
-        seen.push_str(&line.unwrap());
-        seen.push('\n');
-    }
-    assert!(!child.wait().unwrap().success(), "{seen}");
+    let mut prefix = String::new();
+    let (seen, status) = interrupted_smoke(&["--network", "netns"], |pid| {
+        prefix = format!("bdr-dist-{pid}-");
+        let ours = namespaces()
+            .iter()
+            .filter(|n| n.starts_with(&prefix))
+            .count();
+        assert_eq!(ours, 3, "a hub and a namespace per node while it runs");
+        unsafe { libc::kill(pid, libc::SIGTERM) };
+    });
+    assert!(!status.success(), "{seen}");
     assert_torn_down(&started_pids(&seen), &cluster_dir(&seen), 2);
     let left: Vec<String> = namespaces()
         .into_iter()
@@ -255,31 +237,10 @@ fn checks_are_listed_and_an_unknown_one_is_refused_before_anything_runs() {
 
 #[test]
 fn sigterm_mid_run_stops_every_server_and_removes_the_directory() {
-    let target = support::standin_stage(&support::e2e_target());
-    let mut child = Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .args(["smoke", "--set", "pg15-pglogical", "--nodes", "3"])
-        .env("BDR_DIST_TARGET", &target)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut seen = String::new();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    // Signal once every node is up and the checks are under way.
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        seen.push_str(&line);
-        seen.push('\n');
-        if line.trim_start().starts_with("Prepared") {
-            unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-            break;
-        }
-    }
-    for line in lines {
-        seen.push_str(&line.unwrap());
-        seen.push('\n');
-    }
-    let status = child.wait().unwrap();
-    eprintln!("{seen}");
+    // Signalled once every node is up and the checks are under way.
+    let (seen, status) = interrupted_smoke(&["--nodes", "3"], |pid| unsafe {
+        libc::kill(pid, libc::SIGTERM);
+    });
     assert!(!status.success(), "an interrupted smoke run must fail");
     assert!(seen.contains("interrupted"), "{seen}");
     assert_torn_down(&started_pids(&seen), &cluster_dir(&seen), 3);

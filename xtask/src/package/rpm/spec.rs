@@ -488,28 +488,7 @@ mod tests {
         let set = crate::input::recipe::load(&root.join("recipes"), "pg15-pglogical", &platforms)
             .unwrap();
         let platform = crate::input::platform::load(&root.join("platforms"), "linux").unwrap();
-        let options = crate::plan::PlanOptions {
-            target_dir: PathBuf::from("/bdr-dist/target"),
-            jobs: 2,
-            mirrors: Vec::new(),
-            escalate: true,
-            ccache_dir: None,
-            install_prefix: None,
-            formats: None,
-            nodes: 2,
-            run_as: None,
-            locked_sha256: Default::default(),
-            smoke_from: crate::plan::SmokeFrom::Stage,
-            smoke_keep: false,
-            smoke_checks: crate::plan::checks::CheckId::ALL.to_vec(),
-            smoke_network: Default::default(),
-            smoke_tls: Default::default(),
-            release: None,
-            dist_dir: None,
-            signing: None,
-            repo: false,
-            repo_url: None,
-        };
+        let options = crate::plan::PlanOptions::for_tests();
         let plan = crate::plan::plan(&set, &platform, &options);
         fixture(|contents| {
             let text = spec(contents, &Fill::Sources(&plan));
