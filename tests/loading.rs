@@ -1,6 +1,8 @@
 //! Invalid recipes and platforms: each kind of mistake is an error naming the
 //! file, the key and the line, and the command exits with status 2.
 
+mod support;
+
 use std::{
     fs,
     path::{Path, PathBuf},
@@ -417,16 +419,11 @@ impl Work {
     /// `cargo xtask fetch --set t --platform linux` and `extra`.
     fn fetch(&self, extra: &[&str]) -> std::process::Output {
         let recipes = self.path().join("recipes");
-        let mut command = Command::new(env!("CARGO_BIN_EXE_xtask"));
+        let mut command = support::xtask_command(&self.target());
         command
             .args(["fetch", "--set", "t", "--platform", "linux", "--recipes"])
             .arg(&recipes)
-            .args(extra)
-            .env("BDR_DIST_TARGET", self.target())
-            .env_remove("BDR_DIST_RECIPES")
-            .env_remove("BDR_DIST_PLATFORMS")
-            .env_remove("BDR_DIST_MIRROR")
-            .env_remove("BDR_DIST_SET");
+            .args(extra);
         if self.platform.is_some() {
             command
                 .arg("--platforms")
@@ -783,14 +780,9 @@ fn an_escalation_program_with_an_argument_is_refused() {
 fn flag_refused(args: &[&str], env: &[(&str, &str)], expected: &str) {
     let work = xtask::files::tempdir().unwrap();
     let target = work.path().join("target");
-    let output = Command::new(env!("CARGO_BIN_EXE_xtask"))
+    let output = support::xtask_command(&target)
         .args(args)
-        .env_remove("BDR_DIST_RECIPES")
-        .env_remove("BDR_DIST_PLATFORMS")
-        .env_remove("BDR_DIST_MIRROR")
-        .env_remove("BDR_DIST_SET")
         .envs(env.iter().copied())
-        .env("BDR_DIST_TARGET", &target)
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);

@@ -501,20 +501,16 @@ const EU_STRIP_MISSING: &str = r#"bin=$(dirname "$(command -v eu-strip)") && mkd
 /// The tool, in a private mount namespace set up by `setup` (a shell
 /// command; `$1` is `scratch`), so the host's eu-strip is untouched.
 fn xtask_with_mounts(setup: &str, scratch: &Path, target: &Path, args: &[&str]) -> Output {
-    let output = Command::new("unshare")
+    let mut command = Command::new("unshare");
+    command
         .args(["--mount", "--propagation", "private", "--", "sh", "-c"])
         .arg(format!("{setup} && shift && exec \"$@\""))
         .arg("sh")
         .arg(scratch)
         .arg(env!("CARGO_BIN_EXE_xtask"))
-        .args(args)
-        .env("BDR_DIST_TARGET", target)
-        .env_remove("BDR_DIST_RECIPES")
-        .env_remove("BDR_DIST_MIRROR")
-        .env_remove("BDR_DIST_SET")
-        .env_remove("BDR_DIST_PLATFORMS")
-        .output()
-        .unwrap();
+        .args(args);
+    support::xtask_environment(&mut command, target);
+    let output = command.output().unwrap();
     eprintln!(
         "$ unshare ... cargo xtask {}\n{}",
         args.join(" "),

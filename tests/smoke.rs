@@ -131,6 +131,15 @@ fn namespaces() -> Vec<String> {
         .collect()
 }
 
+/// No network namespace whose name starts with `prefix` (a run's) is left.
+fn assert_no_namespaces_of(prefix: &str) {
+    let left: Vec<String> = namespaces()
+        .into_iter()
+        .filter(|n| n.starts_with(prefix))
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
+
 #[test]
 fn three_nodes_in_network_namespaces_replicate_over_tls_and_leave_nothing_behind() {
     // What a run killed outright would leave: its pid is gone, so the next
@@ -173,11 +182,7 @@ fn a_signal_in_network_namespaces_stops_the_servers_and_removes_the_namespaces()
     });
     assert!(!status.success(), "{seen}");
     assert_torn_down(&started_pids(&seen), &cluster_dir(&seen), 2);
-    let left: Vec<String> = namespaces()
-        .into_iter()
-        .filter(|n| n.starts_with(&prefix))
-        .collect();
-    assert!(left.is_empty(), "left behind: {left:?}");
+    assert_no_namespaces_of(&prefix);
 }
 
 #[test]
@@ -707,11 +712,7 @@ fn a_killed_run_in_network_namespaces_leaves_nothing_after_the_next_command() {
     // A killed run cannot remove its namespaces itself: the next command does.
     let prefix = format!("bdr-dist-{run}-");
     next_command_reaps(run, &cluster_dir(&seen));
-    let left: Vec<String> = namespaces()
-        .into_iter()
-        .filter(|n| n.starts_with(&prefix))
-        .collect();
-    assert!(left.is_empty(), "left behind: {left:?}");
+    assert_no_namespaces_of(&prefix);
 }
 
 #[test]

@@ -266,16 +266,30 @@ pub fn xtask(target: &Path, args: &[&str]) -> Output {
     xtask_with_env(target, args, &[])
 }
 
-/// `xtask`, with these variables set too (`GNUPGHOME`, say).
-pub fn xtask_with_env(target: &Path, args: &[&str], env: &[(&str, &Path)]) -> Output {
-    let output = Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .args(args)
-        .envs(env.iter().copied())
+/// `target` as the tool's target directory, and none of the caller's
+/// `BDR_DIST_*` choices (set, recipes, platforms, mirrors), for a command
+/// that runs `cargo xtask` (itself, or through `unshare`).
+pub fn xtask_environment(command: &mut Command, target: &Path) {
+    command
         .env("BDR_DIST_TARGET", target)
         .env_remove("BDR_DIST_RECIPES")
         .env_remove("BDR_DIST_MIRROR")
         .env_remove("BDR_DIST_SET")
-        .env_remove("BDR_DIST_PLATFORMS")
+        .env_remove("BDR_DIST_PLATFORMS");
+}
+
+/// The `cargo xtask` binary in [`xtask_environment`].
+pub fn xtask_command(target: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_xtask"));
+    xtask_environment(&mut command, target);
+    command
+}
+
+/// `xtask`, with these variables set too (`GNUPGHOME`, say).
+pub fn xtask_with_env(target: &Path, args: &[&str], env: &[(&str, &Path)]) -> Output {
+    let output = xtask_command(target)
+        .args(args)
+        .envs(env.iter().copied())
         .output()
         .unwrap();
     eprintln!(
