@@ -25,7 +25,12 @@ use std::{
 use anyhow::{bail, Context};
 use serde::Serialize;
 
-use super::{config, leftovers::RunRecord, netns::Namespaces, template, tls};
+use super::{
+    config,
+    leftovers::{self, RunRecord},
+    netns::Namespaces,
+    template, tls,
+};
 use crate::{
     files, interrupt,
     plan::{
@@ -138,11 +143,7 @@ impl Cluster {
         fs::set_permissions(&dir, fs::Permissions::from_mode(mode))?;
         // Before anything runs in it: what the next command removes if this
         // run dies without its teardown.
-        // SAFETY: geteuid has no preconditions.
-        let server_uid = run_as
-            .as_ref()
-            .map_or(unsafe { libc::geteuid() }, |user| user.uid);
-        RunRecord::of_this_run(server_uid).write(&dir)?;
+        RunRecord::of_this_run(run_as.as_ref()).write(&dir)?;
         let mut cluster = Cluster {
             dir: dir.clone(),
             bindir: smoke.bindir.clone(),
@@ -878,36 +879,15 @@ impl Cluster {
     /// Send `signal` to `pid` as the server user (a process of another user
     /// is out of its reach), or directly when the servers run as us.
     fn signal(&self, pid: u32, signal: i32) {
-        match &self.run_as {
-            Some(_) => {
-                let _ = self
-                    .command(Path::new("/bin/kill"))
-                    .args([format!("-{signal}"), pid.to_string()])
-                    .uninterruptible()
-                    .output();
-            }
-            // SAFETY: signals a server this run started, as its owner.
-            None => unsafe {
-                libc::kill(pid as i32, signal);
-            },
-        }
+        leftovers::signal_as(pid, signal, leftovers::server_ids(self.run_as.as_ref()));
     }
 
-    /// The cluster is thrown away: an immediate shutdown (SIGQUIT, no
-    /// checkpoint) of a postmaster this run started, by pid, as the server
-    /// user, so that a pid file that user wrote can never point root's signal
-    /// at anything else; SIGKILL if it is still there after 10 s (1 s once a
-    /// second signal said not to wait).
+    /// The cluster is thrown away: an immediate shutdown of a postmaster
+    /// this run started, as the server user; SIGKILL if it is still there
+    /// after 10 s (1 s once a second signal said not to wait).
     fn stop_postmaster(&self, pid: u32) {
-        self.signal(pid, libc::SIGQUIT);
-        let grace = if interrupt::hurried() { 1 } else { 10 };
-        let deadline = Instant::now() + Duration::from_secs(grace);
-        while process_alive(pid) && Instant::now() < deadline {
-            thread::sleep(Duration::from_millis(5));
-        }
-        if process_alive(pid) {
-            self.signal(pid, libc::SIGKILL);
-        }
+        let grace = Duration::from_secs(if interrupt::hurried() { 1 } else { 10 });
+        leftovers::stop(pid, leftovers::server_ids(self.run_as.as_ref()), grace);
     }
 
     /// Stop every server this run started (by its pid file's pid), all at
@@ -948,12 +928,7 @@ impl Drop for Cluster {
         // Kept whole: the next command must leave it be.
         let kept = RunRecord {
             kept: true,
-            ..RunRecord::of_this_run(
-                // SAFETY: geteuid has no preconditions.
-                self.run_as
-                    .as_ref()
-                    .map_or(unsafe { libc::geteuid() }, |user| user.uid),
-            )
+            ..RunRecord::of_this_run(self.run_as.as_ref())
         };
         if let Err(error) = kept.write(&self.dir) {
             eprintln!(

@@ -25,6 +25,7 @@ use std::{
 
 use serde::{Deserialize, Serialize};
 
+use super::cluster::RunAs;
 use crate::{files, process::Command};
 
 /// The record's name in a cluster directory.
@@ -39,20 +40,23 @@ pub struct RunRecord {
     /// Its start time (clock ticks after boot, from /proc), where known: a
     /// new process with a reused pid is not that run.
     pub start: Option<u64>,
-    /// The uid the servers run as.
+    /// The uid and gid the servers run as.
     pub server_uid: u32,
+    pub server_gid: u32,
     /// Left running on purpose (`--keep`): never reaped.
     pub kept: bool,
 }
 
 impl RunRecord {
-    /// This run's record, for servers run by `server_uid`.
-    pub fn of_this_run(server_uid: u32) -> RunRecord {
+    /// This run's record, for servers run as `run_as` (or as us).
+    pub fn of_this_run(run_as: Option<&RunAs>) -> RunRecord {
         let pid = std::process::id();
+        let (server_uid, server_gid) = server_ids(run_as);
         RunRecord {
             pid,
             start: start_time(pid),
             server_uid,
+            server_gid,
             kept: false,
         }
     }
@@ -83,9 +87,16 @@ pub fn start_time(pid: u32) -> Option<u64> {
 /// fails the command: what cannot be removed is said, and tried again next time.
 pub fn reap() {
     let temp = std::env::temp_dir();
-    // Namespaces outlive a killed run, whoever reaps its directory.
+    // Namespaces outlive a killed run, whoever reaps its directory. Looked
+    // for in /run/netns first, so that a command with none spawns nothing.
     // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } == 0 && std::path::Path::new("/run/netns").is_dir() {
+    let ours = |entries: fs::ReadDir| {
+        entries.flatten().any(|entry| {
+            let name = entry.file_name();
+            name.to_string_lossy().starts_with(super::netns::PREFIX)
+        })
+    };
+    if unsafe { libc::geteuid() } == 0 && fs::read_dir("/run/netns").is_ok_and(ours) {
         super::netns::remove_stale();
     }
     let Ok(entries) = fs::read_dir(&temp) else {
@@ -167,7 +178,8 @@ fn reap_one(dir: &Path, record: &RunRecord) {
                 "Stopping",
                 data.display()
             );
-            if !stop(pid, record.server_uid) {
+            let user = (record.server_uid, record.server_gid);
+            if !stop(pid, user, Duration::from_secs(10)) {
                 survivors.push(pid);
             }
         }
@@ -244,14 +256,26 @@ fn postmaster_of(data: &Path, record: &RunRecord) -> Option<u32> {
         .then_some(pid)
 }
 
-/// Stop a postmaster: SIGQUIT (an immediate shutdown) as its own user, then
-/// SIGKILL after 10 s. Whether it is gone.
-fn stop(pid: u32, uid: u32) -> bool {
-    for (signal, wait) in [(libc::SIGQUIT, 10), (libc::SIGKILL, 5)] {
-        signal_as(pid, signal, uid);
-        let deadline = Instant::now() + Duration::from_secs(wait);
+/// The ids a cluster's servers run as: `run_as`'s, or ours.
+pub(super) fn server_ids(run_as: Option<&RunAs>) -> (u32, u32) {
+    match run_as {
+        Some(user) => (user.uid, user.gid),
+        // SAFETY: geteuid and getegid have no preconditions.
+        None => unsafe { (libc::geteuid(), libc::getegid()) },
+    }
+}
+
+/// Stop a postmaster: SIGQUIT (an immediate shutdown, no checkpoint) as its
+/// own user, then SIGKILL once `grace` has passed. Whether it is gone.
+pub(super) fn stop(pid: u32, user: (u32, u32), grace: Duration) -> bool {
+    for (signal, wait) in [
+        (libc::SIGQUIT, grace),
+        (libc::SIGKILL, Duration::from_secs(5)),
+    ] {
+        signal_as(pid, signal, user);
+        let deadline = Instant::now() + wait;
         while super::cluster::process_alive(pid) && Instant::now() < deadline {
-            thread::sleep(Duration::from_millis(20));
+            thread::sleep(Duration::from_millis(5));
         }
         if !super::cluster::process_alive(pid) {
             return true;
@@ -260,32 +284,21 @@ fn stop(pid: u32, uid: u32) -> bool {
     false
 }
 
-/// `kill -SIGNAL pid` as `uid` (its group: its primary one, as `id` says),
-/// or directly when that is us.
-fn signal_as(pid: u32, signal: i32, uid: u32) {
+/// `kill -SIGNAL pid` as `user` (uid, gid), so that a pid that user's files
+/// named can never point root's signal at anything else; directly when that
+/// is us. Run to the end even after an interrupt: teardown sends it.
+pub(super) fn signal_as(pid: u32, signal: i32, (uid, gid): (u32, u32)) {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } == uid {
         // SAFETY: signals a process of our own.
         unsafe { libc::kill(pid as i32, signal) };
         return;
     }
-    let gid = primary_group(uid).unwrap_or(uid);
     let _ = Command::new("/bin/kill")
         .args([format!("-{signal}"), pid.to_string()])
         .as_user(uid, gid)
         .uninterruptible()
         .output();
-}
-
-/// The primary group of `uid`, from /etc/passwd.
-fn primary_group(uid: u32) -> Option<u32> {
-    let passwd = fs::read_to_string("/etc/passwd").ok()?;
-    passwd.lines().find_map(|line| {
-        let fields: Vec<&str> = line.split(':').collect();
-        (fields.get(2)?.parse::<u32>().ok()? == uid)
-            .then(|| fields.get(3)?.parse().ok())
-            .flatten()
-    })
 }
 
 #[cfg(test)]
@@ -294,7 +307,7 @@ mod tests {
 
     #[test]
     fn this_run_is_alive_and_a_gone_one_is_not() {
-        let record = RunRecord::of_this_run(0);
+        let record = RunRecord::of_this_run(None);
         assert!(record.start.is_some(), "/proc gives our start time");
         assert!(record.is_alive());
         let reused = RunRecord {
@@ -318,7 +331,7 @@ mod tests {
         let dir = parent.path().join("bdr-dist-t-x");
         fs::create_dir_all(dir.join("n1/data")).unwrap();
         fs::write(dir.join("n1/data/PG_VERSION"), "15\n").unwrap();
-        RunRecord::of_this_run(0).write(&dir).unwrap();
+        RunRecord::of_this_run(None).write(&dir).unwrap();
         remove_cluster_dir(&dir).unwrap();
         assert!(!dir.exists());
     }
@@ -326,7 +339,7 @@ mod tests {
     #[test]
     fn a_record_is_read_only_from_a_directory_of_ours() {
         let dir = files::tempdir().unwrap();
-        let record = RunRecord::of_this_run(1234);
+        let record = RunRecord::of_this_run(None);
         record.write(dir.path()).unwrap();
         assert_eq!(read_record(dir.path()), Some(record));
         // A symlink to a record is not a record.

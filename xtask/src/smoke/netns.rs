@@ -13,7 +13,7 @@ use crate::{printable::printable, process::Command};
 
 /// The nodes' subnet: private, and only ever inside the run's namespaces.
 const SUBNET: &str = "10.213.0";
-const PREFIX: &str = "bdr-dist-";
+pub const PREFIX: &str = "bdr-dist-";
 
 /// The namespaces of one run. Dropping it removes them.
 #[derive(Debug)]
