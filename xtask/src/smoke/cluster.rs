@@ -10,25 +10,25 @@
 //! but the empty data and socket directories stays root's.
 
 use std::{
-    collections::BTreeMap,
     fmt::Write as _,
     fs,
-    io::{Read, Write},
-    net::TcpListener,
-    os::unix::fs::{OpenOptionsExt, PermissionsExt},
+    io::Read,
+    os::unix::fs::PermissionsExt,
     path::{Path, PathBuf},
-    process::Output,
     thread,
     time::{Duration, Instant},
 };
 
 use anyhow::{bail, Context};
-use serde::Serialize;
 
 use super::{
     config,
     leftovers::{self, RunRecord},
     netns::Namespaces,
+    server::{
+        free_port, parent_of, process_alive, read_pid, read_tail, Node, RunAs, Server, DATABASE,
+        OWNER, REPLICATION_USER,
+    },
     template, tls,
 };
 use crate::{
@@ -38,79 +38,22 @@ use crate::{
         Smoke,
     },
     printable::printable,
-    process::Command,
-    sources::archive,
 };
 
 /// How long any one wait may take before the check fails.
 pub const DEADLINE: Duration = Duration::from_secs(60);
 /// The longest one statement of the harness may take.
 pub const STATEMENT_TIMEOUT: Duration = Duration::from_secs(90);
-/// The database and its owner, named as in the reference procedure.
-pub const DATABASE: &str = "amstest";
-pub const OWNER: &str = "amsv2";
-pub const REPLICATION_USER: &str = "bdrsync";
-
-/// The user that runs the servers, when it is not the current one.
-#[derive(Debug, Clone)]
-pub struct RunAs {
-    pub name: String,
-    pub uid: u32,
-    pub gid: u32,
-}
-
-impl RunAs {
-    pub fn lookup(name: &str) -> anyhow::Result<RunAs> {
-        let id = |flag: &str| -> anyhow::Result<u32> {
-            let output = Command::new("id").args([flag, name]).output()?;
-            if !output.status.success() {
-                bail!(
-                    "user `{name}` does not exist: servers never run as root, so create it \
-                     (`cargo xtask doctor --fix` does) or pass --run-as USER"
-                );
-            }
-            Ok(String::from_utf8_lossy(&output.stdout).trim().parse()?)
-        };
-        let user = RunAs {
-            name: name.to_owned(),
-            uid: id("-u")?,
-            gid: id("-g")?,
-        };
-        if user.uid == 0 {
-            bail!("user `{name}` is root: servers never run as root; pass an unprivileged --run-as USER");
-        }
-        Ok(user)
-    }
-}
-
-/// One PostgreSQL node of the cluster.
-#[derive(Debug, Serialize)]
-pub struct Node {
-    /// Its name in the group (a recreated node takes a new one).
-    pub name: String,
-    /// 1, 2, ...: its directory `n<number>`, namespace and certificate.
-    pub number: u32,
-    /// The one address it listens on and peers reach it at.
-    pub address: String,
-    /// Its network namespace, with `--network netns`.
-    pub netns: Option<String>,
-    pub port: u16,
-    pub data: PathBuf,
-    pub log: PathBuf,
-    /// The postmaster's pid, once started: teardown stops exactly this one.
-    pub pid: Option<u32>,
-}
 
 /// A running cluster. Dropping it stops every server it started and removes
 /// its directory, unless it is kept.
 pub struct Cluster {
-    pub dir: PathBuf,
-    pub bindir: PathBuf,
+    /// The cluster directory, the installation and the user the servers
+    /// run as: every command is built by [`Server::command`].
+    pub server: Server,
     pub nodes: Vec<Node>,
-    pub run_as: Option<RunAs>,
     pub password: String,
     pub major: u32,
-    pub keep: bool,
     /// Peers talk TLS (`hostssl` only, `sslmode=verify-full`).
     pub tls: bool,
     preload: String,
@@ -120,9 +63,6 @@ pub struct Cluster {
     template: Option<PathBuf>,
     /// The driver tells nodes apart by system identifier (BDR).
     new_sysid: bool,
-    /// The installation as planned (the stage), even when the servers run
-    /// a copy of it: what the template's key hashes.
-    pub(super) origin_bindir: PathBuf,
     /// Until teardown ends, a second signal hurries it rather than exiting.
     _cleanup: interrupt::Cleanup,
 }
@@ -145,52 +85,29 @@ impl Cluster {
         // run dies without its teardown.
         RunRecord::of_this_run(run_as.as_ref()).write(&dir)?;
         let mut cluster = Cluster {
-            dir: dir.clone(),
-            bindir: smoke.bindir.clone(),
+            server: Server {
+                dir,
+                bindir: smoke.bindir.clone(),
+                origin_bindir: smoke.bindir.clone(),
+                run_as,
+                keep: smoke.keep,
+            },
             nodes: Vec::new(),
-            run_as,
             password: random_password()?,
             major: 0,
-            keep: smoke.keep,
             tls: false,
             preload: smoke.preload.clone(),
             extensions: smoke.extensions.clone(),
             namespaces: None,
             template: None,
             new_sysid: smoke.driver == crate::input::recipe::ClusterDriver::Bdr,
-            origin_bindir: smoke.bindir.clone(),
             _cleanup: interrupt::Cleanup::begin(),
         };
-        cluster.mkdir(&cluster.socket_dir())?;
-        if let Some(tarball) = tarball {
-            let install = dir.join("install");
-            let expect = archive::Expect {
-                tree: None,
-                max_bytes: crate::input::recipe::DEFAULT_MAX_UNPACKED,
-            };
-            archive::unpack(
-                tarball,
-                crate::input::recipe::ArchiveKind::TarGz,
-                &install,
-                &expect,
-            )
-            .with_context(|| format!("cannot unpack {}", tarball.display()))?;
-            cluster.bindir = install.join("bin");
-        }
-        if cluster.run_as.is_some() {
-            // The server user may not reach the stage (a checkout under /root):
-            // then it runs a root-owned copy inside the cluster directory.
-            if !cluster
-                .run(&cluster.bindir.join("postgres"), &["--version"])
-                .is_ok_and(|o| o.status.success())
-            {
-                let install = dir.join("install");
-                let prefix = cluster.bindir.parent().context("bindir has no parent")?;
-                copy_installation(prefix, &install)?;
-                cluster.bindir = install.join("bin");
-            }
-        }
-        let version = cluster.run(&cluster.bindir.join("postgres"), &["--version"])?;
+        cluster.server.mkdir(&cluster.server.socket_dir())?;
+        cluster.server.install(tarball)?;
+        let version = cluster
+            .server
+            .run(&cluster.server.bindir.join("postgres"), &["--version"])?;
         let version = String::from_utf8_lossy(&version.stdout).into_owned();
         cluster.major = server_major(&version)
             .with_context(|| format!("cannot read the server version from `{}`", version.trim()))?;
@@ -204,8 +121,8 @@ impl Cluster {
             ),
         };
         if cluster.tls {
-            cluster.mkdir(&cluster.tls_dir())?;
-            tls::make_ca(&cluster, &cluster.tls_dir())?;
+            cluster.server.mkdir(&cluster.server.tls_dir())?;
+            tls::make_ca(&cluster.server, &cluster.server.tls_dir())?;
         }
         if smoke.network == Network::Netns {
             super::netns::check_available()?;
@@ -217,8 +134,9 @@ impl Cluster {
         // A template for an installation that stays put (not a tarball
         // unpacked anew each run); without one, every node is initdb'd.
         if let Some(dir) = template_dir.filter(|_| tarball.is_none()) {
-            if template::usable(&cluster, cluster.new_sysid) {
-                match template::archive(&cluster, dir) {
+            if template::usable(&cluster.server, cluster.new_sysid) {
+                match template::archive(&cluster.server, &cluster.preload, &cluster.extensions, dir)
+                {
                     Ok(archive) => cluster.template = Some(archive),
                     Err(error) => eprintln!(
                         "warning: no template for the nodes, each is initialized: {error:#}"
@@ -231,22 +149,19 @@ impl Cluster {
 
     /// Whether the server was configured with OpenSSL (`pg_config --configure`).
     fn server_has_tls(&self) -> anyhow::Result<bool> {
-        let output = self.run(&self.bindir.join("pg_config"), &["--configure"])?;
+        let output = self
+            .server
+            .run(&self.server.bindir.join("pg_config"), &["--configure"])?;
         let configure = String::from_utf8_lossy(&output.stdout);
         Ok(configure.contains("'--with-openssl'") || configure.contains("'--with-ssl=openssl'"))
-    }
-
-    /// Where the CA and the node certificates are.
-    pub fn tls_dir(&self) -> PathBuf {
-        self.dir.join("tls")
     }
 
     /// A new node, not yet initialized: its directory, port, address (and
     /// namespace), certificate. Returns its index in `nodes`.
     pub fn add_node(&mut self) -> anyhow::Result<usize> {
         let number = self.nodes.len() as u32 + 1;
-        let node_dir = self.dir.join(format!("n{number}"));
-        self.mkdir(&node_dir)?;
+        let node_dir = self.server.dir.join(format!("n{number}"));
+        self.server.mkdir(&node_dir)?;
         let (netns, address) = match &mut self.namespaces {
             Some(namespaces) => {
                 let (name, address) = namespaces.add_node(number)?;
@@ -255,7 +170,7 @@ impl Cluster {
             None => (None, "127.0.0.1".to_owned()),
         };
         if self.tls {
-            tls::make_node_certificate(self, &self.tls_dir(), number, &address)?;
+            tls::make_node_certificate(&self.server, &self.server.tls_dir(), number, &address)?;
         }
         self.nodes.push(Node {
             name: format!("node{number}"),
@@ -270,61 +185,12 @@ impl Cluster {
         Ok(self.nodes.len() - 1)
     }
 
-    /// Where the servers put their unix sockets: a 0700 directory of the
-    /// server user, so only that user connects through them.
-    pub fn socket_dir(&self) -> PathBuf {
-        self.dir.join("sock")
-    }
-
-    /// An empty directory of the server user's, 0700.
-    pub(super) fn mkdir(&self, path: &Path) -> anyhow::Result<()> {
-        fs::create_dir(path).with_context(|| format!("cannot create {}", path.display()))?;
-        fs::set_permissions(path, fs::Permissions::from_mode(0o700))?;
-        if let Some(user) = &self.run_as {
-            std::os::unix::fs::chown(path, Some(user.uid), Some(user.gid))?;
-        }
-        Ok(())
-    }
-
-    /// A command run as the server user, with a minimal environment. The
-    /// installation's own libraries come first: the programs' run path names
-    /// the installed prefix, which need not exist yet, and the host's libpq
-    /// (another version) must not stand in for the one that ships.
-    pub fn command(&self, program: &Path) -> Command {
-        let libdir = self.bindir.with_file_name("lib");
-        let command = Command::new(program)
-            .exact_environment(BTreeMap::from([
-                ("PATH".to_owned(), "/usr/bin:/bin".to_owned()),
-                ("LC_ALL".to_owned(), "C".to_owned()),
-                ("LD_LIBRARY_PATH".to_owned(), libdir.display().to_string()),
-            ]))
-            .cwd(&self.dir);
-        match &self.run_as {
-            Some(user) => command.as_user(user.uid, user.gid),
-            None => command,
-        }
-    }
-
-    fn run(&self, program: &Path, args: &[&str]) -> anyhow::Result<Output> {
-        self.command(program).args(args).output()
-    }
-
-    /// One of the installation's programs (`pg_dump`, `bdr_init_copy`, ...),
-    /// run as the server user inside `node`'s network namespace.
-    pub fn tool(&self, node: &Node, program: &str) -> Command {
-        let command = self.command(&self.bindir.join(program));
-        match &node.netns {
-            Some(name) => command.in_netns(name),
-            None => command,
-        }
-    }
-
     /// Make every node's data directory (from the template, or initdb),
     /// configure, start; the nodes in parallel.
     pub fn start_all(&mut self) -> anyhow::Result<()> {
         let started = Instant::now();
         self.in_parallel(|node| match &self.template {
-            Some(archive) => template::restore(self, archive, node, self.new_sysid),
+            Some(archive) => template::restore(&self.server, archive, node, self.new_sysid),
             None => self.init_node(node),
         })
         .into_iter()
@@ -350,33 +216,7 @@ impl Cluster {
 
     /// initdb one node's data directory.
     pub fn init_node(&self, node: &Node) -> anyhow::Result<()> {
-        self.initdb(&node.data, &node.name)
-    }
-
-    /// initdb `data`, for `what` (a node's name) in messages.
-    pub(super) fn initdb(&self, data: &Path, what: &str) -> anyhow::Result<()> {
-        let data = data.display().to_string();
-        // -N: no fsync; a smoke cluster is thrown away.
-        let args = [
-            "-D",
-            &data,
-            "-U",
-            "postgres",
-            "-A",
-            "trust",
-            "-N",
-            "-E",
-            "UTF8",
-            "--locale=C",
-        ];
-        let output = self.run(&self.bindir.join("initdb"), &args)?;
-        if !output.status.success() {
-            bail!(
-                "initdb for {what} failed: {}",
-                printable(&String::from_utf8_lossy(&output.stderr), 4096)
-            );
-        }
-        Ok(())
+        self.server.initdb(&node.data, &node.name)
     }
 
     /// Append the smoke settings to a node's `postgresql.conf` (later lines
@@ -384,8 +224,8 @@ impl Cluster {
     /// write its `pg_hba.conf`.
     pub fn configure_node(&self, node: &Node) -> anyhow::Result<()> {
         let (_, encryption) = config::auth_methods(self.major);
-        let socket_dir = self.socket_dir().display().to_string();
-        let (cert, key) = tls::node_files(&self.tls_dir(), node.number);
+        let socket_dir = self.server.socket_dir().display().to_string();
+        let (cert, key) = tls::node_files(&self.server.tls_dir(), node.number);
         let (cert, key) = (cert.display().to_string(), key.display().to_string());
         let settings = config::NodeSettings {
             address: &node.address,
@@ -396,7 +236,8 @@ impl Cluster {
             tls: self.tls.then_some((cert.as_str(), key.as_str())),
         };
         let conf = config::postgresql_conf(&settings);
-        self.write_as_server_user(&node.data.join("postgresql.conf"), &conf, true)?;
+        self.server
+            .write_as_server_user(&node.data.join("postgresql.conf"), &conf, true)?;
         self.write_hba(node)
     }
 
@@ -406,7 +247,8 @@ impl Cluster {
         let mut peers: Vec<&str> = self.nodes.iter().map(|n| n.address.as_str()).collect();
         peers.dedup();
         let hba = config::pg_hba_conf(REPLICATION_USER, auth, &peers, self.tls);
-        self.write_as_server_user(&node.data.join("pg_hba.conf"), &hba, false)
+        self.server
+            .write_as_server_user(&node.data.join("pg_hba.conf"), &hba, false)
     }
 
     /// Admit every node's address on every running node (after a node was
@@ -417,31 +259,6 @@ impl Cluster {
             self.sql(node, "postgres", "SELECT pg_reload_conf();")?;
         }
         Ok(())
-    }
-
-    /// Write a file in a directory the server user owns, as that user (`tee`):
-    /// a link planted there is followed with that user's rights, never root's.
-    pub fn write_as_server_user(
-        &self,
-        path: &Path,
-        text: &str,
-        append: bool,
-    ) -> anyhow::Result<()> {
-        if self.run_as.is_none() {
-            let mut file = fs::OpenOptions::new()
-                .create(true)
-                .write(true)
-                .append(append)
-                .truncate(!append)
-                .open(path)
-                .with_context(|| format!("cannot write {}", path.display()))?;
-            return Ok(file.write_all(text.as_bytes())?);
-        }
-        let mut tee = self.command(Path::new("tee"));
-        if append {
-            tee = tee.arg("-a");
-        }
-        tee.arg(path).stdin_bytes(text).checked_output().map(drop)
     }
 
     /// Start these nodes, in parallel (each in its namespace), and record
@@ -484,71 +301,22 @@ impl Cluster {
     /// accepts connections; its pid.
     fn launch(&self, node: &Node) -> anyhow::Result<u32> {
         let data = node.data.display().to_string();
-        let pid = self.spawn_postmaster(node.netns.as_deref(), &node.data, &node.log, &[])?;
-        self.wait_accepting(pid, &node.name, || {
-            self.sql(node, "postgres", "SELECT 1").is_ok()
-        })
-        .with_context(|| format!("the postmaster of {data}"))
-    }
-
-    /// Start `postgres -D data` (and `options`) as the server user, in
-    /// `netns`, its output appended to `log`. Not through `pg_ctl`, which
-    /// hands the server to init: started here, it is this run's child and,
-    /// unless the cluster is kept, gets SIGQUIT (an immediate shutdown) when
-    /// the run dies, however it dies.
-    pub(super) fn spawn_postmaster(
-        &self,
-        netns: Option<&str>,
-        data: &Path,
-        log: &Path,
-        options: &[String],
-    ) -> anyhow::Result<u32> {
-        let mut command = self
-            .command(&self.bindir.join("postgres"))
-            .arg("-D")
-            .arg(data)
-            .args(options)
-            .output_appended_to(log);
-        if let Some(name) = netns {
-            command = command.in_netns(name);
-        }
-        if !self.keep {
-            command = command.tied_to_run(libc::SIGQUIT);
-        }
-        command.spawn_tied()
-    }
-
-    /// Poll `accepting` until the postmaster `pid` (of `what`) accepts
-    /// connections; fail as soon as it exits (its log says why).
-    pub(super) fn wait_accepting(
-        &self,
-        pid: u32,
-        what: &str,
-        accepting: impl Fn() -> bool,
-    ) -> anyhow::Result<u32> {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let mut delay = Duration::from_millis(5);
-        loop {
-            interrupt::check()?;
-            if !process_alive(pid) {
-                bail!("{what} did not start: its postmaster (pid {pid}) exited (its log says why)");
-            }
-            if accepting() {
-                return Ok(pid);
-            }
-            if Instant::now() > deadline {
-                bail!("{what} did not start within 60 s (its log says why)");
-            }
-            thread::sleep(delay);
-            delay = (delay * 2).min(Duration::from_millis(50));
-        }
+        let pid =
+            self.server
+                .spawn_postmaster(node.netns.as_deref(), &node.data, &node.log, &[])?;
+        self.server
+            .wait_accepting(pid, &node.name, || {
+                self.sql(node, "postgres", "SELECT 1").is_ok()
+            })
+            .with_context(|| format!("the postmaster of {data}"))
     }
 
     /// Stop a node cleanly (`pg_ctl -m fast`), as an operator would.
     pub fn stop_node(&mut self, index: usize) -> anyhow::Result<()> {
         let node = &self.nodes[index];
         let data = node.data.display().to_string();
-        self.tool(node, "pg_ctl")
+        self.server
+            .tool(node, "pg_ctl")
             .args(["-D", &data, "-m", "fast", "-w", "-t", "60", "stop"])
             .checked_output()
             .with_context(|| format!("cannot stop {}", node.name))?;
@@ -608,10 +376,11 @@ impl Cluster {
         sql: &str,
     ) -> anyhow::Result<String> {
         let port = node.port.to_string();
-        let socket = self.socket_dir().display().to_string();
+        let socket = self.server.socket_dir().display().to_string();
         // psql 9.4 runs only the last of several -c options: send SQL on stdin.
         let output = self
-            .command(&self.bindir.join("psql"))
+            .server
+            .command(&self.server.bindir.join("psql"))
             .args([
                 "-X",
                 "-q",
@@ -743,10 +512,11 @@ impl Cluster {
     /// `pg_dump` of a database on `node`, with these options, as SQL text.
     pub fn dump(&self, node: &Node, database: &str, options: &[&str]) -> anyhow::Result<String> {
         let (socket, port) = (
-            self.socket_dir().display().to_string(),
+            self.server.socket_dir().display().to_string(),
             node.port.to_string(),
         );
         let output = self
+            .server
             .tool(node, "pg_dump")
             .args(["-h", &socket, "-p", &port, "-U", "postgres"])
             .args(options)
@@ -769,7 +539,7 @@ impl Cluster {
         if self.tls {
             dsn.push_str(&format!(
                 " sslmode=verify-full sslrootcert={}",
-                tls::ca_certificate(&self.tls_dir()).display()
+                tls::ca_certificate(&self.server.tls_dir()).display()
             ));
         }
         dsn
@@ -787,6 +557,7 @@ impl Cluster {
     /// (a libpq connection string) and run `sql`: what a peer would see.
     pub fn sql_from_peer(&self, from: &Node, dsn: &str, sql: &str) -> anyhow::Result<String> {
         let output = self
+            .server
             .tool(from, "psql")
             .args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", dsn])
             .stdin_bytes(sql)
@@ -817,7 +588,7 @@ impl Cluster {
 
     pub fn print_keep_instructions(&self) {
         // pg_ctl must run as the servers' owner; su is on every platform, sudo is not.
-        let as_owner = |command: String| match &self.run_as {
+        let as_owner = |command: String| match &self.server.run_as {
             Some(user) => format!(
                 "su -s /bin/sh {} -c {}",
                 user.name,
@@ -829,8 +600,8 @@ impl Cluster {
         for node in &self.nodes {
             let psql = format!(
                 "{} -h {} -p {} -U postgres {DATABASE}",
-                self.bindir.join("psql").display(),
-                self.socket_dir().display(),
+                self.server.bindir.join("psql").display(),
+                self.server.socket_dir().display(),
                 node.port
             );
             let _ = writeln!(
@@ -845,7 +616,7 @@ impl Cluster {
         for node in &self.nodes {
             let stop = format!(
                 "{} -D {} -m fast stop",
-                self.bindir.join("pg_ctl").display(),
+                self.server.bindir.join("pg_ctl").display(),
                 node.data.display()
             );
             let _ = writeln!(text, "  {}", as_owner(stop));
@@ -858,7 +629,7 @@ impl Cluster {
         if let Some(namespaces) = &self.namespaces {
             let _ = writeln!(text, "  ip netns delete {}", namespaces.hub());
         }
-        let _ = write!(text, "  rm -rf {}", self.dir.display());
+        let _ = write!(text, "  rm -rf {}", self.server.dir.display());
         eprintln!("{text}");
     }
 
@@ -879,7 +650,11 @@ impl Cluster {
     /// Send `signal` to `pid` as the server user (a process of another user
     /// is out of its reach), or directly when the servers run as us.
     fn signal(&self, pid: u32, signal: i32) {
-        leftovers::signal_as(pid, signal, leftovers::server_ids(self.run_as.as_ref()));
+        leftovers::signal_as(
+            pid,
+            signal,
+            leftovers::server_ids(self.server.run_as.as_ref()),
+        );
     }
 
     /// The cluster is thrown away: an immediate shutdown of a postmaster
@@ -887,7 +662,11 @@ impl Cluster {
     /// after 10 s (1 s once a second signal said not to wait).
     fn stop_postmaster(&self, pid: u32) {
         let grace = Duration::from_secs(if interrupt::hurried() { 1 } else { 10 });
-        leftovers::stop(pid, leftovers::server_ids(self.run_as.as_ref()), grace);
+        leftovers::stop(
+            pid,
+            leftovers::server_ids(self.server.run_as.as_ref()),
+            grace,
+        );
     }
 
     /// Stop every server this run started (by its pid file's pid), all at
@@ -901,19 +680,22 @@ impl Cluster {
             Ok(())
         });
         // The template's server, if making the template failed half way.
-        if let Some(pid) = read_pid(&self.dir.join("template/data")) {
+        if let Some(pid) = read_pid(&self.server.dir.join("template/data")) {
             self.stop_postmaster(pid);
         }
         if let Some(mut namespaces) = self.namespaces.take() {
             namespaces.remove();
         }
-        if let Err(error) = super::leftovers::remove_cluster_dir(&self.dir) {
-            eprintln!("warning: cannot remove {}: {error}", self.dir.display());
+        if let Err(error) = super::leftovers::remove_cluster_dir(&self.server.dir) {
+            eprintln!(
+                "warning: cannot remove {}: {error}",
+                self.server.dir.display()
+            );
         }
         eprintln!(
             "{:>12} cluster stopped and {} removed in {:.1}s",
             "Teardown",
-            self.dir.display(),
+            self.server.dir.display(),
             started.elapsed().as_secs_f64()
         );
     }
@@ -921,19 +703,19 @@ impl Cluster {
 
 impl Drop for Cluster {
     fn drop(&mut self) {
-        if !self.keep || interrupt::requested() {
+        if !self.server.keep || interrupt::requested() {
             self.teardown();
             return;
         }
         // Kept whole: the next command must leave it be.
         let kept = RunRecord {
             kept: true,
-            ..RunRecord::of_this_run(self.run_as.as_ref())
+            ..RunRecord::of_this_run(self.server.run_as.as_ref())
         };
-        if let Err(error) = kept.write(&self.dir) {
+        if let Err(error) = kept.write(&self.server.dir) {
             eprintln!(
                 "warning: cannot mark {} as kept: {error:#}",
-                self.dir.display()
+                self.server.dir.display()
             );
         }
         if let Some(namespaces) = self.namespaces.take() {
@@ -956,109 +738,4 @@ fn random_password() -> anyhow::Result<String> {
     let mut bytes = [0u8; 18];
     fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
     Ok(hex::encode(bytes))
-}
-
-pub(super) fn free_port() -> anyhow::Result<u16> {
-    let listener =
-        TcpListener::bind("127.0.0.1:0").context("cannot find a free port on 127.0.0.1")?;
-    Ok(listener.local_addr()?.port())
-}
-
-/// The first line of `postmaster.pid`: a file the server user writes, so
-/// read it as hostile (no symlink, no fifo, a few bytes at most).
-pub(super) fn read_pid(data: &Path) -> Option<u32> {
-    let file = fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-        .open(data.join("postmaster.pid"))
-        .ok()?;
-    if !file.metadata().ok()?.is_file() {
-        return None;
-    }
-    let mut text = String::new();
-    file.take(4096).read_to_string(&mut text).ok()?;
-    text.lines().next()?.trim().parse().ok()
-}
-
-/// Whether the process still runs. A postmaster that has exited stays a
-/// zombie until its parent (init, here) reaps it, which some inits do only
-/// every second or so: on Linux a zombie counts as gone.
-pub(super) fn process_alive(pid: u32) -> bool {
-    // SAFETY: kill with signal 0 only checks that the process exists.
-    if unsafe { libc::kill(pid as i32, 0) } != 0 {
-        return false;
-    }
-    // /proc/<pid>/stat: "pid (comm) S ...", the state after the last ')'.
-    match fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => !stat
-            .rsplit_once(')')
-            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
-        Err(_) => true,
-    }
-}
-
-/// The parent of `pid`, from /proc/<pid>/stat ("pid (comm) S ppid ...");
-/// None where there is no /proc.
-fn parent_of(pid: u32) -> Option<u32> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let (_, rest) = stat.rsplit_once(')')?;
-    rest.split_whitespace().nth(1)?.parse().ok()
-}
-
-/// The last 64 KiB of a server log: a file the server user writes, so read
-/// as hostile (no symlink followed, no fifo waited on, a bounded read).
-fn read_tail(path: &Path) -> Option<String> {
-    use std::io::Seek;
-    let mut file = fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-        .open(path)
-        .ok()?;
-    let meta = file.metadata().ok()?;
-    if !meta.is_file() {
-        return None;
-    }
-    file.seek(std::io::SeekFrom::Start(
-        meta.len().saturating_sub(64 << 10),
-    ))
-    .ok()?;
-    let mut bytes = Vec::new();
-    file.take(64 << 10).read_to_end(&mut bytes).ok()?;
-    Some(String::from_utf8_lossy(&bytes).into_owned())
-}
-
-/// Copy an installation the server user cannot reach, root-owned: `tar -c`
-/// run as the installation's owner (so it reads nothing that user could not,
-/// whatever they swap in while it runs), unpacked by root as hostile input.
-fn copy_installation(prefix: &Path, to: &Path) -> anyhow::Result<()> {
-    use std::os::unix::fs::MetadataExt;
-    let meta = fs::symlink_metadata(prefix)
-        .with_context(|| format!("cannot read {}", prefix.display()))?;
-    let (Some(parent), Some(name)) = (prefix.parent(), prefix.file_name()) else {
-        bail!("cannot copy {}: it has no parent", prefix.display());
-    };
-    // Its messages go to a file of root's, not to root's terminal.
-    let messages = to.with_extension("copy-messages");
-    let tar = Command::new("tar")
-        .args(["-c", "-f", "-", "-C"])
-        .arg(parent)
-        .arg(name)
-        .as_user(meta.uid(), meta.gid())
-        .stderr_to(&messages);
-    let reader = tar.read_stdout()?;
-    let expect = archive::Expect {
-        tree: None,
-        max_bytes: crate::input::recipe::DEFAULT_MAX_UNPACKED,
-    };
-    archive::unpack_reader(&reader, to, &expect)
-        .with_context(|| format!("cannot copy {} for the server user", prefix.display()))?;
-    match reader.try_wait()? {
-        Some(output) if output.status.success() => Ok(()),
-        _ => bail!(
-            "cannot copy {} for the server user: `{tar}`, run as its owner (uid {}), failed: {}",
-            prefix.display(),
-            meta.uid(),
-            printable(read_tail(&messages).unwrap_or_default().trim(), 2000)
-        ),
-    }
 }

@@ -2,16 +2,16 @@
 //! command of any kind.
 //!
 //! A cluster's servers die with the run that started them (a parent-death
-//! signal, see `Cluster::launch`), but a run killed outright (SIGKILL, a
-//! crash, a third Ctrl-C) cannot remove its cluster directory, and a server
-//! another program started (`bdr_init_copy`'s) is nobody's child. So every
-//! cluster directory holds a record of its run: the run's pid and start
-//! time, and the server user's uid. Every command first looks for records of
-//! runs that are gone (no process with that pid and start time) and, for
-//! each, stops the servers of its data directories (only a live process of
-//! that uid, started after that run, running that data directory; signalled
-//! as that user) and removes the directory; namespaces named for a run that
-//! is gone are removed too.
+//! signal, see `Server::spawn_postmaster`), but a run killed outright
+//! (SIGKILL, a crash, a third Ctrl-C) cannot remove its cluster directory,
+//! and a server another program started (`bdr_init_copy`'s) is nobody's
+//! child. So every cluster directory holds a record of its run: the run's
+//! pid and start time, and the server user's uid. Every command first looks
+//! for records of runs that are gone (no process with that pid and start
+//! time) and, for each, stops the servers of its data directories (only a
+//! live process of that uid, started after that run, running that data
+//! directory; signalled as that user) and removes the directory; namespaces
+//! named for a run that is gone are removed too.
 //! A kept cluster (`--keep`) is marked so and left alone.
 
 use std::{
@@ -25,7 +25,7 @@ use std::{
 
 use serde::{Deserialize, Serialize};
 
-use super::cluster::RunAs;
+use super::server::{process_alive, read_pid, RunAs};
 use crate::{files, process::Command};
 
 /// The record's name in a cluster directory.
@@ -237,7 +237,7 @@ fn data_dirs(dir: &Path) -> Vec<PathBuf> {
 /// as hostile) names one that is that run's: a process of the server user,
 /// started after the run, whose command line runs this data directory.
 fn postmaster_of(data: &Path, record: &RunRecord) -> Option<u32> {
-    let pid = super::cluster::read_pid(data)?;
+    let pid = read_pid(data)?;
     let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let uid: u32 = status
         .lines()
@@ -252,8 +252,7 @@ fn postmaster_of(data: &Path, record: &RunRecord) -> Option<u32> {
         .split(|byte| *byte == 0)
         .any(|arg| arg == data.as_os_str().as_encoded_bytes());
     let after_run = record.start.is_none_or(|run| started >= run);
-    (uid == record.server_uid && after_run && runs_data && super::cluster::process_alive(pid))
-        .then_some(pid)
+    (uid == record.server_uid && after_run && runs_data && process_alive(pid)).then_some(pid)
 }
 
 /// The ids a cluster's servers run as: `run_as`'s, or ours.
@@ -274,10 +273,10 @@ pub(super) fn stop(pid: u32, user: (u32, u32), grace: Duration) -> bool {
     ] {
         signal_as(pid, signal, user);
         let deadline = Instant::now() + wait;
-        while super::cluster::process_alive(pid) && Instant::now() < deadline {
+        while process_alive(pid) && Instant::now() < deadline {
             thread::sleep(Duration::from_millis(5));
         }
-        if !super::cluster::process_alive(pid) {
+        if !process_alive(pid) {
             return true;
         }
     }

@@ -9,6 +9,7 @@ pub mod config;
 pub mod drivers;
 pub mod leftovers;
 pub mod netns;
+pub mod server;
 pub mod template;
 pub mod tls;
 
@@ -21,7 +22,8 @@ use serde::Serialize;
 
 use self::{
     checks::{CheckResult, Checks},
-    cluster::{Cluster, RunAs},
+    cluster::Cluster,
+    server::RunAs,
 };
 use crate::{interrupt, plan::Smoke};
 
@@ -74,7 +76,7 @@ pub fn run(
         "{:>12} {} nodes of set {set} in {}",
         "Cluster",
         smoke.nodes,
-        cluster.dir.display()
+        cluster.server.dir.display()
     );
     let mut checks = Checks::default();
     let outcome = cluster
@@ -105,7 +107,7 @@ pub fn run(
         },
     );
     let run = SmokeRun {
-        cluster_dir: cluster.dir.clone(),
+        cluster_dir: cluster.server.dir.clone(),
         nodes: cluster
             .nodes
             .iter()

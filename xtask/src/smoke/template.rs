@@ -23,35 +23,41 @@ use anyhow::{bail, Context};
 use sha2::{Digest, Sha256};
 
 use super::{
-    cluster::{Cluster, Node, DATABASE, OWNER, REPLICATION_USER},
     config::JOURNAL_SETTINGS,
+    server::{free_port, Node, Server, DATABASE, OWNER, REPLICATION_USER},
 };
 use crate::printable::printable;
 
 /// Bumped when what a template holds changes.
 const FORMAT: &str = "bdr-dist smoke template 1";
 
-/// The template archive for this cluster's installation, made if missing.
-pub fn archive(cluster: &Cluster, dir: &Path) -> anyhow::Result<PathBuf> {
-    let key = key(cluster)?;
+/// The template archive for this installation, with the `preload`ed plugin
+/// and `extensions`, made in `dir` if missing.
+pub fn archive(
+    server: &Server,
+    preload: &str,
+    extensions: &[String],
+    dir: &Path,
+) -> anyhow::Result<PathBuf> {
+    let key = key(server, preload, extensions)?;
     let path = dir.join(format!("{key}.tar"));
     if path.is_file() {
         return Ok(path);
     }
     let started = Instant::now();
     fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let work = cluster.dir.join("template");
-    cluster.mkdir(&work)?;
+    let work = server.dir.join("template");
+    server.mkdir(&work)?;
     let data = work.join("data");
-    cluster.initdb(&data, "the template")?;
-    let socket = cluster.socket_dir().display().to_string();
-    let port = super::cluster::free_port()?.to_string();
+    server.initdb(&data, "the template")?;
+    let socket = server.socket_dir().display().to_string();
+    let port = free_port()?.to_string();
     // Only the unix socket, and what the plugin needs to load.
     let options: Vec<String> = [
         "listen_addresses=".to_owned(),
         format!("port={port}"),
         format!("unix_socket_directories={socket}"),
-        format!("shared_preload_libraries={}", cluster.preload()),
+        format!("shared_preload_libraries={preload}"),
     ]
     .into_iter()
     .chain(
@@ -62,8 +68,8 @@ pub fn archive(cluster: &Cluster, dir: &Path) -> anyhow::Result<PathBuf> {
     .flat_map(|setting| ["-c".to_owned(), setting])
     .collect();
     let pg_ctl = |args: &[&str]| {
-        cluster
-            .command(&cluster.bindir.join("pg_ctl"))
+        server
+            .command(&server.bindir.join("pg_ctl"))
             .args(["-D", &data.display().to_string()])
             .args(args)
             .checked_output()
@@ -71,8 +77,8 @@ pub fn archive(cluster: &Cluster, dir: &Path) -> anyhow::Result<PathBuf> {
     };
     let log = work.join("server.log");
     let sql = |database: &str, text: &str| {
-        cluster
-            .command(&cluster.bindir.join("psql"))
+        server
+            .command(&server.bindir.join("psql"))
             .args([
                 "-X",
                 "-q",
@@ -87,14 +93,13 @@ pub fn archive(cluster: &Cluster, dir: &Path) -> anyhow::Result<PathBuf> {
             .stdin_bytes(text)
             .checked_output()
     };
-    let pid = cluster
+    let pid = server
         .spawn_postmaster(None, &data, &log, &options)
         .context("cannot start the template's server")?;
-    cluster.wait_accepting(pid, "the template's server", || {
+    server.wait_accepting(pid, "the template's server", || {
         sql("postgres", "SELECT 1").is_ok()
     })?;
-    let extensions: String = cluster
-        .extensions()
+    let extensions: String = extensions
         .iter()
         .map(|e| format!("CREATE EXTENSION {e};\n"))
         .collect();
@@ -111,7 +116,7 @@ pub fn archive(cluster: &Cluster, dir: &Path) -> anyhow::Result<PathBuf> {
     prepared.context("cannot prepare the template")?;
     stopped?;
     let partial = dir.join(format!(".{key}.tar.{}", std::process::id()));
-    let reader = cluster
+    let reader = server
         .command(Path::new("tar"))
         .args(["-c", "-f", "-", "-C"])
         .arg(&work)
@@ -152,7 +157,7 @@ pub fn archive(cluster: &Cluster, dir: &Path) -> anyhow::Result<PathBuf> {
 /// A node's data directory from the template; a new system identifier when
 /// the driver tells nodes apart by it.
 pub fn restore(
-    cluster: &Cluster,
+    server: &Server,
     archive: &Path,
     node: &Node,
     new_sysid: bool,
@@ -161,7 +166,7 @@ pub fn restore(
         .data
         .parent()
         .context("a data directory has a parent")?;
-    cluster
+    server
         .command(Path::new("tar"))
         .args(["-x", "-f", "-", "-C"])
         .arg(node_dir)
@@ -169,8 +174,8 @@ pub fn restore(
         .checked_output()
         .with_context(|| format!("cannot copy the template for {}", node.name))?;
     if new_sysid {
-        let output = cluster
-            .command(&cluster.bindir.join("pg_resetxlog"))
+        let output = server
+            .command(&server.bindir.join("pg_resetxlog"))
             .args(["-s", &node.data.display().to_string()])
             .output()?;
         if !output.status.success() {
@@ -186,23 +191,19 @@ pub fn restore(
 
 /// Whether copies can be told apart where the driver needs it: 9.4-bdr's
 /// `pg_resetxlog` sets a new system identifier (`-s`); nothing else does.
-pub fn usable(cluster: &Cluster, new_sysid: bool) -> bool {
-    !new_sysid || cluster.bindir.join("pg_resetxlog").is_file()
+pub fn usable(server: &Server, new_sysid: bool) -> bool {
+    !new_sysid || server.bindir.join("pg_resetxlog").is_file()
 }
 
 /// Everything the template depends on, hashed.
-fn key(cluster: &Cluster) -> anyhow::Result<String> {
-    let prefix = cluster
+fn key(server: &Server, preload: &str, extensions: &[String]) -> anyhow::Result<String> {
+    let prefix = server
         .origin_bindir
         .parent()
         .context("the installation's bin has no parent")?;
     let mut hasher = Sha256::new();
     hasher.update(FORMAT);
-    hasher.update(format!(
-        "\0{}\0{:?}\0",
-        cluster.preload(),
-        cluster.extensions()
-    ));
+    hasher.update(format!("\0{}\0{:?}\0", preload, extensions));
     let mut stack = vec![prefix.to_path_buf()];
     let mut entries = Vec::new();
     while let Some(dir) = stack.pop() {

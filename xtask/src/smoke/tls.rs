@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-use super::cluster::Cluster;
+use super::server::Server;
 
 /// The CA's configuration: no system `openssl.cnf` is read.
 const CA_CONFIG: &str = "[req]\ndistinguished_name = dn\nprompt = no\n\
@@ -44,11 +44,11 @@ fn node_extensions(address: &str) -> String {
 const NEW_KEY: [&str; 4] = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"];
 
 /// Make the CA in `dir` (an empty directory of the server user's).
-pub fn make_ca(cluster: &Cluster, dir: &Path) -> anyhow::Result<()> {
+pub fn make_ca(server: &Server, dir: &Path) -> anyhow::Result<()> {
     let config = dir.join("ca.cnf");
-    cluster.write_as_server_user(&config, CA_CONFIG, false)?;
+    server.write_as_server_user(&config, CA_CONFIG, false)?;
     openssl(
-        cluster,
+        server,
         dir,
         &[
             &[
@@ -72,7 +72,7 @@ pub fn make_ca(cluster: &Cluster, dir: &Path) -> anyhow::Result<()> {
 
 /// Make node `number`'s key and certificate, for `address`, signed by the CA.
 pub fn make_node_certificate(
-    cluster: &Cluster,
+    server: &Server,
     dir: &Path,
     number: u32,
     address: &str,
@@ -84,9 +84,9 @@ pub fn make_node_certificate(
         format!("{stem}.crt"),
         format!("{stem}.ext"),
     );
-    cluster.write_as_server_user(&dir.join(&ext), &node_extensions(address), false)?;
+    server.write_as_server_user(&dir.join(&ext), &node_extensions(address), false)?;
     let made = openssl(
-        cluster,
+        server,
         dir,
         &[
             &["req", "-new", "-config", "ca.cnf"],
@@ -97,7 +97,7 @@ pub fn make_node_certificate(
     )
     .and_then(|()| {
         openssl(
-            cluster,
+            server,
             dir,
             &[
                 "x509",
@@ -122,14 +122,14 @@ pub fn make_node_certificate(
     made.with_context(|| format!("cannot make node {number}'s certificate"))
 }
 
-fn openssl(cluster: &Cluster, dir: &Path, args: &[&str]) -> anyhow::Result<()> {
+fn openssl(server: &Server, dir: &Path, args: &[&str]) -> anyhow::Result<()> {
     // umask 077 for the keys: run through sh, which sets it for openssl.
     let line = std::iter::once("openssl")
         .chain(args.iter().copied())
         .map(crate::plan::shell_quote)
         .collect::<Vec<_>>()
         .join(" ");
-    cluster
+    server
         .command(Path::new("/bin/sh"))
         .args(["-c", &format!("umask 077 && exec {line}")])
         .cwd(dir)

@@ -16,7 +16,10 @@ use crate::{
     interrupt,
     plan::checks::CheckId,
     printable::printable,
-    smoke::cluster::{Cluster, Node, DATABASE, DEADLINE},
+    smoke::{
+        cluster::{Cluster, DEADLINE},
+        server::{Node, DATABASE},
+    },
 };
 
 pub fn check(id: CheckId, cluster: &mut Cluster) -> anyhow::Result<String> {
@@ -889,6 +892,7 @@ fn physical_join(cluster: &mut Cluster) -> anyhow::Result<String> {
     let data = node.data.display().to_string();
     let started = Instant::now();
     let output = cluster
+        .server
         .tool(node, "pg_basebackup")
         .args([
             "-D",
@@ -920,6 +924,7 @@ fn physical_join(cluster: &mut Cluster) -> anyhow::Result<String> {
         .parent()
         .context("data directory without a parent")?;
     let output = cluster
+        .server
         .tool(node, "bdr_init_copy")
         .cwd(node_dir)
         .args(["-D", &data, "-n", &node.name])

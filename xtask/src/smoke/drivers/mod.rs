@@ -10,8 +10,9 @@ use anyhow::{bail, ensure};
 
 use super::{
     checks::{Checks, Status},
-    cluster::{Cluster, Node, DATABASE, OWNER, REPLICATION_USER},
+    cluster::Cluster,
     config::JOURNAL_SETTINGS,
+    server::{Node, DATABASE, OWNER, REPLICATION_USER},
 };
 use crate::{
     input::recipe::ClusterDriver,
@@ -30,7 +31,7 @@ pub fn run(smoke: &Smoke, cluster: &mut Cluster, checks: &mut Checks) -> anyhow:
         } else if id == CheckId::Tls && !cluster.tls {
             let why = "the nodes talk plaintext (a server without OpenSSL, or --tls off)";
             checks.not_run(id, name, Status::NotApplicable, why);
-        } else if cluster.keep && id.changes_membership() {
+        } else if cluster.server.keep && id.changes_membership() {
             let why = "the cluster is kept (--keep) with every node in it";
             checks.not_run(id, name, Status::Skipped, why);
         } else if checks
@@ -235,7 +236,7 @@ fn tls(cluster: &Cluster) -> anyhow::Result<String> {
                 .plain_dsn(to)
                 .replace(&format!("host={} ", to.address), "host=wrong-name.invalid "),
             to.address,
-            super::tls::ca_certificate(&cluster.tls_dir()).display()
+            super::tls::ca_certificate(&cluster.server.tls_dir()).display()
         );
         match cluster.sql_from_peer(from, &wrong_name, "SELECT 1;") {
             Ok(_) => bail!(

@@ -6,7 +6,10 @@ use super::{create_table, each_node_says, literal, on_every_node, replicated_ddl
 use crate::{
     input::recipe::ClusterDriver,
     plan::checks::CheckId,
-    smoke::cluster::{Cluster, Node, DATABASE, DEADLINE},
+    smoke::{
+        cluster::{Cluster, DEADLINE},
+        server::{Node, DATABASE},
+    },
 };
 
 /// Unique in the cluster: pglogical names the provider's slot after the
