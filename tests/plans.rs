@@ -6,7 +6,7 @@
 use std::{collections::BTreeMap, path::PathBuf};
 
 use xtask::{
-    input::{platform, recipe},
+    input::{platform, recipe, target},
     plan::{self, Action, Phase, PlanOptions},
 };
 
@@ -37,6 +37,97 @@ fn snapshot_options(smoke_user: &str) -> PlanOptions {
         signing: None,
         repo: false,
         repo_url: None,
+        target: None,
+    }
+}
+
+/// Every shipped set on Linux, for every shipped target: `(set, target)`.
+fn shipped_targets() -> Vec<(recipe::RecipeSet, target::Target)> {
+    let dir = target::targets_dir(None);
+    let mut pairs = Vec::new();
+    for (set, platform) in shipped() {
+        for name in target::names(&dir).unwrap() {
+            let Some(target) = target::load(&dir, &name).unwrap() else {
+                continue;
+            };
+            if target.platform == platform.name {
+                pairs.push((set.clone(), target));
+            }
+        }
+    }
+    pairs
+}
+
+fn target_plan(set: &recipe::RecipeSet, target: &target::Target) -> plan::Plan {
+    let root = xtask::project_root();
+    let platform = platform::load(&root.join("platforms"), &target.platform).unwrap();
+    let mut options = snapshot_options(&platform.smoke_user);
+    options.target = Some(target.clone());
+    plan::plan(set, &platform, &options)
+}
+
+/// `plan --target debian-13` is as pure as any plan, and pinned the same way.
+#[test]
+fn every_set_for_every_target_matches_its_snapshot() {
+    for (set, target) in shipped_targets() {
+        let file = expect_test::ExpectFile {
+            path: snapshot_dir().join(format!("{}-{}.plan", set.name, target.name)),
+            position: file!(),
+        };
+        file.assert_eq(&target_plan(&set, &target).to_string());
+    }
+}
+
+/// A target's builds and package tools run in its build root, with only
+/// the set's own directory mounted in; its versions carry its suffix; its
+/// servers run in a fresh root of its release; nothing installs here.
+#[test]
+fn a_targets_steps_run_in_its_roots_and_its_versions_say_so() {
+    for (set, target) in shipped_targets() {
+        let plan = target_plan(&set, &target);
+        let root = PathBuf::from(format!("/bdr-dist/target/roots/{}/build", target.name));
+        let set_dir = PathBuf::from(format!(
+            "/bdr-dist/target/targets/{}/{}",
+            target.name, set.name
+        ));
+        assert!(plan.stage.starts_with(&set_dir), "{}", plan.stage.display());
+        let mut runs = 0;
+        for step in &plan.steps {
+            match &step.action {
+                Action::Run(run) => {
+                    runs += 1;
+                    let in_root = run
+                        .root
+                        .as_ref()
+                        .expect("a target's build runs in its root");
+                    assert_eq!(in_root.root, root);
+                    assert_eq!(in_root.binds, std::slice::from_ref(&set_dir));
+                    assert!(run.cwd.starts_with(&set_dir), "{}", run.cwd.display());
+                    assert_eq!(run.ccache_dir, None);
+                }
+                Action::Package(package) => {
+                    assert!(
+                        package.release.ends_with(&target.version_suffix),
+                        "{}",
+                        package.release
+                    );
+                    assert_eq!(package.root.as_ref().map(|r| &r.root), Some(&root));
+                    assert!(target.formats.contains(&package.format));
+                }
+                Action::Smoke(smoke) => {
+                    let proof = smoke.target.as_ref().expect("a target is proven");
+                    assert_eq!(
+                        proof.proof_root,
+                        PathBuf::from(format!("/bdr-dist/target/roots/{}/proof", target.name))
+                    );
+                }
+                Action::Install(_) => {
+                    panic!("{}: a target's packages never install here", target.name)
+                }
+                _ => {}
+            }
+        }
+        assert!(runs > 0);
     }
 }
 
@@ -73,6 +164,11 @@ fn no_snapshot_is_left_unused() {
     let expected: Vec<String> = shipped()
         .iter()
         .map(|(set, platform)| format!("{}-{}.plan", set.name, platform.name))
+        .chain(
+            shipped_targets()
+                .iter()
+                .map(|(set, target)| format!("{}-{}.plan", set.name, target.name)),
+        )
         .collect();
     for entry in std::fs::read_dir(snapshot_dir()).unwrap() {
         let name = entry.unwrap().file_name().into_string().unwrap();

@@ -57,6 +57,8 @@ pub enum Command {
     Test(Test),
     /// Benchmarks side by side with the commands a person would type; a table of ratios.
     Bench(Bench),
+    /// List the distribution releases `--target` builds for, and what each is made from.
+    Targets(Targets),
     /// Check a dist directory or a downloaded release: SHA256SUMS and its signature, each RPM's and the OpenBSD package's signature, the SBOM.
     Verify(Verify),
 }
@@ -76,6 +78,35 @@ pub struct SetArgs {
     /// Directory of platform files, to bring your own [default: platforms/ of this repo].
     #[arg(long, env = "BDR_DIST_PLATFORMS", value_name = "DIR", value_parser = parse_directory)]
     pub platforms: Option<PathBuf>,
+    /// Distribution releases to build for, comma-separated (`cargo xtask targets` lists
+    /// them): each is built, packaged and proven in a clean root of its own, under
+    /// target/targets/<target>/. `host` is this machine, as it is.
+    #[arg(
+        long = "target",
+        value_name = "NAME[,NAME...]",
+        default_value = "host",
+        value_delimiter = ',',
+        value_parser = parse_target_name
+    )]
+    pub targets: Vec<String>,
+    /// Directory of target files, to bring your own [default: targets/ of this repo].
+    #[arg(long = "targets", env = "BDR_DIST_TARGETS", value_name = "DIR", value_parser = parse_directory)]
+    pub targets_dir: Option<PathBuf>,
+}
+
+impl SetArgs {
+    /// The same selection, for one of its targets.
+    pub fn for_target(&self, target: &str) -> SetArgs {
+        SetArgs {
+            targets: vec![target.to_owned()],
+            ..self.clone()
+        }
+    }
+}
+
+/// A target name: a plain name, as its file's stem is.
+fn parse_target_name(text: &str) -> Result<String, String> {
+    crate::input::names::check_plain_name(text).map(|()| text.to_owned())
 }
 
 /// What a run may do about a host that lacks what it needs.
@@ -216,7 +247,7 @@ impl FetchArgs {
     }
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Args, Clone)]
 pub struct Dist {
     #[command(flatten)]
     pub set: SetArgs,
@@ -253,7 +284,7 @@ pub struct Fetch {
     pub json: bool,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Args, Clone)]
 pub struct Build {
     #[command(flatten)]
     pub set: SetArgs,
@@ -277,7 +308,7 @@ pub struct Build {
     pub json: bool,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Args, Clone)]
 pub struct Lint {
     #[command(flatten)]
     pub set: SetArgs,
@@ -363,7 +394,7 @@ impl PublishArgs {
     }
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Args, Clone)]
 pub struct Package {
     #[command(flatten)]
     pub set: SetArgs,
@@ -392,7 +423,7 @@ fn parse_release(text: &str) -> Result<String, String> {
     crate::input::names::check_version(text).map(|()| text.to_owned())
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Args, Clone)]
 pub struct Smoke {
     #[command(flatten)]
     pub set: SetArgs,
@@ -449,7 +480,7 @@ pub struct Install {
     pub prefix: Option<String>,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Args, Clone)]
 pub struct PlanFlags {
     #[command(flatten)]
     pub set: SetArgs,
@@ -560,6 +591,16 @@ pub struct Verify {
     #[arg(long, value_name = "FILE")]
     pub signify_pub: Option<PathBuf>,
     /// Print the checks as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct Targets {
+    /// Directory of target files [default: targets/ of this repo].
+    #[arg(long = "targets", env = "BDR_DIST_TARGETS", value_name = "DIR", value_parser = parse_directory)]
+    pub targets_dir: Option<PathBuf>,
+    /// Print them as JSON on stdout.
     #[arg(long)]
     pub json: bool,
 }

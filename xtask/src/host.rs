@@ -16,6 +16,7 @@ use crate::{
     input::located::{invalid, Source},
     input::platform::{self, Platform},
     input::recipe::{self, RecipeSet},
+    input::target::{self, Target},
     layout::Layout,
     plan::{PlanOptions, SmokeFrom},
 };
@@ -26,6 +27,8 @@ pub struct Selection {
     pub platform: Platform,
     pub recipes_dir: PathBuf,
     pub lock: LockFile,
+    /// The distribution release it builds for; `None`: this host.
+    pub target: Option<Target>,
 }
 
 /// `<recipes>/<set>.lock`: sha256 of sources first fetched with `--pin`.
@@ -41,11 +44,30 @@ pub fn lock_path(recipes_dir: &Path, set: &str) -> PathBuf {
 }
 
 pub fn select(args: &SetArgs) -> anyhow::Result<Selection> {
+    let [target_name] = args.targets.as_slice() else {
+        return Err(invalid(format!(
+            "this command takes one target at a time, not `{}`",
+            args.targets.join(",")
+        )));
+    };
+    let target = target::load(
+        &target::targets_dir(args.targets_dir.as_deref()),
+        target_name,
+    )?;
     let platforms_dir = platform::platforms_dir(args.platforms.as_deref());
     let known = platform::names(&platforms_dir)?;
+    if let (Some(target), Some(asked)) = (&target, &args.platform) {
+        if &target.platform != asked {
+            return Err(invalid(format!(
+                "target `{}` is built with platform `{}`, not `{asked}`",
+                target.name, target.platform
+            )));
+        }
+    }
     let platform_name = args
         .platform
         .clone()
+        .or_else(|| target.as_ref().map(|target| target.platform.clone()))
         .unwrap_or_else(|| platform::host_name().to_owned());
     if !known.contains(&platform_name) {
         let hint = if args.platform.is_none() {
@@ -75,6 +97,7 @@ pub fn select(args: &SetArgs) -> anyhow::Result<Selection> {
         platform,
         recipes_dir,
         lock,
+        target,
     })
 }
 
@@ -139,7 +162,10 @@ pub fn plan_options(selection: &Selection, facts: &HostFacts) -> PlanOptions {
         ccache_dir: facts
             .ccache_dir
             .clone()
-            .filter(|_| selection.platform.os == platform::host_name()),
+            .filter(|_| selection.platform.os == platform::host_name())
+            // A target's root has no ccache; its builds are its own.
+            .filter(|_| selection.target.is_none()),
+        target: selection.target.clone(),
         install_prefix: None,
         formats: None,
         nodes: 2,

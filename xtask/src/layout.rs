@@ -44,13 +44,44 @@ pub fn join_plain(dir: &Path, segment: &str) -> PathBuf {
 #[derive(Debug, Clone)]
 pub struct Layout {
     pub target: PathBuf,
+    /// Where the sets' work directories are: `sets/` for this host,
+    /// `targets/<target>/` for a distribution target.
+    sets: PathBuf,
 }
 
 impl Layout {
     pub fn new(target: impl Into<PathBuf>) -> Layout {
+        let target = target.into();
         Layout {
-            target: target.into(),
+            sets: target.join("sets"),
+            target,
         }
+    }
+
+    /// The same `target/`, with the sets of a distribution target
+    /// (`None`: this host's).
+    pub fn for_target(&self, name: Option<&str>) -> Layout {
+        Layout {
+            target: self.target.clone(),
+            sets: match name {
+                Some(name) => join_plain(&self.target.join("targets"), name),
+                None => self.target.join("sets"),
+            },
+        }
+    }
+
+    /// A target's roots: `build/` (its build root), `build.key`, `base.tar`
+    /// (the minbase that proof roots are unpacked from), `proof/`.
+    pub fn roots(&self, target: &str) -> PathBuf {
+        join_plain(&self.target.join("roots"), target)
+    }
+    /// Every target's roots.
+    pub fn all_roots(&self) -> PathBuf {
+        self.target.join("roots")
+    }
+    /// Every target's sets.
+    pub fn all_targets(&self) -> PathBuf {
+        self.target.join("targets")
     }
 
     /// The content-addressed download cache, shared by all sets.
@@ -60,7 +91,7 @@ impl Layout {
 
     /// Every set's work directory.
     pub fn sets(&self) -> PathBuf {
-        self.target.join("sets")
+        self.sets.clone()
     }
     pub fn set_dir(&self, set: &str) -> PathBuf {
         join_plain(&self.sets(), set)

@@ -16,6 +16,7 @@ pub mod plan;
 pub mod prerequisites;
 pub mod printable;
 pub mod process;
+pub mod roots;
 pub mod smoke;
 pub mod sources;
 
@@ -30,13 +31,14 @@ pub fn main() -> ExitCode {
     let result = match flags.command {
         Command::Dist(cmd) => cmd.run(),
         Command::Fetch(cmd) => cmd.run(),
-        Command::Build(cmd) => cmd.run(),
-        Command::Package(cmd) => cmd.run(),
-        Command::Lint(cmd) => cmd.run(),
+        Command::Build(cmd) => for_each_target(cmd, |c| &mut c.set, flags::Build::run),
+        Command::Package(cmd) => for_each_target(cmd, |c| &mut c.set, flags::Package::run),
+        Command::Lint(cmd) => for_each_target(cmd, |c| &mut c.set, flags::Lint::run),
+        Command::Targets(cmd) => cmd.run(),
         Command::VerifyRebuild(cmd) => cmd.run(),
-        Command::Smoke(cmd) => cmd.run(),
+        Command::Smoke(cmd) => for_each_target(cmd, |c| &mut c.set, flags::Smoke::run),
         Command::Install(cmd) => cmd.run(),
-        Command::Plan(cmd) => cmd.run(),
+        Command::Plan(cmd) => for_each_target(cmd, |c| &mut c.set, flags::PlanFlags::run),
         Command::Doctor(cmd) => cmd.run(),
         Command::Clean(cmd) => cmd.run(),
         Command::Test(cmd) => cmd.run(),
@@ -57,6 +59,23 @@ pub fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// Run a command once per `--target`, in the order given, stopping at the
+/// first that fails (`dist` runs its matrix to the end instead).
+fn for_each_target<C: Clone>(
+    command: C,
+    set: impl Fn(&mut C) -> &mut flags::SetArgs,
+    run: impl Fn(C) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let mut command = command;
+    let targets = set(&mut command).targets.clone();
+    for target in targets {
+        let mut one = command.clone();
+        *set(&mut one) = set(&mut command).for_target(&target);
+        run(one)?;
+    }
+    Ok(())
 }
 
 /// The repository root: recipes/, platforms/ and target/ live here.

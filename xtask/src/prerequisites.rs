@@ -46,18 +46,28 @@ impl Needs {
     /// What running `phases` of `plan` runs: the compilers for a build,
     /// each planned package format's tools, signing's and the repositories'
     /// when asked for, the cluster's, and `ip` for one in namespaces.
+    ///
+    /// For a target, the builds and the package tools run in its build
+    /// root ([`of_root`](Self::of_root)): this host needs what makes the
+    /// roots and proves the packages instead.
     pub fn of_plan(plan: &Plan, phases: &[Phase]) -> Needs {
         let mut needs = Needs::new(&[], &[]);
+        let in_root = plan.target.is_some();
         for step in plan
             .steps
             .iter()
             .filter(|step| phases.contains(&step.phase))
         {
             match &step.action {
+                Action::Run(_) if in_root => needs.purposes.push(Purpose::Target),
                 Action::Run(_) => needs.purposes.push(Purpose::Build),
                 Action::Package(package) => {
-                    needs.purposes.push(Purpose::Package);
-                    needs.formats.push(package.format);
+                    if in_root {
+                        needs.purposes.push(Purpose::Target);
+                    } else {
+                        needs.purposes.push(Purpose::Package);
+                        needs.formats.push(package.format);
+                    }
                     if package.signing.is_some() {
                         needs.purposes.push(Purpose::Sign);
                     }
@@ -67,6 +77,9 @@ impl Needs {
                 }
                 Action::Smoke(smoke) => {
                     needs.purposes.push(Purpose::Smoke);
+                    if in_root {
+                        needs.purposes.push(Purpose::Target);
+                    }
                     if smoke.network == Network::Netns {
                         needs.purposes.push(Purpose::Netns);
                     }
@@ -79,6 +92,20 @@ impl Needs {
         needs.purposes.sort();
         needs.purposes.dedup();
         needs
+    }
+
+    /// What a target's build root must hold for `plan`: the compilers and
+    /// headers, and the tools of every package format it makes.
+    pub fn of_root(plan: &Plan) -> Needs {
+        let formats: Vec<PackageFormat> = plan
+            .steps
+            .iter()
+            .filter_map(|step| match &step.action {
+                Action::Package(package) => Some(package.format),
+                _ => None,
+            })
+            .collect();
+        Needs::new(&formats, &[Purpose::Build, Purpose::Package])
     }
 
     pub fn wants(&self, prerequisite: &Prerequisite) -> bool {

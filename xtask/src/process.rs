@@ -21,7 +21,10 @@ use std::{
 
 use anyhow::{bail, Context};
 
-use crate::{interrupt, plan::shell_quote};
+use crate::{
+    interrupt,
+    plan::{shell_quote, InRoot},
+};
 
 /// Inherited environment variables that commands keep. Everything else
 /// (`MAKEFLAGS`, `CARGO_*`, `TARGET`, `CFLAGS`, `PG*`, ...) is dropped, so a
@@ -80,6 +83,8 @@ pub struct Command {
     interruptible: bool,
     /// A session of its own (a server started in the background).
     own_session: bool,
+    /// A clean root to run in (Linux, as root).
+    root: Option<InRoot>,
 }
 
 impl Command {
@@ -99,6 +104,7 @@ impl Command {
             parent_death: None,
             interruptible: true,
             own_session: false,
+            root: None,
         }
     }
 
@@ -164,6 +170,33 @@ impl Command {
     /// before the command drops to its user, if it has one.
     pub fn in_netns(mut self, name: &str) -> Command {
         self.netns = Some(Path::new("/run/netns").join(name));
+        self
+    }
+
+    /// Run inside `root` (Linux, as root): in a mount namespace of its own,
+    /// its binds, `/dev` and `/proc` mounted at their own paths, then
+    /// `chroot`, before the command drops to its user. The program is looked
+    /// up on `PATH` inside the root; the working directory is the same path
+    /// there, so it must be one of the binds or below one.
+    pub fn in_root(mut self, root: &InRoot) -> Command {
+        self.root = Some(root.clone());
+        self
+    }
+
+    /// [`in_root`](Self::in_root), when there is one.
+    pub fn in_root_if(self, root: Option<&InRoot>) -> Command {
+        match root {
+            Some(root) => self.in_root(root),
+            None => self,
+        }
+    }
+
+    /// Mount one more directory at its own path inside the root (a smoke
+    /// cluster's directory); nothing without a root.
+    pub fn also_bind(mut self, dir: impl Into<PathBuf>) -> Command {
+        if let Some(root) = &mut self.root {
+            root.binds.push(dir.into());
+        }
         self
     }
 
@@ -249,6 +282,10 @@ impl Command {
     }
 
     fn expression(&self) -> duct::Expression {
+        let jail = self
+            .root
+            .as_ref()
+            .map(|root| Jail::new(root, self.cwd.as_deref()));
         let mut expression = duct::cmd(&self.program, &self.args)
             .full_env(self.environment())
             .unchecked();
@@ -262,6 +299,7 @@ impl Command {
             own_session: self.own_session || self.user.is_some(),
             parent_death: self.parent_death.map(|signal| (signal, std::process::id())),
             output_file: self.output_file.as_ref().map(|path| c_path(path)),
+            jail,
         };
         expression.before_spawn(move |command| {
             if setup.is_plain() {
@@ -451,7 +489,8 @@ fn c_path(path: &Path) -> std::ffi::CString {
 }
 
 /// What a child does between fork and exec, in this order: enter its
-/// network namespace (which needs root), become its user (std would change
+/// network namespace (which needs root), enter its root (a mount namespace
+/// and `chroot`, which need root too), become its user (std would change
 /// the ids before any `pre_exec`, too early for `setns`), leave our session
 /// or process group, close what it inherited above stderr, ask for the
 /// parent-death signal (a change of credentials clears it, so after the
@@ -465,12 +504,107 @@ struct ChildSetup {
     /// The signal, and the pid the parent had when the command was built.
     parent_death: Option<(i32, u32)>,
     output_file: Option<std::ffi::CString>,
+    jail: Option<Jail>,
+}
+
+/// An [`InRoot`] as the child applies it: every path made before the fork.
+#[derive(Clone)]
+struct Jail {
+    root: std::ffi::CString,
+    /// Directories made inside the root, parents first, for the mounts.
+    mkdirs: Vec<std::ffi::CString>,
+    /// (source, target inside the root, recursive).
+    mounts: Vec<(std::ffi::CString, std::ffi::CString, bool)>,
+    proc_dir: std::ffi::CString,
+    cwd: std::ffi::CString,
+}
+
+impl Jail {
+    fn new(root: &InRoot, cwd: Option<&Path>) -> Jail {
+        let inside = |path: &Path| root.root.join(path.strip_prefix("/").unwrap_or(path));
+        let mut mkdirs = Vec::new();
+        let mut mounts = Vec::new();
+        let dev = Path::new("/dev");
+        for (dir, recursive) in std::iter::once((dev, true))
+            .chain(root.binds.iter().map(|bind| (bind.as_path(), false)))
+        {
+            let mut ancestors: Vec<&Path> =
+                dir.ancestors().filter(|a| a.parent().is_some()).collect();
+            ancestors.reverse();
+            mkdirs.extend(ancestors.into_iter().map(|a| c_path(&inside(a))));
+            mounts.push((c_path(dir), c_path(&inside(dir)), recursive));
+        }
+        Jail {
+            root: c_path(&root.root),
+            mkdirs,
+            mounts,
+            proc_dir: c_path(&root.root.join("proc")),
+            cwd: c_path(cwd.unwrap_or(Path::new("/"))),
+        }
+    }
+
+    /// In the child: a private mount namespace, the mounts, `chroot`.
+    #[cfg(target_os = "linux")]
+    fn enter(&self) -> std::io::Result<()> {
+        let check = |result: libc::c_int| {
+            if result == -1 {
+                Err(std::io::Error::last_os_error())
+            } else {
+                Ok(())
+            }
+        };
+        // SAFETY: plain system calls in the child between fork and exec,
+        // on strings made before the fork.
+        unsafe {
+            check(libc::unshare(libc::CLONE_NEWNS))?;
+            check(libc::mount(
+                c"none".as_ptr(),
+                c"/".as_ptr(),
+                std::ptr::null(),
+                libc::MS_REC | libc::MS_PRIVATE,
+                std::ptr::null(),
+            ))?;
+            for dir in &self.mkdirs {
+                if libc::mkdir(dir.as_ptr(), 0o755) == -1
+                    && std::io::Error::last_os_error().raw_os_error() != Some(libc::EEXIST)
+                {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            for (source, target, recursive) in &self.mounts {
+                let flags = libc::MS_BIND | if *recursive { libc::MS_REC } else { 0 };
+                check(libc::mount(
+                    source.as_ptr(),
+                    target.as_ptr(),
+                    std::ptr::null(),
+                    flags,
+                    std::ptr::null(),
+                ))?;
+            }
+            check(libc::mount(
+                c"proc".as_ptr(),
+                self.proc_dir.as_ptr(),
+                c"proc".as_ptr(),
+                libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+                std::ptr::null(),
+            ))?;
+            check(libc::chroot(self.root.as_ptr()))?;
+            check(libc::chdir(self.cwd.as_ptr()))?;
+        }
+        Ok(())
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn enter(&self) -> std::io::Result<()> {
+        Err(std::io::Error::other("clean roots are Linux's"))
+    }
 }
 
 impl ChildSetup {
     /// Nothing but a process group of its own.
     fn is_plain(&self) -> bool {
         self.netns.is_none()
+            && self.jail.is_none()
             && self.user.is_none()
             && !self.own_session
             && self.parent_death.is_none()
@@ -491,6 +625,9 @@ impl ChildSetup {
         unsafe {
             if let Some(path) = &self.netns {
                 enter_netns(path)?;
+            }
+            if let Some(jail) = &self.jail {
+                jail.enter()?;
             }
             if let Some((uid, gid)) = self.user {
                 check(libc::setgroups(0, std::ptr::null()))?;

@@ -313,6 +313,7 @@ mod tests {
             signing: None,
             repo: false,
             repo_url: None,
+            target: None,
         };
         let plan = crate::plan::plan(&set, &linux, &options);
         let layout = Layout::new(target.path());

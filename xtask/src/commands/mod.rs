@@ -13,6 +13,7 @@ pub mod lint;
 pub mod package;
 pub mod plan;
 pub mod smoke;
+pub mod targets;
 pub mod test;
 pub mod verify;
 pub mod verify_rebuild;
@@ -25,6 +26,7 @@ use crate::{
     layout::Layout,
     plan::{self as planning, Action, Phase, Plan, PlanOptions},
     prerequisites::{self, Needs},
+    roots,
     sources::fetch::FetchOptions,
 };
 
@@ -38,10 +40,12 @@ pub struct Session {
 
 impl Session {
     pub fn open(set: &SetArgs) -> anyhow::Result<Session> {
+        let selection = host::select(set)?;
+        let layout = host::layout().for_target(selection.target.as_ref().map(|t| t.name.as_str()));
         Ok(Session {
-            selection: host::select(set)?,
+            selection,
             facts: host::facts(),
-            layout: host::layout(),
+            layout,
         })
     }
 
@@ -82,7 +86,19 @@ impl Session {
             &Needs::of_plan(plan, phases),
             smoke_user,
             !setup.no_install,
-        )
+        )?;
+        let Some(target) = &self.selection.target else {
+            return Ok(());
+        };
+        // A target's builds and package tools run in its build root, and
+        // its proofs in fresh roots unpacked from its minbase.
+        if phases.contains(&Phase::Build) || phases.contains(&Phase::Package) {
+            roots::build_root(&self.layout, target, platform, &Needs::of_root(plan))?;
+        }
+        if phases.contains(&Phase::Smoke) {
+            roots::base_tarball(&self.layout, target)?;
+        }
+        Ok(())
     }
 
     pub fn executor<'a>(&self, plan: &'a Plan, force: bool, fetch: FetchOptions) -> Executor<'a> {

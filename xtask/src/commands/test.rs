@@ -48,6 +48,8 @@ impl flags::Test {
             recipes: None,
             platform: None,
             platforms: None,
+            targets: vec![crate::input::target::HOST.to_owned()],
+            targets_dir: None,
         })?;
         // Everything the platform file names, the suite's own tools included.
         super::doctor::examine_and_fix(

@@ -47,7 +47,8 @@ pub fn run(layout: &Layout, set: &str, id: &StepId, run: &Run) -> anyhow::Result
     let mut command = Command::new(program)
         .args(args)
         .cwd(&run.cwd)
-        .exact_environment(environment);
+        .exact_environment(environment)
+        .in_root_if(run.root.as_ref());
     if run.escalate.is_some() {
         // sudo may ask for a password on the terminal; it relays signals.
         command = command.in_callers_group();

@@ -37,6 +37,18 @@ pub fn fingerprint(
         }
         hasher.update(allowlist.join("\0").as_bytes());
     }
+    // A target's steps are made by the root they run in: its key names
+    // what went into it (packages, the archive's date).
+    let root = match &step.action {
+        Action::Run(run) => run.root.as_ref(),
+        Action::Package(package) => package.root.as_ref(),
+        _ => None,
+    };
+    if let Some(root) = root {
+        let key = fs::read_to_string(root.root.with_extension("key")).unwrap_or_default();
+        hasher.update(b"root\0");
+        hasher.update(key.trim().as_bytes());
+    }
     if let Action::Package(_) = &step.action {
         // What a package step makes is decided by this tool's code, not only
         // by the plan: a new bdr-dist repackages (seconds), it does not rebuild.
@@ -142,6 +154,7 @@ mod tests {
                     from: "/t/src/fix-1.0".into(),
                     to: "/usr/src/debug/fix-1.0".into(),
                 }],
+                root: None,
             }),
         }
     }

@@ -26,7 +26,10 @@ pub fn scripts(run: &Run, ccache: Option<&Path>) -> Vec<(&'static str, String)> 
     COMPILERS
         .iter()
         .filter_map(|name| {
-            let real = real_compiler(name)?;
+            let real = match &run.root {
+                Some(root) => compiler_in_root(name, &root.root)?,
+                None => real_compiler(name)?,
+            };
             let mut line = vec!["exec".to_owned()];
             line.extend(ccache.map(|ccache| shell_quote(&ccache.display().to_string())));
             line.push(shell_quote(&real.display().to_string()));
@@ -48,6 +51,17 @@ fn real_compiler(name: &str) -> Option<PathBuf> {
     which::which_all(name).ok().and_then(|mut all| {
         all.find(|path| fs::canonicalize(path).is_ok_and(|target| !target.ends_with("ccache")))
     })
+}
+
+/// The compiler a build in `root` runs, by its path there: the root's own
+/// `/usr/bin/gcc`, never one of this host's.
+fn compiler_in_root(name: &str, root: &Path) -> Option<PathBuf> {
+    ["/usr/local/bin", "/usr/bin", "/bin"]
+        .iter()
+        .map(|dir| Path::new(dir).join(name))
+        .find(|path| {
+            fs::symlink_metadata(root.join(path.strip_prefix("/").unwrap_or(path))).is_ok()
+        })
 }
 
 /// Write the wrappers of `run` into `dir`.

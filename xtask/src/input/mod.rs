@@ -6,3 +6,4 @@ pub mod located;
 pub mod names;
 pub mod platform;
 pub mod recipe;
+pub mod target;

@@ -195,10 +195,12 @@ pub enum Purpose {
     Bench,
     /// Only the test suite (`cargo xtask test`).
     Test,
+    /// `--target`: the clean roots, and proving packages installable.
+    Target,
 }
 
 impl Purpose {
-    pub const ALL: [Purpose; 10] = [
+    pub const ALL: [Purpose; 11] = [
         Purpose::Build,
         Purpose::Smoke,
         Purpose::Package,
@@ -209,6 +211,7 @@ impl Purpose {
         Purpose::Netns,
         Purpose::Bench,
         Purpose::Test,
+        Purpose::Target,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -223,6 +226,7 @@ impl Purpose {
             Purpose::Netns => "netns",
             Purpose::Bench => "bench",
             Purpose::Test => "test",
+            Purpose::Target => "target",
         }
     }
 }

@@ -203,6 +203,9 @@ pub struct StepTemplate {
     pub env: BTreeMap<String, String>,
     /// Platforms this step runs on; all when empty.
     pub only: Vec<String>,
+    /// More variables for the step when it builds for a target, by target
+    /// name: the fix a newer toolchain needs for old sources.
+    pub target_env: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 // The file's shape, as written. Spanned fields are the ones validated after
@@ -277,6 +280,8 @@ struct StepTable {
     env: BTreeMap<String, String>,
     #[serde(default)]
     only: Vec<String>,
+    #[serde(default)]
+    target_env: BTreeMap<Spanned<String>, BTreeMap<String, String>>,
 }
 
 #[derive(Deserialize)]
@@ -640,6 +645,15 @@ fn validate_step(
         parallel: table.parallel,
         env: table.env.clone(),
         only: table.only.clone(),
+        target_env: table
+            .target_env
+            .iter()
+            .map(|(name, env)| {
+                names::check_plain_name(name.get_ref())
+                    .map_err(|why| source.error_at(name.span(), "component.step.target_env", why))
+                    .map(|()| (name.get_ref().clone(), env.clone()))
+            })
+            .collect::<anyhow::Result<_>>()?,
     };
     if template.run.is_empty() {
         return Err(source.error_at(step.span(), "component.step.run", "a step needs a command"));

@@ -184,7 +184,12 @@ fn payload(
             payload.files.push((file.clone(), Body::Disk(on_disk)));
             continue;
         }
-        let split = elf::split(&on_disk, file, &contents.work)?;
+        let split = elf::split(
+            &on_disk,
+            file,
+            &contents.work,
+            contents.package.root.as_ref(),
+        )?;
         let mode = if elf::is_shared_object(file) {
             0o644
         } else {
@@ -304,6 +309,7 @@ fn shlib_depends(
         .args(library_dirs)
         .args(elf)
         .cwd(&contents.work)
+        .in_root_if(contents.package.root.as_ref())
         .checked_output()?;
     let stdout = String::from_utf8_lossy(&output.stdout);
     let line = stdout

@@ -11,7 +11,7 @@ use std::{
 
 use anyhow::{bail, Context};
 
-use crate::process::Command;
+use crate::{plan::InRoot, process::Command};
 
 /// Whether `path` is a regular file that starts with the ELF magic.
 pub fn is_elf(path: &Path) -> bool {
@@ -46,7 +46,14 @@ pub struct Split {
 /// Strips `source` (a file of the stage at `relative`) into `work`, keeping
 /// its symbols beside it; refuses a file without a GNU build-id, which
 /// debuggers would have no way to match with its symbols.
-pub fn split(source: &Path, relative: &str, work: &Path) -> anyhow::Result<Split> {
+///
+/// In a target's build `root`, that root's binutils do it.
+pub fn split(
+    source: &Path,
+    relative: &str,
+    work: &Path,
+    root: Option<&InRoot>,
+) -> anyhow::Result<Split> {
     let build_id = build_id(source)?
         .with_context(|| format!("{relative} has no GNU build-id: link with --build-id"))?;
     let stripped = work.join("stripped").join(relative);
@@ -58,6 +65,7 @@ pub fn split(source: &Path, relative: &str, work: &Path) -> anyhow::Result<Split
         .args(["--only-keep-debug", "--compress-debug-sections"])
         .arg(source)
         .arg(&debug)
+        .in_root_if(root)
         .checked_output()?;
     // dh_strip's choices: libraries keep what dynamic linking needs.
     Command::new("strip")
@@ -66,6 +74,7 @@ pub fn split(source: &Path, relative: &str, work: &Path) -> anyhow::Result<Split
         .arg("-o")
         .arg(&stripped)
         .arg(source)
+        .in_root_if(root)
         .checked_output()?;
     Ok(Split {
         stripped,
@@ -444,7 +453,7 @@ pub(crate) mod tests {
         let inspection = inspect_file(&program).unwrap();
         assert_eq!(inspection.build_id, None);
         assert_eq!(readelf_build_id(&program), None);
-        let error = split(&program, "usr/bin/bare", &dir.path().join("work"))
+        let error = split(&program, "usr/bin/bare", &dir.path().join("work"), None)
             .err()
             .expect("no build-id, no split");
         assert!(
@@ -472,7 +481,13 @@ pub(crate) mod tests {
                 "-Wl,-soname,libdemo.so.1",
             ],
         );
-        let split = split(&library, "usr/lib/libdemo.so.1.0", &dir.path().join("work")).unwrap();
+        let split = split(
+            &library,
+            "usr/lib/libdemo.so.1.0",
+            &dir.path().join("work"),
+            None,
+        )
+        .unwrap();
         let stripped = inspect_file(&split.stripped).unwrap();
         let debug = inspect_file(&split.debug).unwrap();
         assert!(stripped.is_stripped(), "{stripped:?}");

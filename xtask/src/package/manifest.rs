@@ -9,7 +9,7 @@ use super::Subpackage;
 use crate::{
     files,
     layout::{epoch_file, Layout},
-    plan::{Action, Package, Plan},
+    plan::{Action, InRoot, Package, Plan},
     process::Command,
     sources::{
         archive::{self, Expect},
@@ -31,6 +31,22 @@ pub struct Manifest {
     /// By role (`cc`, `make`, `flex`, `bison`, `bdr-dist`).
     pub tools: BTreeMap<String, Tool>,
     pub subpackages: BTreeMap<String, usize>,
+    /// The distribution release it was built for, in its own root.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<ManifestTarget>,
+}
+
+/// A target build: for which release, against which glibc, in which root.
+#[derive(Debug, Clone, Serialize)]
+pub struct ManifestTarget {
+    pub name: String,
+    pub distribution: String,
+    pub release: String,
+    pub codename: String,
+    /// The build root's libc6 version.
+    pub glibc: Option<String>,
+    /// The key of the build root: its packages and the archive's date.
+    pub root_key: String,
 }
 
 /// A tool the build ran: the program as the platform names it (`gmake` on
@@ -122,9 +138,10 @@ fn recomputed_tree(
 }
 
 /// The first line a tool prints of its version, as the build ran it.
-fn first_line_of(program: &str, args: &[&str]) -> String {
+fn first_line_of(program: &str, args: &[&str], root: Option<&InRoot>) -> String {
     Command::new(program)
         .args(args)
+        .in_root_if(root)
         .output()
         .ok()
         .and_then(|output| {
@@ -187,7 +204,7 @@ pub fn manifest(
         .tools
         .iter()
         .map(|(role, program)| {
-            let version = first_line_of(program, &["--version"]);
+            let version = first_line_of(program, &["--version"], package.root.as_ref());
             let program = program.clone();
             (role.clone(), Tool { program, version })
         })
@@ -213,5 +230,16 @@ pub fn manifest(
             .iter()
             .map(|s| (s.kind.to_string(), s.files.len()))
             .collect(),
+        target: package.target.as_ref().map(|target| ManifestTarget {
+            name: target.name.clone(),
+            distribution: target.distribution.clone(),
+            release: target.release.clone(),
+            codename: target.codename.clone(),
+            glibc: crate::roots::glibc_version(&target.build_root),
+            root_key: fs::read_to_string(target.build_root.with_extension("key"))
+                .unwrap_or_default()
+                .trim()
+                .to_owned(),
+        }),
     })
 }

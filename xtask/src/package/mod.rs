@@ -6,8 +6,8 @@
 //! sources, never the clock), owner 0:0 without names.
 
 mod deb;
-mod elf;
-mod identity;
+pub mod elf;
+pub mod identity;
 pub mod lint;
 pub mod manifest;
 mod openbsd;
@@ -552,6 +552,8 @@ pub(crate) mod tests {
             signing: None,
             repo: false,
             repo_url: None,
+            root: None,
+            target: None,
         };
         let subpackage = |kind: Kind, files: &[&str]| Subpackage {
             kind,
@@ -590,6 +592,7 @@ pub(crate) mod tests {
             sources: Vec::new(),
             tools: BTreeMap::new(),
             subpackages: BTreeMap::new(),
+            target: None,
         };
         let contents = Contents {
             package: &package,

@@ -612,8 +612,8 @@ mod tests {
             .arg(&bare)
             .checked_output()
             .unwrap();
-        let program_split = elf::split(&program, "usr/bin/hello", &work).unwrap();
-        let library_split = elf::split(&library, "usr/lib/libdemo.so.1.0", &work).unwrap();
+        let program_split = elf::split(&program, "usr/bin/hello", &work, None).unwrap();
+        let library_split = elf::split(&library, "usr/lib/libdemo.so.1.0", &work, None).unwrap();
         let inspect = |path: &Path| elf::inspect_file(path).unwrap();
         Files {
             program: inspect(&program),

@@ -5,8 +5,8 @@ use std::fmt;
 
 use super::{
     checks::{Network, Tls},
-    shell_quote, size_text, Action, EnvVar, Fetch, Install, Package, Phase, Plan, Run, Smoke,
-    SmokeFrom, Step, Unpack,
+    shell_quote, size_text, Action, EnvVar, Fetch, InRoot, Install, Package, Phase, Plan, Run,
+    Smoke, SmokeFrom, Step, Unpack,
 };
 
 impl fmt::Display for EnvVar {
@@ -122,6 +122,16 @@ impl fmt::Display for Install {
     }
 }
 
+impl fmt::Display for InRoot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.root.display())?;
+        for bind in &self.binds {
+            write!(f, " + {}", bind.display())?;
+        }
+        Ok(())
+    }
+}
+
 impl fmt::Display for Run {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let run = self;
@@ -147,6 +157,9 @@ impl fmt::Display for Run {
         }
         if let Some(dir) = &run.fresh_dir {
             writeln!(f, "    fresh   {} (removed first)", dir.display())?;
+        }
+        if let Some(root) = &run.root {
+            writeln!(f, "    root    {root}")?;
         }
         let line: Vec<String> = run
             .command_line()
@@ -176,6 +189,9 @@ impl fmt::Display for Package {
             package.prefix
         )?;
         writeln!(f, "    into    {}", package.dist.display())?;
+        if let Some(root) = &package.root {
+            writeln!(f, "    root    {root} (dpkg-shlibdeps, strip, objcopy)")?;
+        }
         Ok(())
     }
 }
@@ -190,6 +206,14 @@ impl fmt::Display for Smoke {
             smoke.driver.as_str()
         )?;
         writeln!(f, "    bindir  {}", smoke.bindir.display())?;
+        if let Some(target) = &smoke.target {
+            writeln!(
+                f,
+                "    proof   a fresh {} root at {}: dose-debcheck, the packages installed by apt-get, setup initdb, start, stop, remove; the servers run there",
+                target.codename,
+                target.proof_root.display()
+            )?;
+        }
         let listen = match smoke.network {
             Network::Loopback => "127.0.0.1",
             Network::Netns => "each node's own address, a network namespace each",
@@ -231,6 +255,16 @@ impl fmt::Display for Plan {
             "plan for set {} on {}, prefix {}\n  {}",
             self.set, self.platform, self.prefix, self.description
         )?;
+        if let Some(target) = &self.target {
+            writeln!(
+                f,
+                "  target {}: {}, versions end in {}\n  build root {} (made by mmdebstrap, cached by what went into it)",
+                target.name,
+                target.description,
+                target.version_suffix,
+                target.build_root.display()
+            )?;
+        }
         let mut phase = None;
         for (number, step) in self.steps.iter().enumerate() {
             if phase != Some(step.phase) {

@@ -23,6 +23,7 @@ pub use self::planner::{plan, prefix_of};
 use crate::input::{
     platform::PackageFormat,
     recipe::{ArchiveKind, ClusterDriver, StepKind},
+    target::Target,
 };
 
 /// The stable name of a step: stamps and logs are named after it, and the
@@ -106,6 +107,8 @@ pub struct PlanOptions {
     pub repo: bool,
     /// `--repo-url`: where `repo/` will be published, if not where it is made.
     pub repo_url: Option<String>,
+    /// `--target`: the distribution release built for; `None`: this host.
+    pub target: Option<Target>,
 }
 
 #[cfg(test)]
@@ -133,6 +136,7 @@ impl PlanOptions {
             signing: None,
             repo: false,
             repo_url: None,
+            target: None,
         }
     }
 }
@@ -179,7 +183,35 @@ pub struct Plan {
     pub os: String,
     pub prefix: String,
     pub stage: PathBuf,
+    /// The distribution release built for; `None`: this host.
+    pub target: Option<PlanTarget>,
     pub steps: Vec<Step>,
+}
+
+/// A distribution target, as the plan uses it.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanTarget {
+    pub name: String,
+    pub description: String,
+    pub distribution: String,
+    pub release: String,
+    pub codename: String,
+    /// In every package's release: `1+deb13`.
+    pub version_suffix: String,
+    /// Its clean build root: where its builds, packaging and nothing else run.
+    pub build_root: PathBuf,
+    /// Where a fresh root of it is unpacked to prove its packages.
+    pub proof_root: PathBuf,
+}
+
+/// A clean root a command runs in: a private mount namespace of its own,
+/// `binds` mounted at their own paths inside it (so every path in the plan
+/// means the same inside and out), `/dev` and `/proc`, then `chroot`.
+/// Nothing of the host's `/usr` is visible.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct InRoot {
+    pub root: PathBuf,
+    pub binds: Vec<PathBuf>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -308,6 +340,8 @@ pub struct Run {
     /// `__FILE__`), through a wrapper first on `PATH`: flags given to make or
     /// configure would be recorded by `pg_config`, and leak the path anyway.
     pub path_map: Vec<PathMap>,
+    /// The target's build root it runs in; `None`: on this host.
+    pub root: Option<InRoot>,
 }
 
 /// `-ffile-prefix-map=from=to`.
@@ -389,6 +423,10 @@ pub struct Package {
     pub repo: bool,
     /// Where `repo/` will be published; `None`: its file:// URL.
     pub repo_url: Option<String>,
+    /// The target's build root its tools (dpkg-shlibdeps, strip) run in.
+    pub root: Option<InRoot>,
+    /// The target it is for, recorded in the manifest.
+    pub target: Option<PlanTarget>,
 }
 
 /// The account packages create to run the server.
@@ -417,6 +455,9 @@ pub struct Smoke {
     pub checks: Vec<checks::CheckId>,
     pub network: checks::Network,
     pub tls: checks::Tls,
+    /// For a target: a fresh root of its release, unpacked at its
+    /// `proof_root`, where its packages are installed and the servers run.
+    pub target: Option<PlanTarget>,
 }
 
 /// Where a smoke cluster's servers come from.

@@ -3,8 +3,8 @@
 use std::{collections::BTreeMap, path::PathBuf};
 
 use super::{
-    join_prefix, Action, EnvVar, Fetch, Install, Package, PackagePart, PartKind, PathMap, Phase,
-    Plan, PlanOptions, Run, ServiceAccount, Smoke, Step, StepId, Unpack,
+    join_prefix, Action, EnvVar, Fetch, InRoot, Install, Package, PackagePart, PartKind, PathMap,
+    Phase, Plan, PlanOptions, PlanTarget, Run, ServiceAccount, Smoke, Step, StepId, Unpack,
 };
 use crate::{
     input::{
@@ -31,14 +31,32 @@ struct Context<'a> {
     prefix: String,
     stage: PathBuf,
     server_bindir: PathBuf,
+    target: Option<PlanTarget>,
+    /// The build root every build and packaging command of a target runs in.
+    build_root: Option<InRoot>,
 }
 
 /// Compute every step of a full run. Pure: see the module comment.
 pub fn plan(set: &RecipeSet, platform: &Platform, options: &PlanOptions) -> Plan {
-    let layout = Layout::new(&options.target_dir);
+    let top = Layout::new(&options.target_dir);
+    let layout = top.for_target(options.target.as_ref().map(|t| t.name.as_str()));
     let prefix = prefix_of(set, platform);
     let stage = layout.stage(&set.name);
     let server_bindir = join_prefix(&stage, &prefix).join("bin");
+    let target = options.target.as_ref().map(|target| PlanTarget {
+        name: target.name.clone(),
+        description: target.description.clone(),
+        distribution: target.distribution.clone(),
+        release: target.release.clone(),
+        codename: target.codename.clone(),
+        version_suffix: target.version_suffix.clone(),
+        build_root: top.roots(&target.name).join("build"),
+        proof_root: top.roots(&target.name).join("proof"),
+    });
+    let build_root = target.as_ref().map(|target| InRoot {
+        root: target.build_root.clone(),
+        binds: vec![layout.set_dir(&set.name)],
+    });
     let context = Context {
         set,
         platform,
@@ -47,13 +65,18 @@ pub fn plan(set: &RecipeSet, platform: &Platform, options: &PlanOptions) -> Plan
         prefix,
         stage,
         server_bindir,
+        target,
+        build_root,
     };
     let mut steps = fetch_steps(&context);
     let (build, parts, build_ids) = build_steps(&context);
     steps.extend(build);
     steps.extend(package_steps(&context, &parts, &build_ids));
     steps.push(smoke_step(&context, &build_ids));
-    steps.push(install_step(&context, build_ids));
+    // A target's packages are for another machine: nothing installs here.
+    if context.target.is_none() {
+        steps.push(install_step(&context, build_ids));
+    }
     Plan {
         set: set.name.clone(),
         description: set.description.clone(),
@@ -61,6 +84,7 @@ pub fn plan(set: &RecipeSet, platform: &Platform, options: &PlanOptions) -> Plan
         os: platform.os.clone(),
         prefix: context.prefix,
         stage: context.stage,
+        target: context.target,
         steps,
     }
 }
@@ -305,11 +329,21 @@ fn build_run(
                 }),
         );
     }
-    env.extend(template.env.iter().map(|(name, value)| EnvVar {
-        name: name.clone(),
-        value: recipe::expand(value, variables),
-        prepend: false,
-    }));
+    let target_env = context
+        .target
+        .as_ref()
+        .and_then(|target| template.target_env.get(&target.name));
+    env.extend(
+        template
+            .env
+            .iter()
+            .chain(target_env.into_iter().flatten())
+            .map(|(name, value)| EnvVar {
+                name: name.clone(),
+                value: recipe::expand(value, variables),
+                prepend: false,
+            }),
+    );
     let cwd = match &template.dir {
         Some(dir) => src.join(recipe::expand(dir, variables)),
         None => src.clone(),
@@ -345,6 +379,7 @@ fn build_run(
                 to: String::new(),
             },
         ],
+        root: context.build_root.clone(),
     }
 }
 
@@ -356,10 +391,12 @@ fn package_steps(context: &Context<'_>, parts: &[PackagePart], build_ids: &[Step
         layout,
         ..
     } = context;
-    let formats = options
-        .formats
-        .clone()
-        .unwrap_or_else(|| platform.package_formats.clone());
+    let formats = options.formats.clone().unwrap_or_else(|| {
+        options
+            .target
+            .as_ref()
+            .map_or_else(|| platform.package_formats.clone(), |t| t.formats.clone())
+    });
     formats
         .into_iter()
         .map(|format| Step {
@@ -370,10 +407,15 @@ fn package_steps(context: &Context<'_>, parts: &[PackagePart], build_ids: &[Step
                 format,
                 name: set.package.name.clone(),
                 version: set.package_version().to_owned(),
-                release: options
-                    .release
-                    .clone()
-                    .unwrap_or_else(|| set.package.release.clone()),
+                // `1+deb13`: builds for two releases can share a repository.
+                release: format!(
+                    "{}{}",
+                    options.release.as_deref().unwrap_or(&set.package.release),
+                    context
+                        .target
+                        .as_ref()
+                        .map_or("", |target| &target.version_suffix)
+                ),
                 prefix: context.prefix.clone(),
                 stage: context.stage.clone(),
                 dist: options
@@ -401,6 +443,8 @@ fn package_steps(context: &Context<'_>, parts: &[PackagePart], build_ids: &[Step
                 signing: options.signing.clone(),
                 repo: options.repo,
                 repo_url: options.repo_url.clone(),
+                root: context.build_root.clone(),
+                target: context.target.clone(),
             })),
         })
         .collect()
@@ -441,6 +485,7 @@ fn smoke_step(context: &Context<'_>, build_ids: &[StepId]) -> Step {
             checks: options.smoke_checks.clone(),
             network: options.smoke_network,
             tls: options.smoke_tls,
+            target: context.target.clone(),
         }),
     }
 }

@@ -132,6 +132,8 @@ pub fn run(keep_root: bool, cargo_test_args: &[String]) -> anyhow::Result<()> {
         recipes: None,
         platform: None,
         platforms: None,
+        targets: vec![crate::input::target::HOST.to_owned()],
+        targets_dir: None,
     })?;
     let mut platform = selection.platform.clone();
     platform
