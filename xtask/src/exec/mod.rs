@@ -469,7 +469,52 @@ impl Executor<'_> {
             crate::plan::SmokeFrom::Tarball => Some(self.binary_tarball()?),
         };
         let template = self.layout.set_dir(self.set()).join("smoke-template");
-        smoke::run(smoke, self.set(), tarball.as_deref(), Some(&template))
+        let set_dir = self.layout.set_dir(self.set());
+        let proof = match &smoke.target {
+            Some(_) => self.debs()?.map(|(package, files)| {
+                (
+                    self.layout
+                        .roots(&self.plan.target.as_ref().expect("a target").name)
+                        .join("base.tar"),
+                    smoke::proof::Debs {
+                        package,
+                        files,
+                        set_dir: &set_dir,
+                    },
+                )
+            }),
+            None => None,
+        };
+        smoke::run(
+            smoke,
+            self.set(),
+            tarball.as_deref(),
+            Some(&template),
+            proof,
+        )
+    }
+
+    /// The .debs the last deb package step made, and that step's package.
+    fn debs(&self) -> anyhow::Result<Option<(&Package, Vec<PathBuf>)>> {
+        let Some(package) = self.plan.steps.iter().find_map(|step| match &step.action {
+            Action::Package(package) if package.format == PackageFormat::Deb => {
+                Some(package.as_ref())
+            }
+            _ => None,
+        }) else {
+            return Ok(None);
+        };
+        let list = fs::read_to_string(
+            self.layout
+                .artifacts(self.set(), StepId::package(PackageFormat::Deb)),
+        )
+        .unwrap_or_default();
+        let files: Vec<PathBuf> = list
+            .lines()
+            .map(PathBuf::from)
+            .filter(|path| path.extension().is_some_and(|ext| ext == "deb") && path.is_file())
+            .collect();
+        Ok((!files.is_empty()).then_some((package, files)))
     }
 
     /// The binary tarball that the last tarball package step made.

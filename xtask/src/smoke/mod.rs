@@ -9,6 +9,7 @@ pub mod config;
 pub mod drivers;
 pub mod leftovers;
 pub mod netns;
+pub mod proof;
 pub mod server;
 pub mod template;
 pub mod tls;
@@ -39,6 +40,10 @@ pub struct SmokeRun {
     pub kept: bool,
     /// The nodes talked TLS to each other.
     pub tls: bool,
+    /// For a target: its packages proven in a fresh root of its release,
+    /// where the servers ran too.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub proof: Vec<proof::ProofCheck>,
 }
 
 /// A node as the run started it.
@@ -63,15 +68,36 @@ impl SmokeRun {
 /// Bring the cluster up, run every check, tear down. A failed check is in
 /// the result; an `Err` is a cluster that could not be brought up, or an
 /// interruption.
+///
+/// For a target, `proof` holds its packages and minbase: they are proven
+/// first, and the cluster runs in the fresh root they were installed in.
 pub fn run(
     smoke: &Smoke,
     set: &str,
     tarball: Option<&Path>,
     template_dir: Option<&Path>,
+    proof: Option<(PathBuf, proof::Debs<'_>)>,
 ) -> anyhow::Result<SmokeRun> {
     let started = Instant::now();
     let run_as = smoke.run_as.as_deref().map(RunAs::lookup).transpose()?;
-    let mut cluster = Cluster::create(smoke, set, run_as, tarball, template_dir)?;
+    let mut proof = match (&smoke.target, proof) {
+        (Some(target), Some((base, debs))) => Some(proof::prepare(
+            target,
+            &base,
+            debs,
+            run_as
+                .as_ref()
+                .map(|user| (user.name.as_str(), user.uid, user.gid)),
+        )?),
+        (Some(target), None) => anyhow::bail!(
+            "target {} is proven with its .debs: run `cargo xtask package --target {}` first",
+            target.name,
+            target.name
+        ),
+        _ => None,
+    };
+    let root = proof.as_ref().map(|proof| proof.root.clone());
+    let mut cluster = Cluster::create(smoke, set, run_as, tarball, template_dir, root.as_ref())?;
     eprintln!(
         "{:>12} {} nodes of set {set} in {}",
         "Cluster",
@@ -81,6 +107,12 @@ pub fn run(
     let mut checks = Checks::default();
     let outcome = cluster
         .start_all()
+        .and_then(|()| match (&mut proof, &smoke.target) {
+            (Some(proof), Some(target)) => proof.check("servers in the root", || {
+                servers_in_root(&cluster, &target.codename)
+            }),
+            _ => Ok(()),
+        })
         .and_then(|()| prepare(&cluster))
         .and_then(|()| drivers::run(smoke, &mut cluster, &mut checks));
     if let Err(error) = outcome {
@@ -123,9 +155,39 @@ pub fn run(
         verified_seconds,
         tls: cluster.tls,
         kept: smoke.keep && !interrupt::requested(),
+        proof: Vec::new(),
     };
     drop(cluster);
+    let mut run = run;
+    if let Some(proof) = &mut proof {
+        if run.first_failure().is_none() {
+            proof.remove_packages()?;
+        }
+        run.proof = proof.checks.clone();
+    }
     Ok(run)
+}
+
+/// Every server reads the target's `/etc/os-release`, not this host's:
+/// it runs in the proof root.
+fn servers_in_root(cluster: &Cluster, codename: &str) -> anyhow::Result<String> {
+    for node in &cluster.nodes {
+        let release = cluster.sql(node, "postgres", "SELECT pg_read_file('/etc/os-release');")?;
+        let seen = release
+            .lines()
+            .find_map(|line| line.strip_prefix("VERSION_CODENAME="))
+            .unwrap_or("none");
+        if seen != codename {
+            anyhow::bail!(
+                "{} reads VERSION_CODENAME={seen} in /etc/os-release, not {codename}",
+                node.name
+            );
+        }
+    }
+    Ok(format!(
+        "{} servers read VERSION_CODENAME={codename} from /etc/os-release",
+        cluster.nodes.len()
+    ))
 }
 
 /// On every node, as the reference procedure does: the replication

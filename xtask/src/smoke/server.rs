@@ -25,7 +25,7 @@ use std::{
 use anyhow::{bail, Context};
 use serde::Serialize;
 
-use crate::{interrupt, printable::printable, process::Command, sources::archive};
+use crate::{interrupt, plan::InRoot, printable::printable, process::Command, sources::archive};
 
 /// The database and its owner, named as in the reference procedure.
 pub const DATABASE: &str = "amstest";
@@ -94,6 +94,9 @@ pub struct Server {
     pub run_as: Option<RunAs>,
     /// The servers outlive this run (`--keep`).
     pub keep: bool,
+    /// A target's proof root every server program runs in (the cluster
+    /// directory mounted into it too); `None`: on this host.
+    pub root: Option<InRoot>,
 }
 
 impl Server {
@@ -160,6 +163,14 @@ impl Server {
     ///
     /// Every command of a smoke cluster is built here.
     pub fn command(&self, program: &Path) -> Command {
+        self.host_command(program)
+            .in_root_if(self.root.as_ref())
+            .also_bind(&self.dir)
+    }
+
+    /// [`command`](Self::command), on this host even for a target: for
+    /// tools whose output is only files (openssl's certificates).
+    pub fn host_command(&self, program: &Path) -> Command {
         let libdir = self.bindir.with_file_name("lib");
         let command = Command::new(program)
             .exact_environment(BTreeMap::from([

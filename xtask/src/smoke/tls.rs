@@ -130,7 +130,7 @@ fn openssl(server: &Server, dir: &Path, args: &[&str]) -> anyhow::Result<()> {
         .collect::<Vec<_>>()
         .join(" ");
     server
-        .command(Path::new("/bin/sh"))
+        .host_command(Path::new("/bin/sh"))
         .args(["-c", &format!("umask 077 && exec {line}")])
         .cwd(dir)
         .checked_output()

@@ -39,7 +39,7 @@ use crate::{
     files, interrupt,
     plan::{
         checks::{Network, Tls},
-        Smoke,
+        InRoot, Smoke,
     },
 };
 
@@ -77,6 +77,7 @@ impl Cluster {
         run_as: Option<RunAs>,
         tarball: Option<&Path>,
         template_dir: Option<&Path>,
+        root: Option<&InRoot>,
     ) -> anyhow::Result<Cluster> {
         let dir = files::make_temporary_dir(&format!("bdr-dist-{set}-"))?;
         // Run as root for another user: the cluster directory and the copy of
@@ -94,6 +95,7 @@ impl Cluster {
                 origin_bindir: smoke.bindir.clone(),
                 run_as,
                 keep: smoke.keep,
+                root: root.cloned(),
             },
             nodes: Vec::new(),
             password: random_password()?,
