@@ -79,6 +79,10 @@ impl Layout {
     pub fn all_roots(&self) -> PathBuf {
         self.target.join("roots")
     }
+    /// `dist --target a,b,...`'s report: a row per target.
+    pub fn matrix_report(&self, set: &str) -> PathBuf {
+        join_plain(&self.target.join("matrix"), &format!("{set}.json"))
+    }
     /// Every target's sets.
     pub fn all_targets(&self) -> PathBuf {
         self.target.join("targets")

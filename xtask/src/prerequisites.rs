@@ -84,6 +84,9 @@ impl Needs {
                         needs.purposes.push(Purpose::Netns);
                     }
                 }
+                Action::Unpack(unpack) if !unpack.patches.is_empty() => {
+                    needs.purposes.push(Purpose::Patch)
+                }
                 Action::Fetch(_) | Action::Unpack(_) | Action::Install(_) => {}
             }
         }

@@ -24,13 +24,18 @@ use crate::{
     layout::Layout,
     package::sign::{self, Signature},
     plan::{Phase, Plan},
-    smoke::checks::{CheckResult, Status},
+    smoke::{
+        checks::{CheckResult, Status},
+        proof::ProofCheck,
+    },
 };
 
 #[derive(Debug, Default, Serialize)]
 pub struct Report {
     pub set: String,
     pub platform: String,
+    /// The distribution target; `None`: this host.
+    pub target: Option<String>,
     pub ok: bool,
     /// The error that stopped the run, if one did.
     pub error: Option<String>,
@@ -43,6 +48,35 @@ pub struct Report {
     pub checksums_signature: Option<SignatureFile>,
     /// The smoke run's checks, as `smoke --json` gives them.
     pub checks: Vec<CheckResult>,
+    /// A target's packages proven in a fresh root of its release.
+    pub proof: Vec<ProofCheck>,
+}
+
+/// `dist --target a,b,c`: a row per target, each run to its end.
+#[derive(Debug, Serialize)]
+pub struct Matrix {
+    pub set: String,
+    pub ok: bool,
+    pub seconds: f64,
+    pub targets: Vec<MatrixRow>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct MatrixRow {
+    pub target: String,
+    pub ok: bool,
+    pub seconds: f64,
+    pub build_seconds: f64,
+    pub package_seconds: f64,
+    pub smoke_seconds: f64,
+    pub artifacts: usize,
+    pub checks_passed: usize,
+    pub checks_run: usize,
+    pub proofs_passed: usize,
+    pub proofs_run: usize,
+    pub error: Option<String>,
+    /// The target's own report.
+    pub report: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -74,6 +108,95 @@ pub struct Artifact {
 
 impl flags::Dist {
     pub fn run(self) -> anyhow::Result<()> {
+        if self.set.targets.len() == 1 {
+            return self.run_one(true).1;
+        }
+        let started = Instant::now();
+        let mut rows = Vec::new();
+        // Bad input in any target stops before anything is built.
+        for name in &self.set.targets {
+            Session::open(&self.set.for_target(name))?;
+        }
+        for name in self.set.targets.clone() {
+            eprintln!("\n{:>12} target {name}", "Dist");
+            let mut one = self.clone();
+            one.set = self.set.for_target(&name);
+            let target_started = Instant::now();
+            let (report, result) = one.run_one(false);
+            let phase = |wanted: &str| {
+                report.as_ref().map_or(0.0, |(report, _)| {
+                    report
+                        .phases
+                        .iter()
+                        .find(|phase| phase.name == wanted)
+                        .map_or(0.0, |phase| phase.seconds)
+                })
+            };
+            let row = MatrixRow {
+                target: name.clone(),
+                ok: result.is_ok(),
+                seconds: target_started.elapsed().as_secs_f64(),
+                build_seconds: phase("build"),
+                package_seconds: phase("package"),
+                smoke_seconds: phase("smoke"),
+                artifacts: report.as_ref().map_or(0, |(r, _)| r.artifacts.len()),
+                checks_passed: report.as_ref().map_or(0, |(r, _)| {
+                    r.checks.iter().filter(|c| c.status == Status::Pass).count()
+                }),
+                checks_run: report.as_ref().map_or(0, |(r, _)| {
+                    r.checks
+                        .iter()
+                        .filter(|c| matches!(c.status, Status::Pass | Status::Fail))
+                        .count()
+                }),
+                proofs_passed: report
+                    .as_ref()
+                    .map_or(0, |(r, _)| r.proof.iter().filter(|p| p.passed).count()),
+                proofs_run: report.as_ref().map_or(0, |(r, _)| r.proof.len()),
+                error: result.as_ref().err().map(|error| format!("{error:#}")),
+                report: report
+                    .as_ref()
+                    .map(|(_, path)| path.display().to_string())
+                    .unwrap_or_default(),
+            };
+            rows.push(row);
+        }
+        let matrix = Matrix {
+            set: self.set.set.clone(),
+            ok: rows.iter().all(|row| row.ok),
+            seconds: started.elapsed().as_secs_f64(),
+            targets: rows,
+        };
+        let path = crate::host::layout().matrix_report(&self.set.set);
+        let json = serde_json::to_string_pretty(&matrix)? + "\n";
+        files::write_atomically(&path, json.as_bytes())?;
+        print_matrix(&matrix, &path);
+        if self.json {
+            print!("{json}");
+        }
+        match matrix.targets.iter().filter(|row| !row.ok).count() {
+            0 => Ok(()),
+            failed => anyhow::bail!(
+                "{failed} of {} targets failed (see the table above)",
+                matrix.targets.len()
+            ),
+        }
+    }
+
+    /// One target's run: its report and where it was written (when the
+    /// run got that far), and the result.
+    fn run_one(self, print: bool) -> (Option<(Report, PathBuf)>, anyhow::Result<()>) {
+        let json = self.json && print;
+        let mut written = None;
+        let result = self.run_writing(json, &mut written);
+        (written, result)
+    }
+
+    fn run_writing(
+        self,
+        json: bool,
+        written: &mut Option<(Report, PathBuf)>,
+    ) -> anyhow::Result<()> {
         let session = Session::open(&self.set)?;
         let plan = session.plan(|options| {
             options.mirrors = self.mirror.mirrors.clone();
@@ -85,6 +208,7 @@ impl flags::Dist {
         let mut report = Report {
             set: plan.set.clone(),
             platform: plan.platform.clone(),
+            target: plan.target.as_ref().map(|target| target.name.clone()),
             ..Report::default()
         };
         let started = Instant::now();
@@ -110,14 +234,46 @@ impl flags::Dist {
         report.ok = result.is_ok();
         report.error = result.as_ref().err().map(|error| format!("{error:#}"));
         let path = session.layout.report(&plan.set);
-        let json = serde_json::to_string_pretty(&report)? + "\n";
-        files::write_atomically(&path, json.as_bytes())?;
+        let json_text = serde_json::to_string_pretty(&report)? + "\n";
+        files::write_atomically(&path, json_text.as_bytes())?;
         print_summary(&report, started.elapsed().as_secs_f64(), &path);
-        if self.json {
-            print!("{json}");
+        if json {
+            print!("{json_text}");
         }
+        *written = Some((report, path));
         result
     }
+}
+
+fn print_matrix(matrix: &Matrix, path: &Path) {
+    eprintln!(
+        "\nMatrix of set {} ({} targets, {:.1}s):",
+        matrix.set,
+        matrix.targets.len(),
+        matrix.seconds
+    );
+    eprintln!(
+        "  {:<12} {:>8} {:>8} {:>8} {:>8} {:>9} {:>7} {:>7}  result",
+        "target", "total", "build", "package", "smoke", "artifacts", "checks", "proofs"
+    );
+    for row in &matrix.targets {
+        eprintln!(
+            "  {:<12} {:>7.1}s {:>7.1}s {:>7.1}s {:>7.1}s {:>9} {:>7} {:>7}  {}",
+            row.target,
+            row.seconds,
+            row.build_seconds,
+            row.package_seconds,
+            row.smoke_seconds,
+            row.artifacts,
+            format!("{}/{}", row.checks_passed, row.checks_run),
+            format!("{}/{}", row.proofs_passed, row.proofs_run),
+            match &row.error {
+                None => "ok".to_owned(),
+                Some(error) => format!("FAILED: {}", error.lines().next().unwrap_or_default()),
+            }
+        );
+    }
+    eprintln!("  report   {}", path.display());
 }
 
 /// Every phase of a set, in one executor run: a step that ran reruns every
@@ -202,6 +358,7 @@ fn fill(
     }
     if let Some(run) = &outcome.smoke {
         report.checks = run.checks.clone();
+        report.proof = run.proof.clone();
     }
     Ok(())
 }

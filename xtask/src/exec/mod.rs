@@ -397,6 +397,9 @@ impl Executor<'_> {
             }
             return Err(error);
         }
+        for patch in &unpack.patches {
+            self.apply_patch(unpack, patch)?;
+        }
         command::status(
             "Finished",
             &format!(
@@ -405,6 +408,38 @@ impl Executor<'_> {
                 started.elapsed().as_secs_f64()
             ),
         );
+        Ok(())
+    }
+
+    /// `patch -p1` of one of the recipe's patches, on the tree just
+    /// unpacked: its bytes are checked against the sha256 read when the
+    /// recipe was loaded (the unpack's stamp hashes it), and a hunk that
+    /// does not apply fails the unpack, which is then not stamped.
+    fn apply_patch(
+        &self,
+        unpack: &Unpack,
+        patch: &crate::input::recipe::PatchFile,
+    ) -> anyhow::Result<()> {
+        let sha256 = crate::files::sha256_file(&patch.path)?;
+        if sha256 != patch.sha256 {
+            bail!(
+                "{} changed since the recipe was loaded (sha256 {sha256}, not {})",
+                patch.path.display(),
+                patch.sha256
+            );
+        }
+        command::status(
+            "Patching",
+            &format!("{} with {}", unpack.component, patch.name),
+        );
+        crate::process::Command::new("patch")
+            .args(["-p1", "-t", "-N", "-i"])
+            .arg(&patch.path)
+            .cwd(&unpack.dest)
+            .checked_output()
+            .with_context(|| {
+                format!("{} does not apply to {}", patch.name, unpack.dest.display())
+            })?;
         Ok(())
     }
 

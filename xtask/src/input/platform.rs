@@ -197,10 +197,12 @@ pub enum Purpose {
     Test,
     /// `--target`: the clean roots, and proving packages installable.
     Target,
+    /// Unpacking a source whose recipe carries patches.
+    Patch,
 }
 
 impl Purpose {
-    pub const ALL: [Purpose; 11] = [
+    pub const ALL: [Purpose; 12] = [
         Purpose::Build,
         Purpose::Smoke,
         Purpose::Package,
@@ -212,6 +214,7 @@ impl Purpose {
         Purpose::Bench,
         Purpose::Test,
         Purpose::Target,
+        Purpose::Patch,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -227,6 +230,7 @@ impl Purpose {
             Purpose::Bench => "bench",
             Purpose::Test => "test",
             Purpose::Target => "target",
+            Purpose::Patch => "patch",
         }
     }
 }

@@ -181,6 +181,20 @@ pub struct SourceSpec {
     pub max_download: u64,
     /// Most bytes its entries may hold once uncompressed.
     pub max_unpacked: u64,
+    /// Applied (`patch -p1`) to the unpacked tree, in order, as part of
+    /// unpacking: every build starts from the patched tree.
+    pub patches: Vec<PatchFile>,
+}
+
+/// A patch a recipe carries, as data: a fix the old sources need (a
+/// backport, named in the patch's header).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PatchFile {
+    /// As the recipe names it, relative to the recipe directory.
+    pub name: String,
+    pub path: PathBuf,
+    /// Of its bytes, read when the recipe is loaded: the unpack's input.
+    pub sha256: String,
 }
 
 /// Limits of a source that names none: generous for PostgreSQL (about 25 MiB
@@ -295,6 +309,8 @@ struct SourceTable {
     archive: ArchiveKind,
     max_download: Option<Spanned<String>>,
     max_unpacked: Option<Spanned<String>>,
+    #[serde(default)]
+    patches: Vec<Spanned<String>>,
 }
 
 /// The recipe directory: `--recipes`, else `BDR_DIST_RECIPES`, else the repo's.
@@ -591,6 +607,30 @@ fn validate_source(source: &Source<'_>, table: &ComponentTable) -> anyhow::Resul
         DEFAULT_MAX_UNPACKED,
     )?;
 
+    let recipes_dir = source.path.parent().unwrap_or(Path::new("."));
+    let mut patches = Vec::new();
+    for patch in &spec.patches {
+        let name = located(
+            source,
+            patch,
+            "component.source.patches",
+            names::check_relative_path,
+        )?;
+        let path = recipes_dir.join(&name);
+        let bytes = fs::read(&path).map_err(|error| {
+            source.error_at(
+                patch.span(),
+                "component.source.patches",
+                format!("cannot read {}: {error}", path.display()),
+            )
+        })?;
+        patches.push(PatchFile {
+            name,
+            path,
+            sha256: hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes)),
+        });
+    }
+
     Ok(SourceSpec {
         file: file_name.clone(),
         urls: spec.urls.get_ref().clone(),
@@ -600,6 +640,7 @@ fn validate_source(source: &Source<'_>, table: &ComponentTable) -> anyhow::Resul
         archive: spec.archive,
         max_download,
         max_unpacked,
+        patches,
     })
 }
 

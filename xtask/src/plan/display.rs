@@ -91,6 +91,14 @@ impl fmt::Display for Unpack {
         if let Some(tree) = &unpack.tree {
             writeln!(f, "    tree    {tree}  (checked while unpacking)")?;
         }
+        for patch in &unpack.patches {
+            writeln!(
+                f,
+                "    patch   {}  (sha256 {}, patch -p1)",
+                patch.name,
+                &patch.sha256[..16]
+            )?;
+        }
         Ok(())
     }
 }

@@ -269,6 +269,8 @@ pub struct Unpack {
     /// Checked again while unpacking: the tree the entries must make.
     pub tree: Option<String>,
     pub max_unpacked: u64,
+    /// Applied in order once the tree is unpacked (and its pin checked).
+    pub patches: Vec<crate::input::recipe::PatchFile>,
 }
 
 /// The one step that escalates. Before anything runs as root, the prefix

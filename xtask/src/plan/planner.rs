@@ -138,6 +138,7 @@ fn fetch_steps(context: &Context<'_>) -> Vec<Step> {
                 dest: layout.src(&set.name, &component.name, &component.version),
                 tree: component.source.tree.clone(),
                 max_unpacked: component.source.max_unpacked,
+                patches: component.source.patches.clone(),
             }),
         });
     }
