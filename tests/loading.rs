@@ -998,3 +998,97 @@ fn package_metadata_that_would_inject_spec_or_control_lines_is_refused() {
         assert!(message.contains("is not one line of text"), "{message}");
     }
 }
+
+#[test]
+fn a_patch_that_is_not_there_is_located() {
+    let text = VALID.replace(
+        "archive = \"tar.gz\"\n\n[[component.step]]\nkind = \"configure\"",
+        "archive = \"tar.gz\"\npatches = [\"patches/missing.patch\"]\n\n[[component.step]]\nkind = \"configure\"",
+    );
+    let message = error_of(&text, line_of(&text, "patches = "));
+    assert!(
+        message
+            .contains("key `component.source.patches`: cannot read recipes/patches/missing.patch"),
+        "{message}"
+    );
+    let text = text.replace("patches/missing.patch", "../../etc/passwd");
+    let message = error_of(&text, line_of(&text, "patches = "));
+    assert!(message.contains("component.source.patches"), "{message}");
+}
+
+#[test]
+fn a_patch_is_read_and_hashed_on_load_and_in_the_plan() {
+    let dir = xtask::files::tempdir().unwrap();
+    fs::create_dir_all(dir.path().join("patches")).unwrap();
+    fs::write(dir.path().join("patches/fix.patch"), "--- a/x\n+++ b/x\n").unwrap();
+    let text = VALID.replace(
+        "archive = \"tar.gz\"\n\n[[component.step]]\nkind = \"configure\"",
+        "archive = \"tar.gz\"\npatches = [\"patches/fix.patch\"]\n\n[[component.step]]\nkind = \"configure\"",
+    );
+    let path = dir.path().join("t.toml");
+    let set = recipe::parse(&path, &text, "t", &["linux".to_owned()]).unwrap();
+    let patch = &set.components[0].source.patches[0];
+    assert_eq!(patch.name, "patches/fix.patch");
+    assert_eq!(patch.path, dir.path().join("patches/fix.patch"));
+    // sha256 of the 16 bytes written, as `sha256sum` gives it.
+    let expected = String::from_utf8(
+        Command::new("sha256sum")
+            .arg(dir.path().join("patches/fix.patch"))
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    assert_eq!(patch.sha256, expected.split_whitespace().next().unwrap());
+}
+
+#[test]
+fn a_step_takes_variables_for_one_target_only() {
+    let text = VALID.replace(
+        "run = [\"./configure\", \"--prefix={prefix}\"]",
+        "run = [\"./configure\", \"--prefix={prefix}\"]\n\n[component.step.target_env.debian-13]\nCFLAGS = \"-O2 -fpermissive\"",
+    );
+    let set = parse(&text).unwrap();
+    let root = xtask::project_root();
+    let linux = platform::load(&root.join("platforms"), "linux").unwrap();
+    let dir = xtask::input::target::targets_dir(None);
+    let plan_for = |name: &str| {
+        let mut options = xtask::host::plan_options(
+            &xtask::host::Selection {
+                set: set.clone(),
+                platform: linux.clone(),
+                recipes_dir: PathBuf::from("recipes"),
+                lock: Default::default(),
+                target: xtask::input::target::load(&dir, name).unwrap(),
+            },
+            &xtask::host::facts(),
+        );
+        options.target_dir = PathBuf::from("/t");
+        xtask::plan::plan(&set, &linux, &options)
+    };
+    let configure_env = |plan: &xtask::plan::Plan| -> Vec<String> {
+        plan.steps
+            .iter()
+            .find_map(|step| match &step.action {
+                xtask::plan::Action::Run(run) => {
+                    Some(run.env.iter().map(|v| v.to_string()).collect())
+                }
+                _ => None,
+            })
+            .unwrap()
+    };
+    assert!(
+        configure_env(&plan_for("debian-13")).contains(&"CFLAGS=-O2 -fpermissive".to_owned())
+            || configure_env(&plan_for("debian-13"))
+                .contains(&"CFLAGS='-O2 -fpermissive'".to_owned())
+    );
+    assert!(!configure_env(&plan_for("debian-12"))
+        .iter()
+        .any(|v| v.starts_with("CFLAGS")));
+    assert!(!configure_env(&plan_for("host"))
+        .iter()
+        .any(|v| v.starts_with("CFLAGS")));
+    let text = text.replace("target_env.debian-13", "target_env.\"../x\"");
+    let message = error_of(&text, line_of(&text, "[component.step.target_env"));
+    assert!(message.contains("component.step.target_env"), "{message}");
+}

@@ -275,7 +275,8 @@ pub fn xtask_environment(command: &mut Command, target: &Path) {
         .env_remove("BDR_DIST_RECIPES")
         .env_remove("BDR_DIST_MIRROR")
         .env_remove("BDR_DIST_SET")
-        .env_remove("BDR_DIST_PLATFORMS");
+        .env_remove("BDR_DIST_PLATFORMS")
+        .env_remove("BDR_DIST_TARGETS");
 }
 
 /// The `cargo xtask` binary in [`xtask_environment`].

@@ -531,6 +531,10 @@ pub struct Clean {
     /// Also empty the download cache.
     #[arg(long)]
     pub downloads: bool,
+    /// Also remove every target's clean roots (target/roots/), made again
+    /// by mmdebstrap when next needed.
+    #[arg(long)]
+    pub roots: bool,
 }
 
 #[derive(Debug, Args)]
@@ -573,6 +577,14 @@ pub struct Bench {
     /// Only the compile of --compile-against: no set is built, packaged or smoke-tested.
     #[arg(long, requires = "compile_against")]
     pub compile_only: bool,
+    /// Only this: a cold build of the set inside TARGET's clean root (made
+    /// first, untimed) against the same cold build on this host, alternately,
+    /// N rounds (--root-build-rounds).
+    #[arg(long, value_name = "TARGET", value_parser = parse_target_name)]
+    pub root_build: Option<String>,
+    /// Rounds of --root-build, each one in the root and one on the host.
+    #[arg(long, value_name = "N", default_value_t = 1, requires = "root_build")]
+    pub root_build_rounds: u32,
 }
 
 #[derive(Debug, Args)]

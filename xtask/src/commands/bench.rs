@@ -58,6 +58,9 @@ impl flags::Bench {
         if self.compile_only {
             return compile::run_alone(&self, &crate::host::layout().bench());
         }
+        if let Some(target) = &self.root_build {
+            return self.root_build_alone(target);
+        }
         let session = Session::open(&self.set)?;
         let plan = session.plan(|options| options.mirrors = self.mirror.mirrors.clone());
         let bench_dir = session.layout.bench();
@@ -105,6 +108,65 @@ impl flags::Bench {
         eprintln!("results kept in {}", path.display());
         Ok(())
     }
+}
+
+impl flags::Bench {
+    /// `--root-build TARGET`: the build in the target's root against the
+    /// same build on this host, both cold (`--force`, no ccache), from the
+    /// same unpacked sources and download cache, alternately.
+    fn root_build_alone(&self, target: &str) -> anyhow::Result<()> {
+        let set = self.set.set.as_str();
+        let mut mirrors = Vec::new();
+        for mirror in &self.mirror.mirrors {
+            mirrors.extend(["--mirror", mirror.as_str()]);
+        }
+        let build = |target| build_args(set, target, &mirrors);
+        // Untimed: the root made, the sources fetched, both trees unpacked.
+        xtask(&build(target))?;
+        xtask(&build(crate::input::target::HOST))?;
+        let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+        for _ in 0..self.root_build_rounds {
+            let mut forced = build(target);
+            forced.push("--force");
+            ours.push(time(|| xtask(&forced))?);
+            let mut forced = build(crate::input::target::HOST);
+            forced.push("--force");
+            theirs.push(time(|| xtask(&forced))?);
+        }
+        let mut measurement = ratio_measurement(
+            &format!("cold build in the {target} root vs on this host"),
+            &format!("cargo xtask build --set {set} --force (on this host)"),
+            median(ours.clone()),
+            median(theirs.clone()),
+            1.10,
+        );
+        measurement.samples = ours.into_iter().chain(theirs).collect();
+        let bench_dir = crate::host::layout().bench();
+        fs::create_dir_all(&bench_dir)?;
+        let results = Results {
+            set: set.to_owned(),
+            unix_time: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)?
+                .as_secs(),
+            cores: crate::host::facts().cores,
+            measurements: vec![measurement],
+        };
+        let path = bench_dir.join(format!("root-build-{}.json", results.unix_time));
+        files::write_atomically(
+            &path,
+            (serde_json::to_string_pretty(&results)? + "\n").as_bytes(),
+        )?;
+        print_table(&results, None);
+        eprintln!("results kept in {}", path.display());
+        Ok(())
+    }
+}
+
+/// `build --set SET --no-ccache --target TARGET --mirror ...`.
+fn build_args<'a>(set: &'a str, target: &'a str, mirrors: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["build", "--set", set, "--no-ccache", "--target", target];
+    args.extend(mirrors.iter().copied());
+    args
 }
 
 fn print_table(results: &Results, previous: Option<&Results>) {
