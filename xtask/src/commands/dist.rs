@@ -79,6 +79,7 @@ impl flags::Dist {
             options.mirrors = self.mirror.mirrors.clone();
             options.formats = self.format.clone();
             self.publish.apply(options);
+            self.rpm_dist.apply(options);
         });
         // Keys first: one that cannot sign is found before the build.
         crate::package::sign::check_plan(&plan)?;
@@ -313,6 +314,7 @@ mod tests {
             signing: None,
             repo: false,
             repo_url: None,
+            rpm_dist: Default::default(),
         };
         let plan = crate::plan::plan(&set, &linux, &options);
         let layout = Layout::new(target.path());

@@ -552,6 +552,7 @@ pub(crate) mod tests {
             signing: None,
             repo: false,
             repo_url: None,
+            rpm_dist: Some(Default::default()),
         };
         let subpackage = |kind: Kind, files: &[&str]| Subpackage {
             kind,

@@ -106,6 +106,19 @@ pub struct PlanOptions {
     pub repo: bool,
     /// `--repo-url`: where `repo/` will be published, if not where it is made.
     pub repo_url: Option<String>,
+    /// The RPMs' dist tag: `--dist`, else the host's `%{?dist}`.
+    pub rpm_dist: RpmDist,
+}
+
+/// The dist tag the RPMs' release carries (`Release: 1%{?dist}`: `1.el9`),
+/// and where it came from.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct RpmDist {
+    /// `el9`, without the dot; `None`: the release has none.
+    pub tag: Option<String>,
+    /// `--dist` named it; otherwise it is this host's `rpm --eval %{?dist}`
+    /// (none on a host whose rpm defines no dist, as Debian's).
+    pub from_flag: bool,
 }
 
 #[cfg(test)]
@@ -133,6 +146,7 @@ impl PlanOptions {
             signing: None,
             repo: false,
             repo_url: None,
+            rpm_dist: RpmDist::default(),
         }
     }
 }
@@ -389,6 +403,8 @@ pub struct Package {
     pub repo: bool,
     /// Where `repo/` will be published; `None`: its file:// URL.
     pub repo_url: Option<String>,
+    /// The RPM step's dist tag; `None` for the other formats.
+    pub rpm_dist: Option<RpmDist>,
 }
 
 /// The account packages create to run the server.
