@@ -7,6 +7,7 @@
 
 mod deb;
 mod elf;
+mod glibc;
 mod identity;
 pub mod lint;
 pub mod manifest;
@@ -591,6 +592,7 @@ pub(crate) mod tests {
             sources: Vec::new(),
             tools: BTreeMap::new(),
             subpackages: BTreeMap::new(),
+            rpm: None,
         };
         let contents = Contents {
             package: &package,
