@@ -655,6 +655,127 @@ fn rpms_that_break_their_promise_fail_the_step_and_are_not_published() {
     assert!(stamps.join("package-rpm").exists());
 }
 
+/// What the RPMs are for: built on this Debian host, whose rpm defines no
+/// dist, they carry no tag, and their manifest records the glibc they need
+/// (the highest `GLIBC_` version of their ELF files, as readelf reads it).
+/// `--dist el8` is refused once they are made, naming the file that needs
+/// the newer glibc, and leaves no RPM and no RPM manifest in the release
+/// directory, whose SHA256SUMS is rewritten; `--dist el10` (glibc 2.39, newer
+/// than any this host's 2.36 could need) puts the tag in every RPM's
+/// release, header and file name, the manifest says so, and `verify` holds
+/// them to it.
+#[test]
+fn rpms_carry_their_dist_tag_and_refuse_a_release_with_an_older_glibc() {
+    let _one_at_a_time = PACKAGING.lock().unwrap_or_else(|p| p.into_inner());
+    let target = support::e2e_target();
+    let dist = package(&target);
+    let read_manifest = |dir: &Path| -> serde_json::Value {
+        let name = format!("{NAME}-{VERSION}.linux-x86_64.rpm.manifest.json");
+        serde_json::from_str(&fs::read_to_string(dir.join(name)).unwrap()).unwrap()
+    };
+    let manifest = read_manifest(&dist);
+    let record = &manifest["rpm"];
+    assert_eq!(record["dist_tag"], serde_json::Value::Null, "{record}");
+    assert_eq!(record["dist_tag_from"], "host");
+    let floor = &record["glibc_floor"];
+    let (version, symbol, file) = (
+        floor["version"].as_str().unwrap(),
+        floor["symbol"].as_str().unwrap(),
+        floor["file"].as_str().unwrap(),
+    );
+    eprintln!("the RPMs need glibc {version} ({symbol} in {file})");
+    assert_eq!(symbol, format!("GLIBC_{version}"));
+    let needs = run(
+        "readelf",
+        &[
+            "-V",
+            &target
+                .join("sets/pg15-pglogical/stage")
+                .join(file)
+                .display()
+                .to_string(),
+        ],
+        None,
+    );
+    assert!(needs.contains(&format!("Name: {symbol} ")), "{needs}");
+
+    let out = xtask::files::tempdir().unwrap();
+    for name in file_names(&dist) {
+        fs::copy(dist.join(&name), out.path().join(&name)).unwrap();
+    }
+    let out_arg = out.path().display().to_string();
+    let package_for = |tag: &str| {
+        support::xtask(
+            &target,
+            &[
+                "package",
+                "--set",
+                "pg15-pglogical",
+                "--format",
+                "rpm",
+                "--out",
+                &out_arg,
+                "--dist",
+                tag,
+            ],
+        )
+    };
+    let refused = package_for("el8");
+    let stderr = support::stderr(&refused);
+    assert_eq!(refused.status.code(), Some(1), "{stderr}");
+    let said =
+        format!("the RPMs need glibc {version} ({symbol} in {file}), but el8 has glibc 2.28");
+    assert!(stderr.contains(&said), "{said:?} not said:\n{stderr}");
+    let left = file_names(out.path());
+    assert!(
+        !left
+            .iter()
+            .any(|name| name.ends_with(".rpm") || name.ends_with(".rpm.manifest.json")),
+        "left: {left:?}"
+    );
+    let sums = fs::read_to_string(out.path().join("SHA256SUMS")).unwrap();
+    assert!(!sums.contains(".rpm"), "{sums}");
+    run(
+        "sha256sum",
+        &["-c", "--strict", "SHA256SUMS"],
+        Some(out.path()),
+    );
+
+    let made = package_for("el10");
+    assert!(made.status.success(), "{}", support::stderr(&made));
+    let names = file_names(out.path());
+    let rpms: Vec<&String> = names.iter().filter(|n| n.ends_with(".rpm")).collect();
+    assert_eq!(rpms.len(), SUBPACKAGES.len() + 2, "{names:?}");
+    for suffix in SUBPACKAGES.iter().chain(&["-debuginfo"]) {
+        let name = format!("{NAME}{suffix}-{VERSION}.el10.x86_64.rpm");
+        assert!(names.contains(&name), "{name} not in {names:?}");
+    }
+    let srpm = out.path().join(format!("{NAME}-{VERSION}.el10.src.rpm"));
+    let server = out
+        .path()
+        .join(format!("{NAME}-server-{VERSION}.el10.x86_64.rpm"));
+    for rpm in [&srpm, &server] {
+        let said = run(
+            "rpm",
+            &[
+                "-qp",
+                "--qf",
+                "%{RELEASE} %{DISTTAG}",
+                &rpm.display().to_string(),
+            ],
+            None,
+        );
+        assert_eq!(said, "1.el10 el10");
+    }
+    let record = read_manifest(out.path())["rpm"].clone();
+    assert_eq!(record["dist_tag"], "el10");
+    assert_eq!(record["dist_tag_from"], "--dist");
+    assert_eq!(record["dist_glibc"], "2.39");
+    assert_eq!(record["glibc_floor"], *floor);
+    let verified = support::xtask(&target, &["verify", &out_arg]);
+    assert!(verified.status.success(), "{}", support::stderr(&verified));
+}
+
 /// rpmlint and lintian, the tools a distribution's review runs, find no
 /// error in the RPMs and .debs; what they are told to overlook is in
 /// packaging/, each with its reason.

@@ -38,6 +38,7 @@ fn snapshot_options(smoke_user: &str) -> PlanOptions {
         repo: false,
         repo_url: None,
         target: None,
+        rpm_dist: Default::default(),
     }
 }
 
@@ -310,6 +311,47 @@ fn mirrors_come_before_recipe_urls() {
     );
     assert_eq!(fetch.urls[1], format!("/srv/mirror/{}", fetch.file));
     assert_eq!(&fetch.urls[2..], set.components[0].source.urls.as_slice());
+}
+
+/// `--dist` reaches the RPM step only (the tarball's bytes do not depend on
+/// it), and the plan says it with the glibc it holds the RPMs to.
+#[test]
+fn the_dist_tag_is_the_rpm_steps_and_the_plan_shows_it() {
+    let (set, platform) = shipped()
+        .into_iter()
+        .find(|(set, platform)| set.name == "pg15-pglogical" && platform.name == "linux")
+        .unwrap();
+    let mut options = snapshot_options("postgres");
+    options.rpm_dist = plan::RpmDist {
+        tag: Some("el9".into()),
+        from_flag: true,
+    };
+    let plan = plan::plan(&set, &platform, &options);
+    let dists: Vec<_> = plan
+        .steps_in(&[Phase::Package])
+        .map(|step| match &step.action {
+            Action::Package(package) => (package.format.as_str(), package.rpm_dist.clone()),
+            _ => panic!("{} is not a package step", step.id),
+        })
+        .collect();
+    assert_eq!(
+        dists,
+        [("rpm", Some(options.rpm_dist.clone())), ("tarball", None)]
+    );
+    let text = plan.to_string();
+    assert!(
+        text.contains(
+            "    into    /bdr-dist/target/sets/pg15-pglogical/dist\n    \
+             dist    .el9 (from --dist; RPMs needing glibc above 2.34 refused)\n"
+        ),
+        "{text}"
+    );
+    let json = serde_json::to_value(&plan).unwrap();
+    assert!(
+        json.to_string()
+            .contains(r#""rpm_dist":{"from_flag":true,"tag":"el9"}"#),
+        "{json}"
+    );
 }
 
 /// Packages name the programs their platform's build runs (the manifest

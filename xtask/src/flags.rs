@@ -262,6 +262,8 @@ pub struct Dist {
     pub format: Option<Vec<PackageFormat>>,
     #[command(flatten)]
     pub publish: PublishArgs,
+    #[command(flatten)]
+    pub rpm_dist: RpmDistArgs,
     /// Print the report as JSON on stdout.
     #[arg(long)]
     pub json: bool,
@@ -394,6 +396,29 @@ impl PublishArgs {
     }
 }
 
+/// What the RPMs say they are for.
+#[derive(Debug, Args, Clone, Default)]
+pub struct RpmDistArgs {
+    /// The RPMs' dist tag (el8, el9, el10, fc40, ...): their release becomes
+    /// `<release>.<TAG>` and their file names carry it. The RPM step fails if
+    /// their ELF files need a newer glibc than that release ships [default:
+    /// this host's `rpm --eval %{?dist}`; none where rpm defines no dist, as on Debian].
+    #[arg(long, value_name = "TAG", value_parser = crate::input::dist_tag::parse_known)]
+    pub dist: Option<String>,
+}
+
+impl RpmDistArgs {
+    /// Put the choice into the plan; without one, the host's stays.
+    pub fn apply(&self, options: &mut crate::plan::PlanOptions) {
+        if let Some(tag) = &self.dist {
+            options.rpm_dist = crate::plan::RpmDist {
+                tag: Some(tag.clone()),
+                from_flag: true,
+            };
+        }
+    }
+}
+
 #[derive(Debug, Args, Clone)]
 pub struct Package {
     #[command(flatten)]
@@ -415,6 +440,8 @@ pub struct Package {
     pub out: Option<PathBuf>,
     #[command(flatten)]
     pub publish: PublishArgs,
+    #[command(flatten)]
+    pub rpm_dist: RpmDistArgs,
 }
 
 /// A release as RPM and dpkg both accept it, by the rule recipes follow
@@ -501,6 +528,8 @@ pub struct PlanFlags {
     /// Smoke cluster size to plan for.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(2..=5))]
     pub nodes: u32,
+    #[command(flatten)]
+    pub rpm_dist: RpmDistArgs,
 }
 
 #[derive(Debug, Args)]

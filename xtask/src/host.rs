@@ -18,7 +18,7 @@ use crate::{
     input::recipe::{self, RecipeSet},
     input::target::{self, Target},
     layout::Layout,
-    plan::{PlanOptions, SmokeFrom},
+    plan::{PlanOptions, RpmDist, SmokeFrom},
 };
 
 /// The set and platform a command works on, validated.
@@ -121,6 +121,11 @@ pub struct HostFacts {
     pub jobs: u32,
     pub is_root: bool,
     pub ccache_dir: Option<PathBuf>,
+    /// `rpm --eval %{?dist}` without its dot (`el9`), when this host's rpm
+    /// defines a dist that is a tag `--dist` would take: RPMs built here are
+    /// this host's. `None` without rpm, or with one that defines none
+    /// (Debian's), or an odd one (`.el8_10`): such RPMs carry no tag.
+    pub rpm_dist: Option<String>,
 }
 
 pub fn facts() -> HostFacts {
@@ -130,7 +135,20 @@ pub fn facts() -> HostFacts {
         jobs: cores + 1,
         is_root: is_root(),
         ccache_dir: ccache_dir(),
+        rpm_dist: rpm_dist(),
     }
+}
+
+fn rpm_dist() -> Option<String> {
+    which::which("rpm").ok()?;
+    let output = crate::process::Command::new("rpm")
+        .args(["--eval", "%{?dist}"])
+        .checked_output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    let tag = text.trim().strip_prefix('.')?;
+    crate::input::dist_tag::check(tag).ok()?;
+    Some(tag.to_owned())
 }
 
 pub fn is_root() -> bool {
@@ -181,6 +199,14 @@ pub fn plan_options(selection: &Selection, facts: &HostFacts) -> PlanOptions {
         signing: None,
         repo: false,
         repo_url: None,
+        // Another platform's RPMs are not this host's.
+        rpm_dist: RpmDist {
+            tag: facts
+                .rpm_dist
+                .clone()
+                .filter(|_| selection.platform.os == platform::host_name()),
+            from_flag: false,
+        },
     }
 }
 

@@ -202,6 +202,7 @@ impl flags::Dist {
             options.mirrors = self.mirror.mirrors.clone();
             options.formats = self.format.clone();
             self.publish.apply(options);
+            self.rpm_dist.apply(options);
         });
         // Keys first: one that cannot sign is found before the build.
         crate::package::sign::check_plan(&plan)?;
@@ -471,6 +472,7 @@ mod tests {
             repo: false,
             repo_url: None,
             target: None,
+            rpm_dist: Default::default(),
         };
         let plan = crate::plan::plan(&set, &linux, &options);
         let layout = Layout::new(target.path());

@@ -16,6 +16,7 @@ impl flags::Package {
             options.release = self.release.clone();
             options.dist_dir = out;
             self.publish.apply(options);
+            self.rpm_dist.apply(options);
         });
         exec::require_complete_stage(&session.layout, &plan.set, &plan.stage)?;
         session.prepare_host(&plan, &[Phase::Package], &self.setup)?;

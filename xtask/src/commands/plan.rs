@@ -14,6 +14,7 @@ impl flags::PlanFlags {
             options.formats = self.format.clone();
             options.install_prefix = self.prefix.clone();
             options.nodes = self.nodes;
+            self.rpm_dist.apply(options);
         });
         if self.json {
             println!("{}", serde_json::to_string_pretty(&plan)?);

@@ -4,6 +4,7 @@
 //! provides. binutils does the work, as `dh_strip` does.
 
 use std::{
+    collections::BTreeMap,
     fs,
     io::Read as _,
     path::{Path, PathBuf},
@@ -120,6 +121,10 @@ pub struct Inspection {
     pub soname: Option<String>,
     /// A 64-bit file: rpm marks its library requirements `()(64bit)`.
     pub class64: bool,
+    /// `.gnu.version_r`: the symbol versions it needs, by the library
+    /// (`DT_NEEDED` name) that must define them: `libc.so.6` →
+    /// `GLIBC_2.2.5`, `GLIBC_2.34`, in the section's order.
+    pub versions_needed: BTreeMap<String, Vec<String>>,
 }
 
 impl Inspection {
@@ -132,6 +137,8 @@ const SHT_SYMTAB: u64 = 2;
 const SHT_DYNAMIC: u64 = 6;
 const SHT_NOTE: u64 = 7;
 const SHT_NOBITS: u64 = 8;
+/// `SHT_GNU_verneed`: the versions needed (`.gnu.version_r`).
+const SHT_GNU_VERNEED: u64 = 0x6fff_fffe;
 const NT_GNU_BUILD_ID: u64 = 3;
 const DT_NULL: u64 = 0;
 const DT_NEEDED: u64 = 1;
@@ -196,6 +203,7 @@ pub fn inspect(bytes: &[u8]) -> anyhow::Result<Inspection> {
         needed: Vec::new(),
         soname: None,
         class64,
+        versions_needed: BTreeMap::new(),
     };
     for section in &sections {
         let name = string_at(names, section.name).unwrap_or_default();
@@ -220,6 +228,17 @@ pub fn inspect(bytes: &[u8]) -> anyhow::Result<Inspection> {
                 continue;
             };
             elf.dynamic_names(entries, strings, &mut inspection);
+        }
+        if section.kind == SHT_GNU_VERNEED {
+            let (Some(entries), Some(strings)) = (
+                elf.bytes_of(section),
+                sections
+                    .get(usize::try_from(section.link)?)
+                    .and_then(|strings| elf.bytes_of(strings)),
+            ) else {
+                continue;
+            };
+            elf.versions_needed(entries, strings, &mut inspection.versions_needed);
         }
     }
     Ok(inspection)
@@ -355,6 +374,58 @@ impl Reader<'_> {
                 _ => {}
             }
             at += 2 * wide;
+        }
+    }
+}
+
+impl Reader<'_> {
+    /// The `Elf_Verneed` chain of a `.gnu.version_r` section, names in
+    /// `strings`. Each entry (the same 16 bytes in both classes) is
+    /// `vn_version`, `vn_cnt` (halves), `vn_file`, `vn_aux`, `vn_next`
+    /// (words, the offsets relative to the entry); each of its `Elf_Vernaux`
+    /// is `vna_hash` (word), `vna_flags`, `vna_other` (halves), `vna_name`,
+    /// `vna_next`. A chain that loops or runs off the section ends there:
+    /// every offset moves forward, and nothing past the bytes is read.
+    fn versions_needed(
+        &self,
+        entries: &[u8],
+        strings: &[u8],
+        needed: &mut BTreeMap<String, Vec<String>>,
+    ) {
+        let entries = Reader {
+            bytes: entries,
+            ..*self
+        };
+        let mut at = 0u64;
+        loop {
+            let (Some(count), Some(file), Some(aux), Some(next)) = (
+                entries.half(at + 2),
+                entries.word(at + 4),
+                entries.word(at + 8),
+                entries.word(at + 12),
+            ) else {
+                return;
+            };
+            let names = needed
+                .entry(string_at(strings, file).unwrap_or("?").to_owned())
+                .or_default();
+            let mut auxiliary = at + aux;
+            for _ in 0..count {
+                let (Some(name), Some(step)) =
+                    (entries.word(auxiliary + 8), entries.word(auxiliary + 12))
+                else {
+                    break;
+                };
+                names.extend(string_at(strings, name).map(str::to_owned));
+                if step == 0 {
+                    break;
+                }
+                auxiliary += step;
+            }
+            if next == 0 {
+                return;
+            }
+            at += next;
         }
     }
 }
@@ -518,6 +589,67 @@ pub(crate) mod tests {
         );
         let needed = inspect_file(&program).unwrap().needed;
         assert!(needed.iter().any(|n| n == "libdemo.so.1"), "{needed:?}");
+    }
+
+    /// `readelf -V`'s version needs: `File: libc.so.6` starts a library,
+    /// each `Name: GLIBC_2.34` under it a version it needs.
+    fn readelf_versions_needed(path: &Path) -> BTreeMap<String, Vec<String>> {
+        let output = Command::new("readelf")
+            .arg("-V")
+            .arg(path)
+            .checked_output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&output.stdout).into_owned();
+        let needs = text
+            .split_once("Version needs section")
+            .map_or("", |(_, rest)| rest);
+        let mut needed: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let mut library = None;
+        for line in needs.lines() {
+            let field = |key: &str| {
+                line.split_once(key)
+                    .and_then(|(_, rest)| rest.split_whitespace().next())
+                    .map(str::to_owned)
+            };
+            if let Some(file) = field("File: ") {
+                needed.entry(file.clone()).or_default();
+                library = Some(file);
+            } else if let (Some(name), Some(library)) = (field("Name: "), &library) {
+                needed.get_mut(library).unwrap().push(name);
+            }
+        }
+        needed
+    }
+
+    /// The reader and binutils agree on what this machine's own programs
+    /// and one compiled here need, library by library, in order.
+    #[test]
+    fn versions_needed_are_readelfs() {
+        let dir = crate::files::tempdir().unwrap();
+        let program = compile(dir.path(), "hello", PROGRAM, &["-Wl,--build-id"]);
+        for path in [Path::new("/bin/ls"), Path::new("/bin/sh"), &program] {
+            let expected = readelf_versions_needed(path);
+            let read = inspect_file(path).unwrap().versions_needed;
+            assert_eq!(read, expected, "{}", path.display());
+            assert!(
+                read.get("libc.so.6")
+                    .is_some_and(|names| names.iter().any(|n| n.starts_with("GLIBC_2."))),
+                "{}: {read:?}",
+                path.display()
+            );
+        }
+        // A library that needs no versioned symbol has no section, and none.
+        let library = compile(
+            dir.path(),
+            "libplain.so",
+            "int plain(int x) { return x; }\n",
+            &["-shared", "-fPIC", "-nostdlib"],
+        );
+        assert_eq!(readelf_versions_needed(&library), BTreeMap::new());
+        assert_eq!(
+            inspect_file(&library).unwrap().versions_needed,
+            BTreeMap::new()
+        );
     }
 
     /// Cut anywhere, a file is refused or read, never read past its end.

@@ -8,6 +8,7 @@ use serde::Serialize;
 use super::Subpackage;
 use crate::{
     files,
+    input::dist_tag::GlibcVersion,
     layout::{epoch_file, Layout},
     plan::{Action, InRoot, Package, Plan},
     process::Command,
@@ -34,6 +35,10 @@ pub struct Manifest {
     /// The distribution release it was built for, in its own root.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub target: Option<ManifestTarget>,
+    /// The RPM step's manifest only (`<stem>.rpm.manifest.json`): what the
+    /// RPMs are for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rpm: Option<RpmRecord>,
 }
 
 /// A target build: for which release, against which glibc, in which root.
@@ -47,6 +52,34 @@ pub struct ManifestTarget {
     pub glibc: Option<String>,
     /// The key of the build root: its packages and the archive's date.
     pub root_key: String,
+}
+
+/// What the RPMs say they are for: their dist tag, and the glibc they need.
+#[derive(Debug, Clone, Serialize)]
+pub struct RpmRecord {
+    /// `el9`: each RPM's release is the manifest's `release` then `.el9`;
+    /// `null`: their release is the manifest's.
+    pub dist_tag: Option<String>,
+    /// `--dist`, or `host` (this host's `rpm --eval %{?dist}`, or none where
+    /// rpm defines no dist, as on Debian).
+    pub dist_tag_from: String,
+    /// The glibc of the release the tag names, as bdr-dist knows it;
+    /// `null` with no tag, or a host's tag of no known glibc.
+    pub dist_glibc: Option<GlibcVersion>,
+    /// The highest glibc any ELF file of the binary RPMs needs; `null` when
+    /// none needs a versioned glibc symbol.
+    pub glibc_floor: Option<GlibcFloor>,
+}
+
+/// The glibc the RPMs need, and the file that needs it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GlibcFloor {
+    /// `2.34`
+    pub version: GlibcVersion,
+    /// The symbol version that needs it: `GLIBC_2.34`.
+    pub symbol: String,
+    /// The first file that needs it, as installed: `usr/pgsql-15/bin/postgres`.
+    pub file: String,
 }
 
 /// A tool the build ran: the program as the platform names it (`gmake` on
@@ -241,5 +274,6 @@ pub fn manifest(
                 .trim()
                 .to_owned(),
         }),
+        rpm: None,
     })
 }

@@ -7,6 +7,7 @@
 
 mod deb;
 pub mod elf;
+mod glibc;
 pub mod identity;
 pub mod lint;
 pub mod manifest;
@@ -554,6 +555,7 @@ pub(crate) mod tests {
             repo_url: None,
             root: None,
             target: None,
+            rpm_dist: Some(Default::default()),
         };
         let subpackage = |kind: Kind, files: &[&str]| Subpackage {
             kind,
@@ -593,6 +595,7 @@ pub(crate) mod tests {
             tools: BTreeMap::new(),
             subpackages: BTreeMap::new(),
             target: None,
+            rpm: None,
         };
         let contents = Contents {
             package: &package,

@@ -216,7 +216,7 @@ pub fn document(contents: &Contents<'_>, artifacts: &[Artifact]) -> Document {
         packages.push(SpdxPackage {
             spdx_id: id,
             name: artifact.name.clone(),
-            version_info: format!("{}-{}", package.version, package.release),
+            version_info: artifact_version(&artifact.name, &package.version, &package.release),
             package_file_name: Some(artifact.name.clone()),
             supplier: Some(supplier(&package.maintainer)),
             download_location: NOASSERTION.into(),
@@ -350,6 +350,27 @@ fn is_sha1(object: &str) -> bool {
         && object
             .bytes()
             .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// `version-release` of an artifact: an RPM's release carries the dist tag
+/// its step gave it (`1.el9`), read from the name rpmbuild gave it
+/// (`<name>-<version>-<release>[.<tag>].<arch>.rpm`), since the SBOM is
+/// rewritten by every format's step, with or without `--dist`.
+fn artifact_version(name: &str, version: &str, release: &str) -> String {
+    let plain = format!("{version}-{release}");
+    let tagged = name
+        .strip_suffix(".rpm")
+        .and_then(|rest| rest.rsplit_once('.'))
+        .and_then(|(rest, _arch)| rest.rsplit_once(&format!("-{plain}")))
+        .map(|(_, tag)| tag)
+        .filter(|tag| {
+            tag.strip_prefix('.')
+                .is_some_and(|tag| crate::input::dist_tag::check(tag).is_ok())
+        });
+    match tagged {
+        Some(tag) => format!("{plain}{tag}"),
+        None => plain,
+    }
 }
 
 /// What an artifact is for, by its name.
@@ -684,5 +705,19 @@ mod tests {
             "Organization: Release Engineering (re@example.com)"
         );
         assert_eq!(supplier("bdr-dist"), "Organization: bdr-dist");
+    }
+
+    /// An RPM's version carries the dist tag of its file name; nothing else does.
+    #[test]
+    fn an_rpms_version_has_its_dist_tag() {
+        let version = |name: &str| artifact_version(name, "15.18", "1");
+        assert_eq!(version("pg-server-15.18-1.el9.x86_64.rpm"), "15.18-1.el9");
+        assert_eq!(version("pg-15.18-1.fc40.src.rpm"), "15.18-1.fc40");
+        assert_eq!(version("pg-server-15.18-1.x86_64.rpm"), "15.18-1");
+        assert_eq!(version("pg-15.18-1.linux-x86_64.tar.gz"), "15.18-1");
+        assert_eq!(version("pg-server_15.18-1_amd64.deb"), "15.18-1");
+        assert_eq!(version("pg-15.18-1.rpm.manifest.json"), "15.18-1");
+        // Not a tag --dist gives: the release as planned.
+        assert_eq!(version("pg-15.18-1.El_9.x86_64.rpm"), "15.18-1");
     }
 }

@@ -350,6 +350,26 @@ struct ManifestRelease {
     package: String,
     version: String,
     release: String,
+    /// The RPM step's manifest: its RPMs' release ends in `.<dist_tag>`.
+    #[serde(default)]
+    rpm: Option<ManifestRpm>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct ManifestRpm {
+    dist_tag: Option<String>,
+}
+
+impl ManifestRelease {
+    /// The release a package of `identity`'s format has in this manifest's
+    /// release: an RPM's carries the dist tag the RPM step's manifest names.
+    fn release_of(&self, identity: &identity::Identity) -> String {
+        let tag = self.rpm.as_ref().and_then(|rpm| rpm.dist_tag.as_deref());
+        match (identity, tag) {
+            (identity::Identity::Rpm { .. }, Some(tag)) => format!("{}.{tag}", self.release),
+            _ => self.release.clone(),
+        }
+    }
 }
 
 /// Every manifest of the directory by file name; one that cannot be read
@@ -413,7 +433,11 @@ fn check_identity(
         Ok(manifests) if manifests.is_empty() => {}
         Ok(manifests) => {
             let belongs = manifests.iter().any(|(_, manifest)| {
-                identity.belongs_to(&manifest.package, &manifest.version, &manifest.release)
+                identity.belongs_to(
+                    &manifest.package,
+                    &manifest.version,
+                    &manifest.release_of(&identity),
+                )
             });
             if !belongs {
                 let described: Vec<String> = manifests
@@ -421,7 +445,9 @@ fn check_identity(
                     .map(|(file, manifest)| {
                         format!(
                             "{file} describes {} {}-{}",
-                            manifest.package, manifest.version, manifest.release
+                            manifest.package,
+                            manifest.version,
+                            manifest.release_of(&identity)
                         )
                     })
                     .collect();
@@ -777,6 +803,43 @@ fn stderr_note(stderr: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The RPM step's manifest names the dist tag its RPMs' release ends
+    /// in; a .deb of the release, or the tarball's manifest, has none.
+    #[test]
+    fn an_rpm_of_a_tagged_release_belongs_to_the_rpm_manifest_only() {
+        let read = |json: &str| -> ManifestRelease { serde_json::from_str(json).unwrap() };
+        let rpm_manifest =
+            read(r#"{"package":"pg","version":"15.18","release":"1","rpm":{"dist_tag":"el9"}}"#);
+        let untagged =
+            read(r#"{"package":"pg","version":"15.18","release":"1","rpm":{"dist_tag":null}}"#);
+        let tarball_manifest = read(r#"{"package":"pg","version":"15.18","release":"1"}"#);
+        let rpm = |release: &str| identity::Identity::Rpm {
+            name: "pg-server".into(),
+            version: "15.18".into(),
+            release: release.into(),
+            arch: "x86_64".into(),
+            source: false,
+        };
+        let deb = identity::Identity::Deb {
+            package: "pg-server".into(),
+            version: "15.18-1".into(),
+            architecture: "amd64".into(),
+        };
+        let belongs = |identity: &identity::Identity, manifest: &ManifestRelease| {
+            identity.belongs_to(
+                &manifest.package,
+                &manifest.version,
+                &manifest.release_of(identity),
+            )
+        };
+        assert!(belongs(&rpm("1.el9"), &rpm_manifest));
+        assert!(!belongs(&rpm("1"), &rpm_manifest));
+        assert!(!belongs(&rpm("1.el9"), &tarball_manifest));
+        assert!(!belongs(&rpm("1.el8"), &rpm_manifest));
+        assert!(belongs(&rpm("1"), &untagged) && belongs(&rpm("1"), &tarball_manifest));
+        assert!(belongs(&deb, &rpm_manifest) && belongs(&deb, &tarball_manifest));
+    }
 
     #[test]
     fn checksum_lines_that_name_paths_or_repeat_fail_the_list() {

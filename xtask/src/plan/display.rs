@@ -200,6 +200,26 @@ impl fmt::Display for Package {
         if let Some(root) = &package.root {
             writeln!(f, "    root    {root} (dpkg-shlibdeps, strip, objcopy)")?;
         }
+        if let Some(dist) = &package.rpm_dist {
+            let from = if dist.from_flag {
+                "--dist"
+            } else {
+                "this host's %{?dist}"
+            };
+            match &dist.tag {
+                Some(tag) => {
+                    let glibc = crate::input::dist_tag::glibc_of(tag).map_or_else(
+                        || format!("no glibc known for {tag}"),
+                        |glibc| format!("RPMs needing glibc above {glibc} refused"),
+                    );
+                    writeln!(f, "    dist    .{tag} (from {from}; {glibc})")?
+                }
+                None => writeln!(
+                    f,
+                    "    dist    none (no --dist, and this host's rpm gives no %{{?dist}})"
+                )?,
+            }
+        }
         Ok(())
     }
 }

@@ -109,6 +109,19 @@ pub struct PlanOptions {
     pub repo_url: Option<String>,
     /// `--target`: the distribution release built for; `None`: this host.
     pub target: Option<Target>,
+    /// The RPMs' dist tag: `--dist`, else the host's `%{?dist}`.
+    pub rpm_dist: RpmDist,
+}
+
+/// The dist tag the RPMs' release carries (`Release: 1%{?dist}`: `1.el9`),
+/// and where it came from.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct RpmDist {
+    /// `el9`, without the dot; `None`: the release has none.
+    pub tag: Option<String>,
+    /// `--dist` named it; otherwise it is this host's `rpm --eval %{?dist}`
+    /// (none on a host whose rpm defines no dist, as Debian's).
+    pub from_flag: bool,
 }
 
 #[cfg(test)]
@@ -137,6 +150,7 @@ impl PlanOptions {
             repo: false,
             repo_url: None,
             target: None,
+            rpm_dist: RpmDist::default(),
         }
     }
 }
@@ -429,6 +443,8 @@ pub struct Package {
     pub root: Option<InRoot>,
     /// The target it is for, recorded in the manifest.
     pub target: Option<PlanTarget>,
+    /// The RPM step's dist tag; `None` for the other formats.
+    pub rpm_dist: Option<RpmDist>,
 }
 
 /// The account packages create to run the server.

@@ -8,7 +8,7 @@ use super::{
 };
 use crate::{
     input::{
-        platform::Platform,
+        platform::{PackageFormat, Platform},
         recipe::{self, Component, RecipeSet, Role, StepKind, StepTemplate},
     },
     layout::Layout,
@@ -424,6 +424,7 @@ fn package_steps(context: &Context<'_>, parts: &[PackagePart], build_ids: &[Step
                     .clone()
                     .unwrap_or_else(|| layout.dist(&set.name)),
                 parts: parts.to_vec(),
+                rpm_dist: (format == PackageFormat::Rpm).then(|| options.rpm_dist.clone()),
                 provides: set.package.provides.clone(),
                 summary: set.package.summary.clone(),
                 license: set.package.license.clone(),

@@ -16,10 +16,16 @@ use std::{
 use anyhow::{bail, Context};
 
 use self::spec::{extra_source_name, spec, Fill};
-use super::{extra_files, promise, Contents};
+use super::{
+    extra_files, glibc,
+    manifest::{GlibcFloor, RpmRecord},
+    promise, Contents,
+};
 use crate::{
+    files,
+    input::dist_tag,
     layout::Layout,
-    plan::{Action, Phase, Plan},
+    plan::{Action, Phase, Plan, RpmDist},
     process::{self, Command},
     sources::fetch::{self, Cache},
 };
@@ -36,14 +42,35 @@ pub fn make(contents: &Contents<'_>, plan: &Plan, layout: &Layout) -> anyhow::Re
     result
 }
 
+/// The RPMs of `dist`, and the RPM step's manifest.
 fn remove_rpms(dist: &Path) -> anyhow::Result<()> {
     for old in fs::read_dir(dist).with_context(|| format!("cannot read {}", dist.display()))? {
         let path = old?.path();
-        if path.extension().is_some_and(|ext| ext == "rpm") {
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        if name.ends_with(".rpm") || name.ends_with(MANIFEST_SUFFIX) {
             fs::remove_file(&path).with_context(|| format!("cannot remove {}", path.display()))?;
         }
     }
     Ok(())
+}
+
+/// How the RPM step's manifest ends: `<stem>.rpm.manifest.json`.
+const MANIFEST_SUFFIX: &str = ".rpm.manifest.json";
+
+/// rpmbuild's `%{?dist}` for the release (`Release: 1%{?dist}`): the tag,
+/// and `%{disttag}`, which rpm records in every header (`DISTTAG`) so that a
+/// rebuild of the SRPM knows it; or explicitly none, whatever the host's
+/// macros say.
+pub fn dist_defines(dist: Option<&RpmDist>) -> Vec<String> {
+    match dist.and_then(|dist| dist.tag.as_deref()) {
+        Some(tag) => vec![
+            "--define".into(),
+            format!("dist .{tag}"),
+            "--define".into(),
+            format!("disttag {tag}"),
+        ],
+        None => vec!["--define".into(), "dist %{nil}".into()],
+    }
 }
 
 fn build_and_check(
@@ -56,6 +83,7 @@ fn build_and_check(
     let [binary_spec, source_spec] = prepare_topdir(&topdir, contents, plan, layout)?;
     let dist = &package.dist;
     let epoch = contents.epoch.to_string();
+    let defines = dist_defines(package.rpm_dist.as_ref());
     remove_rpms(dist)?;
     // The SRPM's header records its scripts with every macro expanded: build
     // it as mock does, under /builddir/build, with sources found relative to
@@ -66,6 +94,7 @@ fn build_and_check(
         .args(["--define", "_sourcedir ."])
         .args(["--define", "_smp_build_ncpus 1"])
         .args(["--define", &format!("_srcrpmdir {}", dist.display())])
+        .args(&defines)
         .arg(&source_spec)
         .cwd(topdir.join("SOURCES"))
         .env("SOURCE_DATE_EPOCH", &epoch);
@@ -82,6 +111,7 @@ fn build_and_check(
             "--define",
             &format!("_srcrpmdir {}", scratch_srpms.display()),
         ])
+        .args(&defines)
         .arg(&binary_spec)
         .env("SOURCE_DATE_EPOCH", &epoch);
     rpmbuild(&stage_srpm, &binary_spec, None)?;
@@ -101,6 +131,7 @@ fn build_and_check(
             "--define",
             "_build_name_fmt %%{NAME}-%%{VERSION}-%%{RELEASE}.%%{ARCH}.rpm",
         ])
+        .args(&defines)
         .arg(&stage_srpm)
         .env("SOURCE_DATE_EPOCH", &epoch);
     let log = topdir.join("rpmbuild-bb.log");
@@ -110,16 +141,24 @@ fn build_and_check(
         .filter(|path| path.extension().is_some_and(|ext| ext == "rpm"))
         .collect();
     made.sort();
-    let checked = check_promises(&made, &contents.work)?;
+    let (written, checked) = check_promises(&made, &contents.work)?;
+    let rpm_dist = package.rpm_dist.clone().unwrap_or_default();
+    let floor = glibc::floor(&written);
+    let too_new = glibc::check(floor.as_ref(), &rpm_dist).err();
     let broken = match checked {
-        Ok(held) if reported.is_empty() => {
+        Ok(held) if reported.is_empty() && too_new.is_none() => {
             eprintln!("{:>12} the RPMs: {held}", "Checked");
+            made.push(write_manifest(contents, &rpm_dist, floor)?);
             return Ok(made);
         }
         Ok(_) => None,
         Err(broken) => Some(broken),
     };
     let mut message = format!("the RPMs rpmbuild wrote in {} are not kept", dist.display());
+    if let Some(too_new) = too_new {
+        message.push('\n');
+        message.push_str(&too_new);
+    }
     if !reported.is_empty() {
         message.push_str(&format!(
             "\nrpmbuild succeeded, but its tools reported errors (full log: {}):\n  {}",
@@ -139,19 +178,57 @@ fn build_and_check(
     bail!("{message}")
 }
 
+/// `<stem>.rpm.manifest.json`: the set's manifest, with what the RPMs are
+/// for (their dist tag, the glibc they need).
+fn write_manifest(
+    contents: &Contents<'_>,
+    rpm_dist: &RpmDist,
+    glibc_floor: Option<GlibcFloor>,
+) -> anyhow::Result<PathBuf> {
+    let mut manifest = contents.manifest.clone();
+    manifest.rpm = Some(RpmRecord {
+        dist_tag: rpm_dist.tag.clone(),
+        dist_tag_from: if rpm_dist.from_flag { "--dist" } else { "host" }.to_owned(),
+        dist_glibc: rpm_dist.tag.as_deref().and_then(dist_tag::glibc_of),
+        glibc_floor,
+    });
+    if let Some(floor) = manifest
+        .rpm
+        .as_ref()
+        .and_then(|rpm| rpm.glibc_floor.as_ref())
+    {
+        eprintln!(
+            "{:>12} glibc {} ({} in {})",
+            "Needs", floor.version, floor.symbol, floor.file
+        );
+    }
+    let path = contents
+        .package
+        .dist
+        .join(format!("{}{MANIFEST_SUFFIX}", contents.stem()));
+    let text = serde_json::to_string_pretty(&manifest)? + "\n";
+    files::write_atomically(&path, text.as_bytes())?;
+    Ok(path)
+}
+
 /// What the binary RPMs promise (stripped ELF files with build-ids, their
-/// symbols in `-debuginfo`, library requirements), read back from them.
+/// symbols in `-debuginfo`, library requirements), read back from them;
+/// and the packages as read.
 fn check_promises(
     made: &[PathBuf],
     scratch: &Path,
-) -> anyhow::Result<Result<promise::Held, promise::Broken>> {
+) -> anyhow::Result<(
+    Vec<promise::Written>,
+    Result<promise::Held, promise::Broken>,
+)> {
     let binaries = made
         .iter()
         .filter(|path| !path.to_string_lossy().ends_with(".src.rpm"));
     let written = binaries
         .map(|path| promise::read_rpm(path, scratch))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    Ok(promise::check(&written, promise::Format::Rpm))
+    let checked = promise::check(&written, promise::Format::Rpm);
+    Ok((written, checked))
 }
 
 /// rpmbuild's top directory, made afresh: the extra files and the source

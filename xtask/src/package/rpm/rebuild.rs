@@ -15,8 +15,9 @@ use anyhow::{bail, Context};
 use serde::Serialize;
 
 use crate::{
-    input::located::invalid,
+    input::{dist_tag, located::invalid},
     package::sign::rpm_main_header_offset,
+    plan::RpmDist,
     process::{self, Command},
 };
 
@@ -81,6 +82,32 @@ pub fn find_srpm(dist: &Path) -> anyhow::Result<PathBuf> {
     }
 }
 
+/// The dist tag the SRPM was made with, from the `DISTTAG` its header
+/// records: the rebuild's release must carry the same (`1.el9`), whatever
+/// this host's rpm macros define.
+fn dist_of(srpm: &Path, scratch: &Path) -> anyhow::Result<RpmDist> {
+    let output = Command::new("rpm")
+        .arg("--dbpath")
+        .arg(scratch.join("rpmdb"))
+        .args(["-qp", "--queryformat", "%|DISTTAG?{%{DISTTAG}}:{}|"])
+        .arg(srpm)
+        .checked_output()?;
+    let tag = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+    if tag.is_empty() {
+        return Ok(RpmDist::default());
+    }
+    dist_tag::check(&tag).map_err(|why| {
+        invalid(format!(
+            "{}: its DISTTAG is not one bdr-dist makes: {why}",
+            srpm.display()
+        ))
+    })?;
+    Ok(RpmDist {
+        tag: Some(tag),
+        from_flag: false,
+    })
+}
+
 /// Rebuild the SRPM of `dist` under `scratch` (made here, removed after),
 /// logging rpmbuild's output to `log`, and compare.
 pub fn rebuild(dist: &Path, scratch: &Path, log: &Path) -> anyhow::Result<Outcome> {
@@ -92,6 +119,7 @@ pub fn rebuild(dist: &Path, scratch: &Path, log: &Path) -> anyhow::Result<Outcom
     if let Some(dir) = log.parent() {
         fs::create_dir_all(dir)?;
     }
+    let defines = super::dist_defines(Some(&dist_of(&srpm, scratch)?));
     let command = Command::new("rpmbuild")
         .arg("--rebuild")
         // Build requirements are named by rpm's package names, which this
@@ -102,6 +130,7 @@ pub fn rebuild(dist: &Path, scratch: &Path, log: &Path) -> anyhow::Result<Outcom
             "--define",
             "_build_name_fmt %%{NAME}-%%{VERSION}-%%{RELEASE}.%%{ARCH}.rpm",
         ])
+        .args(&defines)
         .arg(&srpm)
         .env("HOME", home.display().to_string());
     eprintln!(

@@ -113,7 +113,7 @@ fn write_preamble(
          %{{lua: posix.setenv(\"SOURCE_DATE_EPOCH\", \"{epoch}\")}}\n\
          %global source_date_epoch_from_changelog 0\n\
          %global pgprefix {prefix}\n\n\
-         Name: {name}\nVersion: {version}\nRelease: {release}\nSummary: {summary}\nLicense: {license}\nURL: {url}\n\
+         Name: {name}\nVersion: {version}\nRelease: {release}%{{?dist}}\nSummary: {summary}\nLicense: {license}\nURL: {url}\n\
          Group: Applications/Databases\nPackager: {maintainer}\n",
         maintainer = package.maintainer,
         epoch = contents.epoch,
