@@ -19,6 +19,7 @@ use std::{
     time::Instant,
 };
 
+use anyhow::Context;
 use serde::Serialize;
 
 use self::{
@@ -109,7 +110,7 @@ pub fn run(
         .start_all()
         .and_then(|()| match (&mut proof, &smoke.target) {
             (Some(proof), Some(target)) => proof.check("servers in the root", || {
-                servers_in_root(&cluster, &target.codename)
+                servers_in_root(&cluster, &target.proof_root)
             }),
             _ => Ok(()),
         })
@@ -168,25 +169,29 @@ pub fn run(
     Ok(run)
 }
 
-/// Every server reads the target's `/etc/os-release`, not this host's:
-/// it runs in the proof root.
-fn servers_in_root(cluster: &Cluster, codename: &str) -> anyhow::Result<String> {
+/// Every postmaster's root directory is the proof root: what `chroot` made
+/// it (`/proc/<pid>/root` is the same directory, by device and inode).
+fn servers_in_root(cluster: &Cluster, root: &Path) -> anyhow::Result<String> {
+    use std::os::unix::fs::MetadataExt;
+    let ours = std::fs::metadata(root)?;
     for node in &cluster.nodes {
-        let release = cluster.sql(node, "postgres", "SELECT pg_read_file('/etc/os-release');")?;
-        let seen = release
-            .lines()
-            .find_map(|line| line.strip_prefix("VERSION_CODENAME="))
-            .unwrap_or("none");
-        if seen != codename {
+        let pid = node
+            .pid
+            .with_context(|| format!("{} has no postmaster pid", node.name))?;
+        let theirs = std::fs::metadata(format!("/proc/{pid}/root"))
+            .with_context(|| format!("cannot see {}'s root", node.name))?;
+        if (theirs.dev(), theirs.ino()) != (ours.dev(), ours.ino()) {
             anyhow::bail!(
-                "{} reads VERSION_CODENAME={seen} in /etc/os-release, not {codename}",
-                node.name
+                "{}'s postmaster (pid {pid}) does not run in {}",
+                node.name,
+                root.display()
             );
         }
     }
     Ok(format!(
-        "{} servers read VERSION_CODENAME={codename} from /etc/os-release",
-        cluster.nodes.len()
+        "{} postmasters run with {} as their root",
+        cluster.nodes.len(),
+        root.display()
     ))
 }
 
