@@ -121,9 +121,12 @@ impl flags::Bench {
             mirrors.extend(["--mirror", mirror.as_str()]);
         }
         let build = |target| build_args(set, target, &mirrors);
-        // Untimed: the root made, the sources fetched, both trees unpacked.
+        // Untimed: the root made and its tree built once; this host's
+        // sources fetched and unpacked.
         xtask(&build(target))?;
-        xtask(&build(crate::input::target::HOST))?;
+        let mut fetch = vec!["fetch", "--set", set];
+        fetch.extend(mirrors.iter().copied());
+        xtask(&fetch)?;
         let (mut ours, mut theirs) = (Vec::new(), Vec::new());
         for _ in 0..self.root_build_rounds {
             let mut forced = build(target);
