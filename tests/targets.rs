@@ -149,6 +149,32 @@ fn an_unknown_target_is_invalid_input_naming_the_known_ones() {
     );
     assert_eq!(output.status.code(), Some(2));
     assert!(support::stderr(&output).contains("is built with platform `linux`"));
+    // Its servers run in a root that goes with the proof: nothing to keep.
+    let output = support::xtask(
+        &target,
+        &[
+            "smoke",
+            "--set",
+            "pg15-pglogical",
+            "--target",
+            "debian-13",
+            "--keep",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(2));
+    // Its packages are for another machine: nothing installs here.
+    let output = support::xtask(
+        &target,
+        &[
+            "install",
+            "--set",
+            "pg15-pglogical",
+            "--target",
+            "debian-13",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(2));
+    assert!(support::stderr(&output).contains("are for a Debian 13 (trixie) machine"));
 }
 
 #[test]

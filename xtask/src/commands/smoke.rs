@@ -31,6 +31,13 @@ impl flags::Smoke {
                 "--run-as needs root: without it the servers run as you",
             ));
         }
+        if let (true, Some(target)) = (self.keep, &session.selection.target) {
+            return Err(invalid(format!(
+                "--keep with --target {}: the servers run in a fresh root of the release, which \
+                 goes when the proof ends; keep a cluster of this host's build instead",
+                target.name
+            )));
+        }
         let platform = &session.selection.platform;
         if self.run_as.as_ref() == Some(&platform.service_user) {
             return Err(invalid(format!(
