@@ -222,12 +222,8 @@ impl flags::Dist {
                     .run_into(&PHASES, false, &mut outcome)
             })
             .and_then(
-                |()| match outcome.smoke.as_ref().and_then(|run| run.first_failure()) {
-                    Some(failed) => Err(anyhow::anyhow!(
-                        "phase smoke failed: check `{}` failed: {}",
-                        failed.name,
-                        failed.detail
-                    )),
+                |()| match outcome.smoke.as_ref().and_then(|run| run.failure()) {
+                    Some(failure) => Err(anyhow::anyhow!("phase smoke failed: {failure}")),
                     None => Ok(()),
                 },
             );

@@ -66,8 +66,8 @@ impl flags::Smoke {
         if self.json {
             print_json(&run)?;
         }
-        if let Some(failed) = run.first_failure() {
-            bail!("smoke check `{}` failed: {}", failed.name, failed.detail);
+        if let Some(failure) = run.failure() {
+            bail!("smoke {failure}");
         }
         Ok(())
     }

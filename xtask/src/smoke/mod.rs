@@ -64,6 +64,33 @@ impl SmokeRun {
             .iter()
             .find(|check| check.status == checks::Status::Fail)
     }
+
+    /// The first of a target's proofs that did not hold.
+    pub fn failed_proof(&self) -> Option<&proof::ProofCheck> {
+        self.proof.iter().find(|check| !check.passed)
+    }
+
+    /// What failed before the cluster's checks could run: the proofs.
+    fn proof_only(proof: Vec<proof::ProofCheck>, started: Instant) -> SmokeRun {
+        SmokeRun {
+            cluster_dir: PathBuf::new(),
+            nodes: Vec::new(),
+            checks: Vec::new(),
+            verified_seconds: started.elapsed().as_secs_f64(),
+            kept: false,
+            tls: false,
+            proof,
+        }
+    }
+
+    /// Why the run failed, if it did: the first failed proof or check.
+    pub fn failure(&self) -> Option<String> {
+        if let Some(proof) = self.failed_proof() {
+            return Some(format!("proof `{}` failed: {}", proof.name, proof.detail));
+        }
+        self.first_failure()
+            .map(|check| format!("check `{}` failed: {}", check.name, check.detail))
+    }
 }
 
 /// Bring the cluster up, run every check, tear down. A failed check is in
@@ -82,14 +109,22 @@ pub fn run(
     let started = Instant::now();
     let run_as = smoke.run_as.as_deref().map(RunAs::lookup).transpose()?;
     let mut proof = match (&smoke.target, proof) {
-        (Some(target), Some((base, debs))) => Some(proof::prepare(
+        (Some(target), Some((base, debs))) => match proof::prepare(
             target,
             &base,
             debs,
             run_as
                 .as_ref()
                 .map(|user| (user.name.as_str(), user.uid, user.gid)),
-        )?),
+        ) {
+            Ok(proof) => Some(proof),
+            Err(failed) if failed.error.is::<interrupt::Interrupted>() => return Err(failed.error),
+            // Reported as the proofs made: the one that failed says why.
+            Err(failed) if failed.checks.iter().any(|check| !check.passed) => {
+                return Ok(SmokeRun::proof_only(failed.checks, started))
+            }
+            Err(failed) => return Err(failed.error),
+        },
         (Some(target), None) => anyhow::bail!(
             "target {} is proven with its .debs: run `cargo xtask package --target {}` first",
             target.name,
@@ -118,6 +153,11 @@ pub fn run(
         .and_then(|()| drivers::run(smoke, &mut cluster, &mut checks));
     if let Err(error) = outcome {
         cluster.print_log_tails();
+        if let Some(proof) = proof.as_ref().filter(|proof| proof.failed().is_some()) {
+            let checks = proof.checks.clone();
+            drop(cluster);
+            return Ok(SmokeRun::proof_only(checks, started));
+        }
         return Err(error);
     }
     if !checks.all_passed() {
@@ -162,7 +202,8 @@ pub fn run(
     let mut run = run;
     if let Some(proof) = &mut proof {
         if run.first_failure().is_none() {
-            proof.remove_packages()?;
+            // A failure is recorded with the proofs, and reported by the caller.
+            let _ = proof.remove_packages();
         }
         run.proof = proof.checks.clone();
     }

@@ -50,23 +50,33 @@ pub struct Debs<'a> {
     pub set_dir: &'a Path,
 }
 
+/// A proof that did not hold: the proofs made until then (the last one
+/// failed, unless the error came between them), and the error.
+pub struct Failed {
+    pub checks: Vec<ProofCheck>,
+    pub error: anyhow::Error,
+}
+
 /// dose-debcheck, then a fresh root with the packages installed and
-/// started once. An error names the proof that failed; the root is gone.
+/// started once. A failure keeps the proofs made; the root is gone.
 pub fn prepare(
     target: &PlanTarget,
     base: &Path,
     debs: Debs<'_>,
     run_as: Option<(&str, u32, u32)>,
-) -> anyhow::Result<ProofRoot> {
+) -> Result<ProofRoot, Failed> {
     let mut checks = Vec::new();
     let build_root = InRoot {
         root: target.build_root.clone(),
         binds: vec![debs.set_dir.to_path_buf()],
     };
-    timed(&mut checks, "installable", || {
+    let installable = timed(&mut checks, "installable", || {
         debcheck(&build_root, &debs.files, debs.set_dir)
-    })?;
-    roots::fresh_root(base, &target.proof_root)?;
+    })
+    .and_then(|()| roots::fresh_root(base, &target.proof_root));
+    if let Err(error) = installable {
+        return Err(Failed { checks, error });
+    }
     let mut proof = ProofRoot {
         root: InRoot {
             root: target.proof_root.clone(),
@@ -77,8 +87,13 @@ pub fn prepare(
         debs: debs.files,
         removed: false,
     };
-    proof.install(run_as)?;
-    Ok(proof)
+    match proof.install(run_as) {
+        Ok(()) => Ok(proof),
+        Err(error) => Err(Failed {
+            checks: proof.checks.clone(),
+            error,
+        }),
+    }
 }
 
 /// Run `check`, record it, and stop on its failure.
@@ -338,6 +353,11 @@ impl ProofRoot {
         check: impl FnOnce() -> anyhow::Result<String>,
     ) -> anyhow::Result<()> {
         timed(&mut self.checks, name, check)
+    }
+
+    /// The first proof that did not hold.
+    pub fn failed(&self) -> Option<&ProofCheck> {
+        self.checks.iter().find(|check| !check.passed)
     }
 
     /// Remove the packages: the last proof, after the smoke cluster ran.
