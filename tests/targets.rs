@@ -111,6 +111,18 @@ fn the_standin_set_is_built_packaged_and_proven_for_debian_13_in_roots_of_its_ow
         "the proof root stays behind"
     );
 
+    // lint judges the target's own packages.
+    let lint = support::xtask(
+        &target,
+        &["lint", "--set", "pg15-pglogical", "--target", TARGET],
+    );
+    assert!(lint.status.success(), "{}", support::stderr(&lint));
+    assert!(
+        support::stderr(&lint).contains("lintian on 12 package(s)"),
+        "{}",
+        support::stderr(&lint)
+    );
+
     // Stamped with the root's key: a second build runs nothing.
     let again = support::xtask(
         &target,

@@ -221,3 +221,8 @@ pub fn target_dir() -> PathBuf {
 pub fn layout() -> Layout {
     Layout::new(target_dir())
 }
+
+/// Where a selection's set lives: this host's `sets/`, or its target's.
+pub fn layout_of(selection: &Selection) -> Layout {
+    layout().for_target(selection.target.as_ref().map(|target| target.name.as_str()))
+}

@@ -20,7 +20,7 @@ impl flags::Lint {
             None,
             !self.setup.no_install,
         )?;
-        let dist = host::layout().dist(&selection.set.name);
+        let dist = host::layout_of(&selection).dist(&selection.set.name);
         let reports = lint::lint_dist(&dist, &crate::project_root().join("packaging"))?;
         for report in &reports {
             eprint!("{}", lint::describe(report));

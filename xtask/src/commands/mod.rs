@@ -41,7 +41,7 @@ pub struct Session {
 impl Session {
     pub fn open(set: &SetArgs) -> anyhow::Result<Session> {
         let selection = host::select(set)?;
-        let layout = host::layout().for_target(selection.target.as_ref().map(|t| t.name.as_str()));
+        let layout = host::layout_of(&selection);
         Ok(Session {
             selection,
             facts: host::facts(),

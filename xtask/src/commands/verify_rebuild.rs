@@ -12,8 +12,8 @@ use crate::{
 
 impl flags::VerifyRebuild {
     pub fn run(self) -> anyhow::Result<()> {
-        let layout = host::layout();
         let selection = host::select(&self.set)?;
+        let layout = host::layout_of(&selection);
         // rpmbuild runs the SRPM's build: the compilers and the rpm tools.
         prerequisites::ensure(
             &selection.platform,
