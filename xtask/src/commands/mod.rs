@@ -70,6 +70,13 @@ impl Session {
         if platform.os != platform::host_name() {
             return Ok(());
         }
+        if let (Some(target), false) = (&self.selection.target, self.facts.is_root) {
+            return Err(crate::input::located::invalid(format!(
+                "--target {} needs root: its roots are made by mmdebstrap and entered by chroot \
+                 in a mount namespace of their own",
+                target.name
+            )));
+        }
         // Only the platform's throwaway user is made: a `--run-as` user is
         // the caller's to provide.
         let smoke_user = plan
@@ -92,7 +99,11 @@ impl Session {
         };
         // A target's builds and package tools run in its build root, and
         // its proofs in fresh roots unpacked from its minbase.
-        if phases.contains(&Phase::Build) || phases.contains(&Phase::Package) {
+        // The proofs read the build root's apt lists and index the .debs there.
+        if [Phase::Build, Phase::Package, Phase::Smoke]
+            .iter()
+            .any(|phase| phases.contains(phase))
+        {
             roots::build_root(&self.layout, target, platform, &Needs::of_root(plan))?;
         }
         if phases.contains(&Phase::Smoke) {
