@@ -85,6 +85,23 @@ fn the_standin_set_is_built_packaged_and_proven_for_debian_13_in_roots_of_its_ow
     assert!(minor >= 41, "trixie's glibc, not bookworm's 2.36: {glibc}");
     let key = fs::read_to_string(target.join("roots").join(TARGET).join("build.key")).unwrap();
     assert_eq!(manifest["target"]["root_key"], key.trim());
+    assert_eq!(
+        report["built_in"], manifest["target"],
+        "the report records it too"
+    );
+    let dist_dir = Path::new(libs).parent().unwrap();
+    let sbom = fs::read_dir(dist_dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .find(|path| path.to_string_lossy().ends_with(".spdx.json"))
+        .expect("the SBOM beside the packages");
+    let sbom: serde_json::Value = serde_json::from_slice(&fs::read(sbom).unwrap()).unwrap();
+    let comment = sbom["comment"].as_str().unwrap();
+    assert!(
+        comment.contains("Built for debian 13 (trixie) in a clean root of it")
+            && comment.contains(key.trim()),
+        "{comment}"
+    );
 
     // Proven in a fresh trixie root, the servers there too, and every check.
     let proofs: Vec<(&str, bool)> = report["proof"]

@@ -36,6 +36,9 @@ pub struct Report {
     pub platform: String,
     /// The distribution target; `None`: this host.
     pub target: Option<String>,
+    /// What the target's packages were built in: its release, glibc and
+    /// the build root's key, as the manifest records them.
+    pub built_in: Option<crate::package::manifest::ManifestTarget>,
     pub ok: bool,
     /// The error that stopped the run, if one did.
     pub error: Option<String>,
@@ -210,6 +213,10 @@ impl flags::Dist {
             set: plan.set.clone(),
             platform: plan.platform.clone(),
             target: plan.target.as_ref().map(|target| target.name.clone()),
+            built_in: plan
+                .target
+                .as_ref()
+                .map(crate::package::manifest::ManifestTarget::of),
             ..Report::default()
         };
         let started = Instant::now();

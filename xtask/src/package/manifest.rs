@@ -54,6 +54,23 @@ pub struct ManifestTarget {
     pub root_key: String,
 }
 
+impl ManifestTarget {
+    /// The target as its build root holds it now.
+    pub fn of(target: &crate::plan::PlanTarget) -> ManifestTarget {
+        ManifestTarget {
+            name: target.name.clone(),
+            distribution: target.distribution.clone(),
+            release: target.release.clone(),
+            codename: target.codename.clone(),
+            glibc: crate::roots::glibc_version(&target.build_root),
+            root_key: fs::read_to_string(target.build_root.with_extension("key"))
+                .unwrap_or_default()
+                .trim()
+                .to_owned(),
+        }
+    }
+}
+
 /// What the RPMs say they are for: their dist tag, and the glibc they need.
 #[derive(Debug, Clone, Serialize)]
 pub struct RpmRecord {
@@ -263,17 +280,7 @@ pub fn manifest(
             .iter()
             .map(|s| (s.kind.to_string(), s.files.len()))
             .collect(),
-        target: package.target.as_ref().map(|target| ManifestTarget {
-            name: target.name.clone(),
-            distribution: target.distribution.clone(),
-            release: target.release.clone(),
-            codename: target.codename.clone(),
-            glibc: crate::roots::glibc_version(&target.build_root),
-            root_key: fs::read_to_string(target.build_root.with_extension("key"))
-                .unwrap_or_default()
-                .trim()
-                .to_owned(),
-        }),
+        target: package.target.as_ref().map(ManifestTarget::of),
         rpm: None,
     })
 }

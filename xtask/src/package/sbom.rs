@@ -319,8 +319,20 @@ pub fn document(contents: &Contents<'_>, artifacts: &[Artifact]) -> Document {
             creators: vec![format!("Tool: bdr-dist-{}", env!("CARGO_PKG_VERSION"))],
         },
         comment: format!(
-            "The artifacts of set {} for {} ({} {}-{}), the sources they were generated from and the tools that built them.",
-            manifest.set, manifest.platform, package.name, package.version, package.release
+            "The artifacts of set {} for {} ({} {}-{}), the sources they were generated from and the tools that built them.{}",
+            manifest.set,
+            manifest.platform,
+            package.name,
+            package.version,
+            package.release,
+            manifest.target.as_ref().map_or_else(String::new, |target| format!(
+                " Built for {} {} ({}) in a clean root of it: glibc {}, root key {}.",
+                target.distribution,
+                target.release,
+                target.codename,
+                target.glibc.as_deref().unwrap_or("unknown"),
+                target.root_key
+            ))
         ),
         packages,
         has_extracted_licensing_infos: extracted,
