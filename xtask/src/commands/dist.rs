@@ -213,10 +213,6 @@ impl flags::Dist {
             set: plan.set.clone(),
             platform: plan.platform.clone(),
             target: plan.target.as_ref().map(|target| target.name.clone()),
-            built_in: plan
-                .target
-                .as_ref()
-                .map(crate::package::manifest::ManifestTarget::of),
             ..Report::default()
         };
         let started = Instant::now();
@@ -235,6 +231,11 @@ impl flags::Dist {
                 },
             );
         fill(&mut report, &plan, &outcome, &session.layout)?;
+        // After the run: its build root (and so its glibc and key) is made by then.
+        report.built_in = plan
+            .target
+            .as_ref()
+            .map(crate::package::manifest::ManifestTarget::of);
         report.ok = result.is_ok();
         report.error = result.as_ref().err().map(|error| format!("{error:#}"));
         let path = session.layout.report(&plan.set);
