@@ -1,7 +1,9 @@
 //! A target other than this host, end to end: the stand-in set built for
 //! Debian 13 (trixie, gcc 14, glibc 2.41) in a clean root of trixie that
-//! mmdebstrap makes from this host's apt sources, packaged there (library
-//! Depends from trixie's own libraries), and proven in a fresh trixie root:
+//! mmdebstrap makes from this host's apt sources, its source package made
+//! there and its .debs made of that by sbuild in a fresh trixie root (library
+//! Depends from trixie's own libraries), a second sbuild at another path
+//! making the same bytes, and proven in a fresh trixie root:
 //! dose-debcheck against the archive, apt-get install, every library
 //! resolved, the packaged setup and service, the whole smoke cluster run
 //! inside that root, removal. Trixie, not bookworm: this host is Debian 12,
@@ -128,17 +130,98 @@ fn the_standin_set_is_built_packaged_and_proven_for_debian_13_in_roots_of_its_ow
         "the proof root stays behind"
     );
 
-    // lint judges the target's own packages.
+    // The .debs are what sbuild made of the shipped source package, in a
+    // fresh trixie root: the .changes lists each by its sha256.
+    let stem = "postgresql15-pglogical_15.18-1+deb13";
+    for name in [
+        format!("{stem}.dsc"),
+        format!("{stem}.debian.tar.xz"),
+        "postgresql15-pglogical_15.18.orig.tar.bz2".to_owned(),
+        "postgresql15-pglogical_15.18.orig-pglogical.tar.gz".to_owned(),
+        format!("{stem}_amd64.buildinfo"),
+        format!("{stem}_amd64.changes"),
+    ] {
+        assert!(
+            artifacts.iter().any(|path| path.ends_with(&name)),
+            "{name} is not among {artifacts:#?}"
+        );
+    }
+    let changes = fs::read_to_string(dist_dir.join(format!("{stem}_amd64.changes"))).unwrap();
+    assert!(changes.contains("Distribution: trixie"), "{changes}");
+    let debs: Vec<std::path::PathBuf> = fs::read_dir(dist_dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "deb"))
+        .collect();
+    assert_eq!(debs.len(), 12, "{debs:?}");
+    for deb in &debs {
+        let line = format!(
+            " {} {} {}",
+            xtask::files::sha256_file(deb).unwrap(),
+            fs::metadata(deb).unwrap().len(),
+            deb.file_name().unwrap().to_string_lossy()
+        );
+        assert!(
+            changes.contains(&line),
+            "{line} is not in the .changes:\n{changes}"
+        );
+    }
+    let buildinfo = fs::read_to_string(dist_dir.join(format!("{stem}_amd64.buildinfo"))).unwrap();
+    assert!(
+        buildinfo.contains("Installed-Build-Depends:") && buildinfo.contains(" gcc-14 (="),
+        "the .buildinfo records the root's packages: {buildinfo}"
+    );
+    // dpkg-source unpacks it: the plugin's tarball in its own directory,
+    // debian/ generated from the plan.
+    let unpacked = xtask::files::tempdir().unwrap();
+    let output = Command::new("dpkg-source")
+        .arg("-x")
+        .arg(dist_dir.join(format!("{stem}.dsc")))
+        .arg(unpacked.path().join("src"))
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", support::stderr(&output));
+    for path in [
+        "configure",
+        "pglogical/pglogical.c",
+        "debian/rules",
+        "debian/bdr-dist-build",
+    ] {
+        assert!(unpacked.path().join("src").join(path).is_file(), "{path}");
+    }
+
+    // lint judges the target's own packages, the source package too.
     let lint = support::xtask(
         &target,
         &["lint", "--set", "pg15-pglogical", "--target", TARGET],
     );
     assert!(lint.status.success(), "{}", support::stderr(&lint));
     assert!(
-        support::stderr(&lint).contains("lintian on 12 package(s)"),
+        support::stderr(&lint).contains("lintian on 13 package(s)"),
         "{}",
         support::stderr(&lint)
     );
+
+    // A second sbuild, in another fresh root at another build path, makes
+    // the very same bytes.
+    let rebuild = support::xtask(
+        &target,
+        &[
+            "verify-rebuild",
+            "--set",
+            "pg15-pglogical",
+            "--target",
+            TARGET,
+            "--json",
+        ],
+    );
+    assert!(rebuild.status.success(), "{}", support::stderr(&rebuild));
+    let rebuild = support::json(&rebuild);
+    let verdicts = rebuild["artifacts"].as_array().unwrap();
+    assert_eq!(verdicts.len(), 12, "{rebuild}");
+    for verdict in verdicts {
+        assert_eq!(verdict["identical"], true, "{verdict}");
+    }
 
     // Stamped with the root's key: a second build runs nothing.
     let again = support::xtask(

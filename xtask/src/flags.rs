@@ -37,11 +37,11 @@ pub enum Command {
     Fetch(Fetch),
     /// Configure, compile and stage-install the server, contrib and plugin.
     Build(Build),
-    /// Make packages from the stage: RPM + SRPM, binary tarball, .deb, OpenBSD package.
+    /// Make packages from the stage: RPM + SRPM, binary tarball, .deb, Debian source package (.dsc), OpenBSD package.
     Package(Package),
     /// Judge the RPMs and .debs with rpmlint and lintian, through packaging/'s filter files.
     Lint(Lint),
-    /// Rebuild the shipped SRPM with rpmbuild in a fresh HOME and _topdir and compare every binary RPM, byte for byte.
+    /// Rebuild the shipped SRPM (rpmbuild, fresh HOME and _topdir) and .dsc (sbuild, fresh root of its target) and compare every binary RPM and .deb, byte for byte.
     VerifyRebuild(VerifyRebuild),
     /// Bring up a cluster of real nodes from the stage and prove every node replicates to every other.
     Smoke(Smoke),
@@ -333,7 +333,11 @@ pub struct VerifyRebuild {
     pub set: SetArgs,
     #[command(flatten)]
     pub setup: SetupArgs,
-    /// The release directory (SRPM and binary RPMs) [default: the set's dist/].
+    /// The release directory [default: the set's dist/, or the target's]: its SRPM is
+    /// rebuilt by rpmbuild, its .dsc (with --target, the release it is for) by sbuild
+    /// in a fresh root of that release at another build path; each binary RPM and
+    /// .deb is compared byte for byte with the one shipped. With both, --json prints
+    /// {"rpm": ..., "dsc": ...}.
     pub dir: Option<PathBuf>,
     /// Print each artifact's verdict as JSON on stdout.
     #[arg(long)]
@@ -425,7 +429,7 @@ pub struct Package {
     pub set: SetArgs,
     #[command(flatten)]
     pub setup: SetupArgs,
-    /// Package formats, comma-separated: rpm, tarball, deb, openbsd [default: the platform's].
+    /// Package formats, comma-separated: rpm, tarball, deb, dsc (the Debian source package), openbsd [default: the platform's, or the target's; a target's .debs are sbuild's of its .dsc, which is then made first].
     #[arg(long, value_delimiter = ',')]
     pub format: Option<Vec<PackageFormat>>,
     /// Make the packages again even when the stage has not changed since the last time.

@@ -156,6 +156,23 @@ pub fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
+/// The name of the real user running the tool (what sbuild looks up in
+/// `/etc/subuid`), or its uid when the user database has none.
+pub fn user_name() -> String {
+    // SAFETY: getuid cannot fail; getpwuid returns null or a pointer to a
+    // static entry whose name is a NUL-terminated string, copied at once.
+    unsafe {
+        let uid = libc::getuid();
+        let entry = libc::getpwuid(uid);
+        if entry.is_null() || (*entry).pw_name.is_null() {
+            return uid.to_string();
+        }
+        std::ffi::CStr::from_ptr((*entry).pw_name)
+            .to_string_lossy()
+            .into_owned()
+    }
+}
+
 /// The directory of compiler-named links to ccache, if ccache is installed.
 fn ccache_dir() -> Option<PathBuf> {
     which::which("ccache").ok()?;

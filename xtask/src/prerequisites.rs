@@ -62,12 +62,14 @@ impl Needs {
                 Action::Run(_) if in_root => needs.purposes.push(Purpose::Target),
                 Action::Run(_) => needs.purposes.push(Purpose::Build),
                 Action::Package(package) => {
-                    if in_root {
-                        needs.purposes.push(Purpose::Target);
+                    // A target's package tools are its build root's; sbuild,
+                    // which makes its .debs, is this host's.
+                    needs.purposes.push(if in_root {
+                        Purpose::Target
                     } else {
-                        needs.purposes.push(Purpose::Package);
-                        needs.formats.push(package.format);
-                    }
+                        Purpose::Package
+                    });
+                    needs.formats.push(package.format);
                     if package.signing.is_some() {
                         needs.purposes.push(Purpose::Sign);
                     }
@@ -98,16 +100,22 @@ impl Needs {
     }
 
     /// What a target's build root must hold for `plan`: the compilers and
-    /// headers, and the tools of every package format it makes.
-    pub fn of_root(plan: &Plan) -> Needs {
-        let formats: Vec<PackageFormat> = plan
+    /// headers, and the tools of every package format the target makes
+    /// (`targets`: its own formats) or the plan asks for. A command that
+    /// asks for one format needs the same root as one that makes them all:
+    /// the root's key is part of every build step's stamp.
+    pub fn of_root(plan: &Plan, targets: &[PackageFormat]) -> Needs {
+        let mut formats: Vec<PackageFormat> = plan
             .steps
             .iter()
             .filter_map(|step| match &step.action {
                 Action::Package(package) => Some(package.format),
                 _ => None,
             })
+            .chain(targets.iter().copied())
             .collect();
+        formats.sort();
+        formats.dedup();
         Needs::new(&formats, &[Purpose::Build, Purpose::Package])
     }
 

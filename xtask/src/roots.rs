@@ -130,17 +130,15 @@ pub fn root_packages(
 ) -> anyhow::Result<Vec<String>> {
     let mut packages = Vec::new();
     for prerequisite in platform.prerequisites.iter().filter(|p| needs.wants(p)) {
-        let package = target
-            .packages
-            .get(&prerequisite.name)
-            .or_else(|| prerequisite.packages.get("apt-get"))
+        let package = prerequisite
+            .apt_package(&target.packages)
             .with_context(|| {
                 format!(
                     "prerequisite `{}` names no apt-get package for target `{}`",
                     prerequisite.name, target.name
                 )
             })?;
-        packages.push(package.clone());
+        packages.push(package.to_owned());
     }
     packages.sort();
     packages.dedup();

@@ -104,10 +104,24 @@ impl Session {
             .iter()
             .any(|phase| phases.contains(phase))
         {
-            roots::build_root(&self.layout, target, platform, &Needs::of_root(plan))?;
+            roots::build_root(
+                &self.layout,
+                target,
+                platform,
+                &Needs::of_root(plan, &target.formats),
+            )?;
         }
-        if phases.contains(&Phase::Smoke) {
+        // Its proofs unpack fresh roots from its minbase, and sbuild builds
+        // its .debs in one.
+        let sbuild = phases.contains(&Phase::Package)
+            && plan.steps.iter().any(|step| {
+                matches!(&step.action, Action::Package(package) if package.format == platform::PackageFormat::Deb)
+            });
+        if phases.contains(&Phase::Smoke) || sbuild {
             roots::base_tarball(&self.layout, target)?;
+        }
+        if sbuild {
+            crate::package::sbuild::ensure_subordinate_ids(!setup.no_install)?;
         }
         Ok(())
     }

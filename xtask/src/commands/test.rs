@@ -59,6 +59,8 @@ impl flags::Test {
             true,
         )?;
         install_spdx_validator()?;
+        // The targets' .debs are sbuild's, in unshare mode.
+        crate::package::sbuild::ensure_subordinate_ids(true)?;
         let mirror = match std::env::var_os(MIRROR_VARIABLE) {
             Some(dir) => PathBuf::from(dir),
             None => prepare_standin_mirror()?,

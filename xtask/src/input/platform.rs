@@ -24,6 +24,8 @@ pub enum PackageFormat {
     Tarball,
     Deb,
     Openbsd,
+    /// The Debian source package (`.dsc`), which sbuild and OBS build.
+    Dsc,
 }
 
 impl PackageFormat {
@@ -31,7 +33,7 @@ impl PackageFormat {
     /// the tarball, which carries whatever the stage holds.
     pub fn native_os(self) -> Option<&'static str> {
         match self {
-            PackageFormat::Rpm | PackageFormat::Deb => Some("linux"),
+            PackageFormat::Rpm | PackageFormat::Deb | PackageFormat::Dsc => Some("linux"),
             PackageFormat::Openbsd => Some("openbsd"),
             PackageFormat::Tarball => None,
         }
@@ -43,6 +45,7 @@ impl PackageFormat {
             PackageFormat::Tarball => "tarball",
             PackageFormat::Deb => "deb",
             PackageFormat::Openbsd => "openbsd",
+            PackageFormat::Dsc => "dsc",
         }
     }
 }
@@ -61,8 +64,9 @@ impl std::str::FromStr for PackageFormat {
             "tarball" => Ok(PackageFormat::Tarball),
             "deb" => Ok(PackageFormat::Deb),
             "openbsd" => Ok(PackageFormat::Openbsd),
+            "dsc" => Ok(PackageFormat::Dsc),
             other => Err(format!(
-                "unknown package format `{other}` (known: rpm, tarball, deb, openbsd)"
+                "unknown package format `{other}` (known: rpm, tarball, deb, dsc, openbsd)"
             )),
         }
     }
@@ -168,6 +172,16 @@ impl Prerequisite {
     /// Every program it stands for: `program`, then `also`.
     pub fn programs(&self) -> impl Iterator<Item = &str> {
         self.program.iter().chain(&self.also).map(String::as_str)
+    }
+
+    /// Its Debian package: a target's own name for it (`renamed`, by
+    /// prerequisite name) where the release calls it otherwise, else the
+    /// platform's `apt-get` one.
+    pub fn apt_package<'a>(&'a self, renamed: &'a BTreeMap<String, String>) -> Option<&'a str> {
+        renamed
+            .get(&self.name)
+            .or_else(|| self.packages.get("apt-get"))
+            .map(String::as_str)
     }
 }
 

@@ -34,13 +34,13 @@ pub(super) fn debian_arch(machine: &str) -> &str {
 }
 
 /// `<version>-<release>`, as Debian spells a package version.
-fn debian_version(contents: &Contents<'_>) -> String {
+pub(super) fn debian_version(contents: &Contents<'_>) -> String {
     format!("{}-{}", contents.package.version, contents.package.release)
 }
 
 /// What the server's postinst needs besides libraries (useradd): named in
 /// its control file, not computed from ELF files.
-const SERVER_DEPENDS: &[&str] = &["passwd"];
+pub(super) const SERVER_DEPENDS: &[&str] = &["passwd"];
 
 pub fn make(contents: &Contents<'_>) -> anyhow::Result<Vec<PathBuf>> {
     let dist = &contents.package.dist;
@@ -59,7 +59,7 @@ pub fn make(contents: &Contents<'_>) -> anyhow::Result<Vec<PathBuf>> {
     result
 }
 
-fn remove_debs(dist: &Path) -> anyhow::Result<()> {
+pub(super) fn remove_debs(dist: &Path) -> anyhow::Result<()> {
     for entry in fs::read_dir(dist).with_context(|| format!("cannot read {}", dist.display()))? {
         let path = entry?.path();
         if path.extension().is_some_and(|ext| ext == "deb") {
@@ -71,7 +71,7 @@ fn remove_debs(dist: &Path) -> anyhow::Result<()> {
 
 /// What the .debs promise (stripped ELF files with build-ids, their symbols
 /// in `-dbgsym`, library `Depends`), read back from the files written.
-fn check_promises(made: &[PathBuf]) -> anyhow::Result<()> {
+pub(super) fn check_promises(made: &[PathBuf]) -> anyhow::Result<()> {
     let written = made
         .iter()
         .map(|path| promise::read_deb(path))
@@ -87,19 +87,25 @@ fn check_promises(made: &[PathBuf]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The extra files of the .debs: the RPMs' but the dynamic linker's
+/// configuration, which Debian packages do not touch (the programs find
+/// the libraries by their RUNPATH).
+pub(super) fn extras(contents: &Contents<'_>) -> Vec<ExtraFile> {
+    extra_files(contents)
+        .into_iter()
+        .filter(|extra| !extra.path.starts_with("/etc/ld.so.conf.d/"))
+        .collect()
+}
+
 fn write_all(contents: &Contents<'_>) -> anyhow::Result<Vec<PathBuf>> {
-    let extras = extra_files(contents);
+    let extras = extras(contents);
     let shlibs = local_shlibs(contents)?;
     let mut made = Vec::new();
     for subpackage in &contents.subpackages {
         let name = contents.name_of(&subpackage.kind);
-        // Debian packages do not touch the dynamic linker's configuration:
-        // the programs find the libraries by their RUNPATH.
         let mine: Vec<&ExtraFile> = extras
             .iter()
-            .filter(|extra| {
-                extra.kind == subpackage.kind && !extra.path.starts_with("/etc/ld.so.conf.d/")
-            })
+            .filter(|extra| extra.kind == subpackage.kind)
             .collect();
         let payload = payload(contents, subpackage, &mine)?;
         let depends = shlib_depends(contents, &payload.elf, &shlibs)?;
@@ -490,7 +496,7 @@ pub fn maintainer_scripts(package: &Package, kind: &Kind) -> Vec<(&'static str, 
 }
 
 /// A common-format `ar` archive, as dpkg reads it.
-fn ar(members: &[(&str, &[u8])], epoch: u64) -> Vec<u8> {
+pub(super) fn ar(members: &[(&str, &[u8])], epoch: u64) -> Vec<u8> {
     let mut out = b"!<arch>\n".to_vec();
     for (name, data) in members {
         let header = format!(

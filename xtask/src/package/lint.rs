@@ -128,7 +128,7 @@ pub fn linted_by(path: &Path) -> Option<&'static str> {
     let name = path.file_name()?.to_str()?;
     if name.ends_with(".rpm") {
         Some("rpmlint")
-    } else if name.ends_with(".deb") {
+    } else if name.ends_with(".deb") || name.ends_with(".dsc") {
         Some("lintian")
     } else {
         None
@@ -165,7 +165,7 @@ pub fn lint_dist(dist: &Path, packaging: &Path) -> anyhow::Result<Vec<LintReport
     }
     if reports.is_empty() {
         bail!(
-            "no RPMs or .debs in {}: run `cargo xtask package --format rpm,deb`",
+            "no RPMs, .debs or .dsc in {}: run `cargo xtask package --format rpm,deb`",
             dist.display()
         );
     }

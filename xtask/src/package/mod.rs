@@ -6,6 +6,7 @@
 //! sources, never the clock), owner 0:0 without names.
 
 mod deb;
+mod dsc;
 pub mod elf;
 mod glibc;
 pub mod identity;
@@ -16,6 +17,7 @@ mod promise;
 pub mod repo;
 pub mod rpm;
 pub mod sbom;
+pub mod sbuild;
 pub mod sign;
 mod split;
 pub mod tarball;
@@ -301,8 +303,11 @@ pub fn make(
     let made = match package.format {
         PackageFormat::Tarball => tarball::make(&contents),
         PackageFormat::Rpm => rpm::make(&contents, plan, layout),
+        // A target's .debs are sbuild's, of its source package.
+        PackageFormat::Deb if package.target.is_some() => sbuild::make(&contents, layout),
         PackageFormat::Deb => deb::make(&contents),
         PackageFormat::Openbsd => openbsd::make(&contents),
+        PackageFormat::Dsc => dsc::make(&contents, plan, layout),
     };
     let mut made = match made {
         Ok(made) => made,
@@ -479,7 +484,7 @@ pub fn changelog_entry(contents: &Contents<'_>) -> String {
 }
 
 /// `uname -m` style machine name of this host.
-fn machine() -> String {
+pub fn machine() -> String {
     match std::env::consts::ARCH {
         "x86" => "i686".to_owned(),
         other => other.to_owned(),
@@ -556,6 +561,7 @@ pub(crate) mod tests {
             root: None,
             target: None,
             rpm_dist: Some(Default::default()),
+            build_depends: Vec::new(),
         };
         let subpackage = |kind: Kind, files: &[&str]| Subpackage {
             kind,

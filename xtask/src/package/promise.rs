@@ -525,7 +525,7 @@ fn tar_members(gzipped: &[u8]) -> anyhow::Result<BTreeMap<String, Member>> {
 /// The members of a common-format `ar` archive: `!<arch>\n`, then for each a
 /// 60-byte header (the name in 16 bytes, the size in decimal at byte 48)
 /// and the data, padded to an even size.
-fn ar_members(bytes: &[u8]) -> anyhow::Result<Vec<(&str, &[u8])>> {
+pub(super) fn ar_members(bytes: &[u8]) -> anyhow::Result<Vec<(&str, &[u8])>> {
     let mut rest = bytes
         .strip_prefix(b"!<arch>\n".as_slice())
         .context("no ar magic")?;

@@ -8,6 +8,7 @@ use super::{
     shell_quote, size_text, Action, EnvVar, Fetch, InRoot, Install, Package, Phase, Plan, Run,
     Smoke, SmokeFrom, Step, Unpack,
 };
+use crate::input::platform::PackageFormat;
 
 impl fmt::Display for EnvVar {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -197,8 +198,27 @@ impl fmt::Display for Package {
             package.prefix
         )?;
         writeln!(f, "    into    {}", package.dist.display())?;
-        if let Some(root) = &package.root {
-            writeln!(f, "    root    {root} (dpkg-shlibdeps, strip, objcopy)")?;
+        match (&package.root, &package.target) {
+            (Some(_), Some(target)) if package.format == PackageFormat::Deb => writeln!(
+                f,
+                "    sbuild  of the .dsc, in a fresh {} root unpacked from {}",
+                target.codename,
+                target
+                    .proof_root
+                    .with_file_name("base.tar")
+                    .display()
+            )?,
+            (Some(root), _) => {
+                let tools = match package.format {
+                    PackageFormat::Dsc => "dpkg-source",
+                    _ => "dpkg-shlibdeps, strip, objcopy",
+                };
+                writeln!(f, "    root    {root} ({tools})")?;
+            }
+            (None, _) => {}
+        }
+        if !package.build_depends.is_empty() {
+            writeln!(f, "    build-depends {}", package.build_depends.join(", "))?;
         }
         if let Some(dist) = &package.rpm_dist {
             let from = if dist.from_flag {

@@ -445,6 +445,11 @@ pub struct Package {
     pub target: Option<PlanTarget>,
     /// The RPM step's dist tag; `None` for the other formats.
     pub rpm_dist: Option<RpmDist>,
+    /// The Debian source package's `Build-Depends`: the packages of the
+    /// platform's build prerequisites, as the doctor lists them (by the
+    /// target's names), less what Debian Policy says every build has
+    /// (build-essential and the Essential packages). Empty but for `dsc`.
+    pub build_depends: Vec<String>,
 }
 
 /// The account packages create to run the server.

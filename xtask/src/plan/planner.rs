@@ -8,8 +8,9 @@ use super::{
 };
 use crate::{
     input::{
-        platform::{PackageFormat, Platform},
+        platform::{PackageFormat, Platform, Purpose},
         recipe::{self, Component, RecipeSet, Role, StepKind, StepTemplate},
+        target::Target,
     },
     layout::Layout,
 };
@@ -392,18 +393,29 @@ fn package_steps(context: &Context<'_>, parts: &[PackagePart], build_ids: &[Step
         layout,
         ..
     } = context;
-    let formats = options.formats.clone().unwrap_or_else(|| {
+    let mut formats = options.formats.clone().unwrap_or_else(|| {
         options
             .target
             .as_ref()
             .map_or_else(|| platform.package_formats.clone(), |t| t.formats.clone())
     });
+    // A target's .debs are what sbuild makes of its source package, as the
+    // RPMs are what rpmbuild makes of the SRPM: the .dsc comes first.
+    let from_source = context.target.is_some() && formats.contains(&PackageFormat::Deb);
+    if from_source && !formats.contains(&PackageFormat::Dsc) {
+        let deb = formats.iter().position(|f| *f == PackageFormat::Deb);
+        formats.insert(deb.unwrap_or(0), PackageFormat::Dsc);
+    }
     formats
         .into_iter()
         .map(|format| Step {
             id: StepId::package(format),
             phase: Phase::Package,
-            after: build_ids.to_vec(),
+            after: if format == PackageFormat::Deb && from_source {
+                [build_ids, &[StepId::package(PackageFormat::Dsc)]].concat()
+            } else {
+                build_ids.to_vec()
+            },
             action: Action::Package(Box::new(Package {
                 format,
                 name: set.package.name.clone(),
@@ -425,6 +437,11 @@ fn package_steps(context: &Context<'_>, parts: &[PackagePart], build_ids: &[Step
                     .unwrap_or_else(|| layout.dist(&set.name)),
                 parts: parts.to_vec(),
                 rpm_dist: (format == PackageFormat::Rpm).then(|| options.rpm_dist.clone()),
+                build_depends: if format == PackageFormat::Dsc {
+                    build_depends(platform, options.target.as_ref())
+                } else {
+                    Vec::new()
+                },
                 provides: set.package.provides.clone(),
                 summary: set.package.summary.clone(),
                 license: set.package.license.clone(),
@@ -450,6 +467,48 @@ fn package_steps(context: &Context<'_>, parts: &[PackagePart], build_ids: &[Step
             })),
         })
         .collect()
+}
+
+/// What Debian Policy says every package build has, so a source package
+/// must not name it (lintian: `build-depends-on-build-essential`,
+/// `build-depends-on-essential-package-without-using-version`):
+/// build-essential's packages and the Essential ones the prerequisites name.
+const IMPLIED_BUILD_DEPENDS: &[&str] = &[
+    "build-essential",
+    "bash",
+    "coreutils",
+    "dash",
+    "diffutils",
+    "dpkg-dev",
+    "findutils",
+    "g++",
+    "gcc",
+    "grep",
+    "gzip",
+    "libc6-dev",
+    "make",
+    "sed",
+    "tar",
+];
+
+/// The source package's `Build-Depends`: debhelper (its `debian/rules` is
+/// dh's), then the Debian package of every build prerequisite, by the
+/// target's name for it, less what every build has.
+fn build_depends(platform: &Platform, target: Option<&Target>) -> Vec<String> {
+    let none = BTreeMap::new();
+    let renamed = target.map_or(&none, |target| &target.packages);
+    let mut packages: Vec<String> = platform
+        .prerequisites
+        .iter()
+        .filter(|prerequisite| prerequisite.purpose == Purpose::Build)
+        .filter_map(|prerequisite| prerequisite.apt_package(renamed))
+        .filter(|package| !IMPLIED_BUILD_DEPENDS.contains(package))
+        .map(str::to_owned)
+        .collect();
+    packages.sort();
+    packages.dedup();
+    packages.insert(0, "debhelper-compat (= 13)".to_owned());
+    packages
 }
 
 /// The programs a build runs, by role, as this platform names them.
