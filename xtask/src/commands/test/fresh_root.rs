@@ -37,7 +37,14 @@ use crate::{
 pub const BASELINE_PACKAGES: [&str; 2] = ["gcc", "libc6-dev"];
 
 /// The host programs that make and enter the root.
-const HOST_PROGRAMS: [&str; 5] = ["mmdebstrap", "unshare", "mount", "chroot", "git"];
+const HOST_PROGRAMS: [&str; 6] = [
+    "mmdebstrap",
+    "unshare",
+    "mount",
+    "pivot_root",
+    "chroot",
+    "git",
+];
 
 /// Where the working tree's copy lives inside the root.
 const REPOSITORY_IN_ROOT: &str = "work/bdr-dist";
@@ -94,7 +101,12 @@ if [ -f /etc/ssl/certs/ca-certificates.crt ]; then
   mkdir -p "$root/etc/ssl/certs"
   cp -L /etc/ssl/certs/ca-certificates.crt "$root/etc/ssl/certs/ca-certificates.crt"
 fi
-exec chroot "$root" /bin/sh -c 'cd "/$0" && cargo xtask test "$@"; status=$?; exit $status' "$@"
+# pivot_root, not chroot alone: a process in a chroot may not make a user
+# namespace (unshare(2): EPERM), and sbuild --chroot-mode=unshare needs one.
+cd "$root"
+mkdir -p .old-root
+pivot_root . .old-root
+exec chroot . /bin/sh -c 'umount -l /.old-root && rmdir /.old-root && cd "/$0" && cargo xtask test "$@"; status=$?; exit $status' "$@"
 "#;
 
 /// The suite's environment in the root: a root login's, the toolchain
