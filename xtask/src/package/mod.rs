@@ -556,6 +556,7 @@ pub(crate) mod tests {
             root: None,
             target: None,
             rpm_dist: Some(Default::default()),
+            build_requires: vec!["gcc".into(), "make".into()],
         };
         let subpackage = |kind: Kind, files: &[&str]| Subpackage {
             kind,

@@ -220,6 +220,13 @@ impl fmt::Display for Package {
                 )?,
             }
         }
+        if !package.build_requires.is_empty() {
+            writeln!(
+                f,
+                "    srpm    BuildRequires: {}",
+                package.build_requires.join(", ")
+            )?;
+        }
         Ok(())
     }
 }

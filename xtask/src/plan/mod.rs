@@ -445,6 +445,10 @@ pub struct Package {
     pub target: Option<PlanTarget>,
     /// The RPM step's dist tag; `None` for the other formats.
     pub rpm_dist: Option<RpmDist>,
+    /// The SRPM's `BuildRequires`, as EL names the packages (the platform's
+    /// prerequisites of building, patching when a source has patches, and
+    /// rpmbuild's own steps); empty for the other formats.
+    pub build_requires: Vec<String>,
 }
 
 /// The account packages create to run the server.

@@ -398,6 +398,11 @@ fn package_steps(context: &Context<'_>, parts: &[PackagePart], build_ids: &[Step
             .as_ref()
             .map_or_else(|| platform.package_formats.clone(), |t| t.formats.clone())
     });
+    // The SRPM's %prep applies them as the unpack does.
+    let patched = set
+        .components
+        .iter()
+        .any(|component| !component.source.patches.is_empty());
     formats
         .into_iter()
         .map(|format| Step {
@@ -425,6 +430,11 @@ fn package_steps(context: &Context<'_>, parts: &[PackagePart], build_ids: &[Step
                     .unwrap_or_else(|| layout.dist(&set.name)),
                 parts: parts.to_vec(),
                 rpm_dist: (format == PackageFormat::Rpm).then(|| options.rpm_dist.clone()),
+                build_requires: if format == PackageFormat::Rpm {
+                    platform.srpm_build_requires(patched)
+                } else {
+                    Vec::new()
+                },
                 provides: set.package.provides.clone(),
                 summary: set.package.summary.clone(),
                 license: set.package.license.clone(),

@@ -144,8 +144,12 @@ fn write_preamble(
             extra_source_name(index, &extra.path)
         );
     }
+    // What mock and Koji install into the buildroot before the rebuild,
+    // from the platform's prerequisites (the plan's).
     if let Fill::Sources(_) = fill {
-        spec.push_str("BuildRequires: gcc, make, flex, bison, perl, readline-devel, zlib-devel, openssl-devel\n");
+        for package in &package.build_requires {
+            let _ = writeln!(spec, "BuildRequires: {package}");
+        }
     }
 }
 
@@ -470,7 +474,20 @@ mod tests {
     use std::path::PathBuf;
 
     use super::*;
-    use crate::package::tests::fixture;
+    use crate::{input::platform::PackageFormat, package::tests::fixture};
+
+    /// The plan's RPM package step.
+    fn rpm_step(plan: &Plan) -> &Package {
+        plan.steps
+            .iter()
+            .find_map(|step| match &step.action {
+                Action::Package(package) if package.format == PackageFormat::Rpm => {
+                    Some(&**package)
+                }
+                _ => None,
+            })
+            .expect("an RPM step")
+    }
 
     #[test]
     fn the_spec_of_the_binary_packages() {
@@ -491,7 +508,15 @@ mod tests {
         let options = crate::plan::PlanOptions::for_tests();
         let plan = crate::plan::plan(&set, &platform, &options);
         fixture(|contents| {
-            let text = spec(contents, &Fill::Sources(&plan));
+            let package = Package {
+                build_requires: rpm_step(&plan).build_requires.clone(),
+                ..contents.package.clone()
+            };
+            let contents = Contents {
+                package: &package,
+                ..contents.clone()
+            };
+            let text = spec(&contents, &Fill::Sources(&plan));
             expect_test::expect_file!["../../../../tests/golden/rpm-from-sources.spec"]
                 .assert_eq(&text);
         });
