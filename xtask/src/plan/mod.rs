@@ -367,6 +367,11 @@ pub struct PathMap {
     pub to: String,
 }
 
+/// `patch`'s arguments before a recipe's patch file: strip one directory,
+/// never ask, refuse a patch already applied. The unpack and the SRPM's
+/// %prep apply patches alike.
+pub const PATCH_ARGS: [&str; 4] = ["-p1", "-t", "-N", "-i"];
+
 /// The compilers a build step's wrappers stand in for, by the names a build
 /// calls them.
 pub const COMPILERS: [&str; 3] = ["cc", "gcc", "clang"];

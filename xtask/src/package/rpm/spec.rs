@@ -6,7 +6,10 @@ use std::{collections::BTreeSet, fmt::Write as _, path::Path};
 
 use super::super::{extra_files, Contents, ExtraFile, Kind};
 use crate::{
-    plan::{compiler_flags, shell_quote, Action, Package, Phase, Plan, Run, ServiceAccount},
+    input::recipe::PatchFile,
+    plan::{
+        compiler_flags, shell_quote, Action, Package, Phase, Plan, Run, ServiceAccount, PATCH_ARGS,
+    },
     process,
 };
 
@@ -19,6 +22,28 @@ pub enum Fill<'a> {
 /// The name an extra file has in SOURCES.
 pub fn extra_source_name(index: usize, path: &str) -> String {
     format!("extra{index}-{}", path.rsplit('/').next().unwrap_or("file"))
+}
+
+/// The name a recipe's patch has in SOURCES: its file name.
+pub fn patch_source_name(patch: &PatchFile) -> &str {
+    patch.name.rsplit('/').next().unwrap_or(&patch.name)
+}
+
+/// The recipes' patches in plan order, each with its component: `PatchN`
+/// is the Nth.
+pub fn patches(plan: &Plan) -> Vec<(&str, &PatchFile)> {
+    plan.steps_in(&[Phase::Fetch])
+        .filter_map(|step| match &step.action {
+            Action::Unpack(unpack) => Some(unpack),
+            _ => None,
+        })
+        .flat_map(|unpack| {
+            unpack
+                .patches
+                .iter()
+                .map(|patch| (unpack.component.as_str(), patch))
+        })
+        .collect()
 }
 
 fn quote_path(path: &str) -> String {
@@ -134,6 +159,9 @@ fn write_preamble(
             });
         for (number, fetch) in sources.enumerate() {
             let _ = writeln!(spec, "Source{number}: {}", fetch.file);
+        }
+        for (number, (_, patch)) in patches(plan).iter().enumerate() {
+            let _ = writeln!(spec, "Patch{number}: {}", patch_source_name(patch));
         }
     }
     for (index, extra) in extras.iter().enumerate() {
@@ -295,6 +323,7 @@ fn write_source_build(spec: &mut String, plan: &Plan) {
         "\n%prep\nrm -rf %{name}-%{version}\nmkdir %{name}-%{version}\ncd %{name}-%{version}\n",
     );
     let mut trees = Vec::new();
+    let patches = patches(plan);
     for step in plan.steps_in(&[Phase::Fetch]) {
         if let Action::Unpack(unpack) = &step.action {
             let _ = writeln!(
@@ -303,6 +332,19 @@ fn write_source_build(spec: &mut String, plan: &Plan) {
                 unpack.component,
                 trees.len()
             );
+            // As the unpack applies them, in order, once the tree is there.
+            for (number, _) in patches
+                .iter()
+                .enumerate()
+                .filter(|(_, (component, _))| *component == unpack.component)
+            {
+                let _ = writeln!(
+                    spec,
+                    "( cd {} && patch {} %{{PATCH{number}}} )",
+                    unpack.component,
+                    PATCH_ARGS.join(" ")
+                );
+            }
             trees.push((unpack.dest.clone(), unpack.component.clone()));
         }
     }
@@ -495,6 +537,39 @@ mod tests {
             let text = spec(contents, &Fill::Stage(&PathBuf::from("/t/stage")));
             expect_test::expect_file!["../../../../tests/golden/rpm-from-stage.spec"]
                 .assert_eq(&text);
+        });
+    }
+
+    /// bdr94's server source carries a patch: the SRPM ships it and its
+    /// %prep applies it to that tree as the unpack does, with `patch`
+    /// required.
+    #[test]
+    fn the_srpm_spec_applies_the_recipes_patches() {
+        let root = crate::project_root();
+        let platforms = crate::input::platform::names(&root.join("platforms")).unwrap();
+        let set = crate::input::recipe::load(&root.join("recipes"), "bdr94", &platforms).unwrap();
+        let platform = crate::input::platform::load(&root.join("platforms"), "linux").unwrap();
+        let plan = crate::plan::plan(&set, &platform, &crate::plan::PlanOptions::for_tests());
+        let package = rpm_step(&plan);
+        assert!(package.build_requires.contains(&"patch".to_owned()));
+        fixture(|contents| {
+            let contents = Contents {
+                package,
+                ..contents.clone()
+            };
+            let text = spec(&contents, &Fill::Sources(&plan));
+            let lines: Vec<&str> = text.lines().collect();
+            assert!(lines.contains(&"Patch0: pg94-configure-return-instead-of-exit.patch"));
+            assert!(lines.contains(&"BuildRequires: patch"));
+            let unpacked = lines
+                .iter()
+                .position(|line| line.starts_with("mkdir -p postgres-bdr && tar -xf %{SOURCE0}"))
+                .expect("the server's tree unpacked");
+            assert_eq!(
+                lines[unpacked + 1],
+                "( cd postgres-bdr && patch -p1 -t -N -i %{PATCH0} )"
+            );
+            assert!(lines[unpacked + 2].starts_with("mkdir -p bdr && tar -xf %{SOURCE1}"));
         });
     }
 
