@@ -540,6 +540,45 @@ mod tests {
         });
     }
 
+    /// A rebuild by mock or Koji happens on EL, elsewhere: the SRPM's spec
+    /// names nothing of this machine (its target directory, a ccache) and
+    /// nothing of Debian, for every set.
+    #[test]
+    fn the_srpm_spec_names_no_path_of_this_machine_nor_of_debian() {
+        let root = crate::project_root();
+        let platforms = crate::input::platform::names(&root.join("platforms")).unwrap();
+        let platform = crate::input::platform::load(&root.join("platforms"), "linux").unwrap();
+        let options = crate::plan::PlanOptions {
+            target_dir: PathBuf::from("/home/builder/bdr-dist/target"),
+            ccache_dir: Some(PathBuf::from("/usr/lib/ccache")),
+            ..crate::plan::PlanOptions::for_tests()
+        };
+        for name in crate::input::recipe::set_names(&root.join("recipes")).unwrap() {
+            let set = crate::input::recipe::load(&root.join("recipes"), &name, &platforms).unwrap();
+            let plan = crate::plan::plan(&set, &platform, &options);
+            fixture(|contents| {
+                let contents = Contents {
+                    package: rpm_step(&plan),
+                    ..contents.clone()
+                };
+                let text = spec(&contents, &Fill::Sources(&plan)).to_lowercase();
+                for foreign in [
+                    "/home/builder",
+                    "ccache",
+                    "debian",
+                    "dpkg",
+                    "x86_64-linux-gnu",
+                    "/etc/default",
+                ] {
+                    assert!(
+                        !text.contains(foreign),
+                        "{name}'s SRPM spec names {foreign}"
+                    );
+                }
+            });
+        }
+    }
+
     /// bdr94's server source carries a patch: the SRPM ships it and its
     /// %prep applies it to that tree as the unpack does, with `patch`
     /// required.
