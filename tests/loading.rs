@@ -759,7 +759,7 @@ fn a_build_prerequisite_without_an_el_package_is_refused() {
         "prerequisite.packages",
     );
     assert!(
-        message.contains("`flex` names no `dnf` package: the SRPM's BuildRequires"),
+        message.contains("`flex` (purpose build) names no `dnf` package: the SRPM's"),
         "{message}"
     );
 }

@@ -406,9 +406,9 @@ pub fn parse(path: &Path, text: &str, name: &str) -> anyhow::Result<Platform> {
                 at,
                 "prerequisite.packages",
                 format!(
-                    "`{}` names no `{RPM_PACKAGE_MANAGER}` package: the SRPM's BuildRequires \
-                     name the EL package of every {} prerequisite (`build_requires = false` \
-                     if a rebuild of the SRPM does not need it)",
+                    "`{}` (purpose {}) names no `{RPM_PACKAGE_MANAGER}` package: the SRPM's \
+                     BuildRequires name the EL package of each prerequisite its rebuild needs \
+                     (`build_requires = false` if it does not need this one)",
                     prerequisite.name,
                     prerequisite.purpose.as_str()
                 ),
