@@ -748,6 +748,37 @@ fn a_prerequisite_program_that_is_a_relative_path_is_refused() {
     assert!(message.contains("is not a program"), "{message}");
 }
 
+/// The SRPM's BuildRequires are EL's package names: a build prerequisite
+/// of a platform that makes RPMs without one would leave the rebuild short
+/// of it, so it is refused rather than left out.
+#[test]
+fn a_build_prerequisite_without_an_el_package_is_refused() {
+    let message = platform_refused(
+        "packages = { apt-get = \"flex\", dnf = \"flex\" }",
+        "packages = { apt-get = \"flex\" }",
+        "prerequisite.packages",
+    );
+    assert!(
+        message.contains("`flex` (purpose build) names no `dnf` package: the SRPM's"),
+        "{message}"
+    );
+}
+
+/// What rpm-build brings itself is not required of the SRPM's rebuild, so
+/// it needs no EL name.
+#[test]
+fn a_prerequisite_left_out_of_the_build_requires_needs_no_el_package() {
+    let platform = platform_with(
+        "packages = { apt-get = \"debugedit\", dnf = \"debugedit\" }",
+        "packages = { apt-get = \"debugedit\" }",
+    );
+    let path = Path::new("platforms/linux.toml");
+    let loaded = xtask::input::platform::parse(path, &platform, "linux").unwrap();
+    assert!(!loaded
+        .srpm_build_requires(true)
+        .contains(&"debugedit".to_owned()));
+}
+
 #[test]
 fn a_package_manager_program_with_an_argument_is_refused() {
     platform_refused(

@@ -801,6 +801,19 @@ fn rpms_and_debs_pass_rpmlint_and_lintian() {
         assert_eq!(report["packages"], packages, "{report}");
         assert_eq!(report["errors"], 0, "{report}");
     }
+    // The SRPM on its own, as a mock or Koji submission is judged: rpmlint
+    // reads its spec too (SpecCheck), BuildRequires and %prep included.
+    let srpm = target
+        .join("sets/pg15-pglogical/dist")
+        .join(format!("{NAME}-{VERSION}.src.rpm"));
+    let report =
+        xtask::package::lint::rpmlint(&[srpm], &xtask::project_root().join("packaging")).unwrap();
+    assert_eq!(
+        report.errors,
+        0,
+        "{}",
+        xtask::package::lint::describe(&report)
+    );
 }
 
 /// The linters' verdict is the command's: a .deb with no copyright file

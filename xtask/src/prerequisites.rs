@@ -120,12 +120,7 @@ impl Needs {
     }
 
     pub fn wants(&self, prerequisite: &Prerequisite) -> bool {
-        self.purposes.contains(&prerequisite.purpose)
-            && (prerequisite.formats.is_empty()
-                || prerequisite
-                    .formats
-                    .iter()
-                    .any(|format| self.formats.contains(format)))
+        prerequisite.wanted_for(&self.formats, &self.purposes)
     }
 }
 

@@ -433,7 +433,7 @@ impl Executor<'_> {
             &format!("{} with {}", unpack.component, patch.name),
         );
         crate::process::Command::new("patch")
-            .args(["-p1", "-t", "-N", "-i"])
+            .args(crate::plan::PATCH_ARGS)
             .arg(&patch.path)
             .cwd(&unpack.dest)
             .checked_output()

@@ -3,7 +3,7 @@
 //! formats, host package managers and prerequisite packages).
 
 use std::{
-    collections::BTreeMap,
+    collections::{BTreeMap, BTreeSet},
     fs,
     path::{Path, PathBuf},
 };
@@ -166,7 +166,20 @@ pub struct Prerequisite {
     pub purpose: Purpose,
     /// Package providing it, per package manager name.
     pub packages: BTreeMap<String, String>,
+    /// Whether the SRPM's `BuildRequires` name it, when its purpose and
+    /// formats say a rebuild needs it [default: true]. `false` for what
+    /// rpm-build brings itself, or what only bdr-dist's own checks run.
+    #[serde(default = "yes")]
+    pub build_requires: bool,
 }
+
+fn yes() -> bool {
+    true
+}
+
+/// The package manager whose package names the SRPM's `BuildRequires` are:
+/// EL's and Fedora's, where mock and Koji rebuild it.
+pub const RPM_PACKAGE_MANAGER: &str = "dnf";
 
 impl Prerequisite {
     /// Every program it stands for: `program`, then `also`.
@@ -182,6 +195,44 @@ impl Prerequisite {
             .get(&self.name)
             .or_else(|| self.packages.get("apt-get"))
             .map(String::as_str)
+    }
+
+    /// Whether work of one of `purposes` that makes one of `formats` needs it.
+    pub fn wanted_for(&self, formats: &[PackageFormat], purposes: &[Purpose]) -> bool {
+        purposes.contains(&self.purpose)
+            && (self.formats.is_empty() || self.formats.iter().any(|f| formats.contains(f)))
+    }
+
+    /// Whether a rebuild of the SRPM needs it: to build the sources (and
+    /// patch them, when `patches`), and for rpmbuild's own steps
+    /// (find-debuginfo and the programs it runs).
+    fn needed_by_srpm(&self, patches: bool) -> bool {
+        let purposes: &[Purpose] = if patches {
+            &[Purpose::Build, Purpose::Patch, Purpose::Package]
+        } else {
+            &[Purpose::Build, Purpose::Package]
+        };
+        self.build_requires && self.wanted_for(&[PackageFormat::Rpm], purposes)
+    }
+}
+
+impl Platform {
+    /// Whether this platform's stages can become RPMs.
+    pub fn makes_rpms(&self) -> bool {
+        PackageFormat::Rpm.native_os() == Some(self.os.as_str())
+    }
+
+    /// The SRPM's `BuildRequires`: the EL package of every prerequisite
+    /// its rebuild needs, sorted, each once. Loading checked that a
+    /// platform that makes RPMs names one for each.
+    pub fn srpm_build_requires(&self, patches: bool) -> Vec<String> {
+        let packages: BTreeSet<&String> = self
+            .prerequisites
+            .iter()
+            .filter(|prerequisite| prerequisite.needed_by_srpm(patches))
+            .filter_map(|prerequisite| prerequisite.packages.get(RPM_PACKAGE_MANAGER))
+            .collect();
+        packages.into_iter().cloned().collect()
     }
 }
 
@@ -281,6 +332,7 @@ struct ProgramSpans {
     #[serde(default)]
     also: Vec<Spanned<String>>,
     header: Option<Spanned<String>>,
+    packages: Option<Spanned<BTreeMap<String, String>>>,
 }
 
 /// The platform directory: `--platforms`/`BDR_DIST_PLATFORMS`, else the repository's.
@@ -352,6 +404,27 @@ pub fn parse(path: &Path, text: &str, name: &str) -> anyhow::Result<Platform> {
                 format!(
                     "`{}` needs exactly one of `program` and `header`",
                     prerequisite.name
+                ),
+            ));
+        }
+        if platform.makes_rpms()
+            && prerequisite.needed_by_srpm(true)
+            && !prerequisite.packages.contains_key(RPM_PACKAGE_MANAGER)
+        {
+            let at = span
+                .get_ref()
+                .packages
+                .as_ref()
+                .map_or(span.span(), Spanned::span);
+            return Err(source.error_at(
+                at,
+                "prerequisite.packages",
+                format!(
+                    "`{}` (purpose {}) names no `{RPM_PACKAGE_MANAGER}` package: the SRPM's \
+                     BuildRequires name the EL package of each prerequisite its rebuild needs \
+                     (`build_requires = false` if it does not need this one)",
+                    prerequisite.name,
+                    prerequisite.purpose.as_str()
                 ),
             ));
         }

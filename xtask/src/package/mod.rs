@@ -562,6 +562,7 @@ pub(crate) mod tests {
             target: None,
             rpm_dist: Some(Default::default()),
             build_depends: Vec::new(),
+            build_requires: vec!["gcc".into(), "make".into()],
         };
         let subpackage = |kind: Kind, files: &[&str]| Subpackage {
             kind,

@@ -203,10 +203,7 @@ impl fmt::Display for Package {
                 f,
                 "    sbuild  of the .dsc, in a fresh {} root unpacked from {}",
                 target.codename,
-                target
-                    .proof_root
-                    .with_file_name("base.tar")
-                    .display()
+                target.proof_root.with_file_name("base.tar").display()
             )?,
             (Some(root), _) => {
                 let tools = match package.format {
@@ -239,6 +236,13 @@ impl fmt::Display for Package {
                     "    dist    none (no --dist, and this host's rpm gives no %{{?dist}})"
                 )?,
             }
+        }
+        if !package.build_requires.is_empty() {
+            writeln!(
+                f,
+                "    srpm    BuildRequires: {}",
+                package.build_requires.join(", ")
+            )?;
         }
         Ok(())
     }

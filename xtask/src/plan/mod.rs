@@ -367,6 +367,11 @@ pub struct PathMap {
     pub to: String,
 }
 
+/// `patch`'s arguments before a recipe's patch file: strip one directory,
+/// never ask, refuse a patch already applied. The unpack and the SRPM's
+/// %prep apply patches alike.
+pub const PATCH_ARGS: [&str; 4] = ["-p1", "-t", "-N", "-i"];
+
 /// The compilers a build step's wrappers stand in for, by the names a build
 /// calls them.
 pub const COMPILERS: [&str; 3] = ["cc", "gcc", "clang"];
@@ -450,6 +455,10 @@ pub struct Package {
     /// target's names), less what Debian Policy says every build has
     /// (build-essential and the Essential packages). Empty but for `dsc`.
     pub build_depends: Vec<String>,
+    /// The SRPM's `BuildRequires`, as EL names the packages (the platform's
+    /// prerequisites of building, patching when a source has patches, and
+    /// rpmbuild's own steps); empty for the other formats.
+    pub build_requires: Vec<String>,
 }
 
 /// The account packages create to run the server.

@@ -406,6 +406,11 @@ fn package_steps(context: &Context<'_>, parts: &[PackagePart], build_ids: &[Step
         let deb = formats.iter().position(|f| *f == PackageFormat::Deb);
         formats.insert(deb.unwrap_or(0), PackageFormat::Dsc);
     }
+    // The SRPM's %prep applies them as the unpack does.
+    let patched = set
+        .components
+        .iter()
+        .any(|component| !component.source.patches.is_empty());
     formats
         .into_iter()
         .map(|format| Step {
@@ -439,6 +444,11 @@ fn package_steps(context: &Context<'_>, parts: &[PackagePart], build_ids: &[Step
                 rpm_dist: (format == PackageFormat::Rpm).then(|| options.rpm_dist.clone()),
                 build_depends: if format == PackageFormat::Dsc {
                     build_depends(platform, options.target.as_ref())
+                } else {
+                    Vec::new()
+                },
+                build_requires: if format == PackageFormat::Rpm {
+                    platform.srpm_build_requires(patched)
                 } else {
                     Vec::new()
                 },

@@ -15,7 +15,7 @@ use std::{
 
 use anyhow::{bail, Context};
 
-use self::spec::{extra_source_name, spec, Fill};
+use self::spec::{extra_source_name, patch_source_name, spec, Fill};
 use super::{
     extra_files, glibc,
     manifest::{GlibcFloor, RpmRecord},
@@ -231,9 +231,9 @@ fn check_promises(
     Ok((written, checked))
 }
 
-/// rpmbuild's top directory, made afresh: the extra files and the source
-/// tarballs in SOURCES, both specs in SPECS; returns the binary packages'
-/// spec and the SRPM's.
+/// rpmbuild's top directory, made afresh: the extra files, the source
+/// tarballs and the recipes' patches in SOURCES, both specs in SPECS;
+/// returns the binary packages' spec and the SRPM's.
 fn prepare_topdir(
     topdir: &Path,
     contents: &Contents<'_>,
@@ -269,6 +269,27 @@ fn prepare_topdir(
                 fs::copy(&hit.path, &copy)?;
             }
         }
+    }
+    // The recipes' patches, as the recipe pinned them when it was loaded.
+    for (_, patch) in spec::patches(plan) {
+        let copy = topdir.join("SOURCES").join(patch_source_name(patch));
+        if copy.exists() {
+            bail!(
+                "two patches are named {} in the SRPM: rename {}",
+                patch_source_name(patch),
+                patch.path.display()
+            );
+        }
+        let sha256 = files::sha256_file(&patch.path)?;
+        if sha256 != patch.sha256 {
+            bail!(
+                "{} changed since the recipe was loaded (sha256 {sha256}, not {})",
+                patch.path.display(),
+                patch.sha256
+            );
+        }
+        fs::copy(&patch.path, &copy)
+            .with_context(|| format!("cannot copy {}", patch.path.display()))?;
     }
     let binary_spec = topdir
         .join("SPECS")

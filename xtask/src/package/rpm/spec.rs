@@ -6,7 +6,10 @@ use std::{collections::BTreeSet, fmt::Write as _, path::Path};
 
 use super::super::{extra_files, Contents, ExtraFile, Kind};
 use crate::{
-    plan::{compiler_flags, shell_quote, Action, Package, Phase, Plan, Run, ServiceAccount},
+    input::recipe::PatchFile,
+    plan::{
+        compiler_flags, shell_quote, Action, Package, Phase, Plan, Run, ServiceAccount, PATCH_ARGS,
+    },
     process,
 };
 
@@ -19,6 +22,28 @@ pub enum Fill<'a> {
 /// The name an extra file has in SOURCES.
 pub fn extra_source_name(index: usize, path: &str) -> String {
     format!("extra{index}-{}", path.rsplit('/').next().unwrap_or("file"))
+}
+
+/// The name a recipe's patch has in SOURCES: its file name.
+pub fn patch_source_name(patch: &PatchFile) -> &str {
+    patch.name.rsplit('/').next().unwrap_or(&patch.name)
+}
+
+/// The recipes' patches in plan order, each with its component: `PatchN`
+/// is the Nth.
+pub fn patches(plan: &Plan) -> Vec<(&str, &PatchFile)> {
+    plan.steps_in(&[Phase::Fetch])
+        .filter_map(|step| match &step.action {
+            Action::Unpack(unpack) => Some(unpack),
+            _ => None,
+        })
+        .flat_map(|unpack| {
+            unpack
+                .patches
+                .iter()
+                .map(|patch| (unpack.component.as_str(), patch))
+        })
+        .collect()
 }
 
 fn quote_path(path: &str) -> String {
@@ -135,6 +160,9 @@ fn write_preamble(
         for (number, fetch) in sources.enumerate() {
             let _ = writeln!(spec, "Source{number}: {}", fetch.file);
         }
+        for (number, (_, patch)) in patches(plan).iter().enumerate() {
+            let _ = writeln!(spec, "Patch{number}: {}", patch_source_name(patch));
+        }
     }
     for (index, extra) in extras.iter().enumerate() {
         let _ = writeln!(
@@ -144,8 +172,12 @@ fn write_preamble(
             extra_source_name(index, &extra.path)
         );
     }
+    // What mock and Koji install into the buildroot before the rebuild,
+    // from the platform's prerequisites (the plan's).
     if let Fill::Sources(_) = fill {
-        spec.push_str("BuildRequires: gcc, make, flex, bison, perl, readline-devel, zlib-devel, openssl-devel\n");
+        for package in &package.build_requires {
+            let _ = writeln!(spec, "BuildRequires: {package}");
+        }
     }
 }
 
@@ -291,6 +323,7 @@ fn write_source_build(spec: &mut String, plan: &Plan) {
         "\n%prep\nrm -rf %{name}-%{version}\nmkdir %{name}-%{version}\ncd %{name}-%{version}\n",
     );
     let mut trees = Vec::new();
+    let patches = patches(plan);
     for step in plan.steps_in(&[Phase::Fetch]) {
         if let Action::Unpack(unpack) = &step.action {
             let _ = writeln!(
@@ -299,6 +332,19 @@ fn write_source_build(spec: &mut String, plan: &Plan) {
                 unpack.component,
                 trees.len()
             );
+            // As the unpack applies them, in order, once the tree is there.
+            for (number, _) in patches
+                .iter()
+                .enumerate()
+                .filter(|(_, (component, _))| *component == unpack.component)
+            {
+                let _ = writeln!(
+                    spec,
+                    "( cd {} && patch {} %{{PATCH{number}}} )",
+                    unpack.component,
+                    PATCH_ARGS.join(" ")
+                );
+            }
             trees.push((unpack.dest.clone(), unpack.component.clone()));
         }
     }
@@ -470,7 +516,20 @@ mod tests {
     use std::path::PathBuf;
 
     use super::*;
-    use crate::package::tests::fixture;
+    use crate::{input::platform::PackageFormat, package::tests::fixture};
+
+    /// The plan's RPM package step.
+    fn rpm_step(plan: &Plan) -> &Package {
+        plan.steps
+            .iter()
+            .find_map(|step| match &step.action {
+                Action::Package(package) if package.format == PackageFormat::Rpm => {
+                    Some(&**package)
+                }
+                _ => None,
+            })
+            .expect("an RPM step")
+    }
 
     #[test]
     fn the_spec_of_the_binary_packages() {
@@ -478,6 +537,78 @@ mod tests {
             let text = spec(contents, &Fill::Stage(&PathBuf::from("/t/stage")));
             expect_test::expect_file!["../../../../tests/golden/rpm-from-stage.spec"]
                 .assert_eq(&text);
+        });
+    }
+
+    /// A rebuild by mock or Koji happens on EL, elsewhere: the SRPM's spec
+    /// names nothing of this machine (its target directory, a ccache) and
+    /// nothing of Debian, for every set.
+    #[test]
+    fn the_srpm_spec_names_no_path_of_this_machine_nor_of_debian() {
+        let root = crate::project_root();
+        let platforms = crate::input::platform::names(&root.join("platforms")).unwrap();
+        let platform = crate::input::platform::load(&root.join("platforms"), "linux").unwrap();
+        let options = crate::plan::PlanOptions {
+            target_dir: PathBuf::from("/home/builder/bdr-dist/target"),
+            ccache_dir: Some(PathBuf::from("/usr/lib/ccache")),
+            ..crate::plan::PlanOptions::for_tests()
+        };
+        for name in crate::input::recipe::set_names(&root.join("recipes")).unwrap() {
+            let set = crate::input::recipe::load(&root.join("recipes"), &name, &platforms).unwrap();
+            let plan = crate::plan::plan(&set, &platform, &options);
+            fixture(|contents| {
+                let contents = Contents {
+                    package: rpm_step(&plan),
+                    ..contents.clone()
+                };
+                let text = spec(&contents, &Fill::Sources(&plan)).to_lowercase();
+                for foreign in [
+                    "/home/builder",
+                    "ccache",
+                    "debian",
+                    "dpkg",
+                    "x86_64-linux-gnu",
+                    "/etc/default",
+                ] {
+                    assert!(
+                        !text.contains(foreign),
+                        "{name}'s SRPM spec names {foreign}"
+                    );
+                }
+            });
+        }
+    }
+
+    /// bdr94's server source carries a patch: the SRPM ships it and its
+    /// %prep applies it to that tree as the unpack does, with `patch`
+    /// required.
+    #[test]
+    fn the_srpm_spec_applies_the_recipes_patches() {
+        let root = crate::project_root();
+        let platforms = crate::input::platform::names(&root.join("platforms")).unwrap();
+        let set = crate::input::recipe::load(&root.join("recipes"), "bdr94", &platforms).unwrap();
+        let platform = crate::input::platform::load(&root.join("platforms"), "linux").unwrap();
+        let plan = crate::plan::plan(&set, &platform, &crate::plan::PlanOptions::for_tests());
+        let package = rpm_step(&plan);
+        assert!(package.build_requires.contains(&"patch".to_owned()));
+        fixture(|contents| {
+            let contents = Contents {
+                package,
+                ..contents.clone()
+            };
+            let text = spec(&contents, &Fill::Sources(&plan));
+            let lines: Vec<&str> = text.lines().collect();
+            assert!(lines.contains(&"Patch0: pg94-configure-return-instead-of-exit.patch"));
+            assert!(lines.contains(&"BuildRequires: patch"));
+            let unpacked = lines
+                .iter()
+                .position(|line| line.starts_with("mkdir -p postgres-bdr && tar -xf %{SOURCE0}"))
+                .expect("the server's tree unpacked");
+            assert_eq!(
+                lines[unpacked + 1],
+                "( cd postgres-bdr && patch -p1 -t -N -i %{PATCH0} )"
+            );
+            assert!(lines[unpacked + 2].starts_with("mkdir -p bdr && tar -xf %{SOURCE1}"));
         });
     }
 
@@ -491,7 +622,15 @@ mod tests {
         let options = crate::plan::PlanOptions::for_tests();
         let plan = crate::plan::plan(&set, &platform, &options);
         fixture(|contents| {
-            let text = spec(contents, &Fill::Sources(&plan));
+            let package = Package {
+                build_requires: rpm_step(&plan).build_requires.clone(),
+                ..contents.package.clone()
+            };
+            let contents = Contents {
+                package: &package,
+                ..contents.clone()
+            };
+            let text = spec(&contents, &Fill::Sources(&plan));
             expect_test::expect_file!["../../../../tests/golden/rpm-from-sources.spec"]
                 .assert_eq(&text);
         });
