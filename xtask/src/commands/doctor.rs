@@ -115,8 +115,9 @@ fn examine(platform: &Platform, needs: &Needs, run_as: Option<&str>) -> Gaps {
 }
 
 /// The formats whose tools `test` installs: those this host can make.
-pub const TEST_FORMATS: [PackageFormat; 3] = [
+pub const TEST_FORMATS: [PackageFormat; 4] = [
     PackageFormat::Rpm,
     PackageFormat::Tarball,
     PackageFormat::Deb,
+    PackageFormat::Dsc,
 ];

@@ -430,16 +430,7 @@ pub fn control_text(
 ) -> String {
     let package = contents.package;
     let version = debian_version(contents);
-    let kinds: Vec<&Kind> = contents.subpackages.iter().map(|s| &s.kind).collect();
-    let mut depends: Vec<String> = kind
-        .requires()
-        .into_iter()
-        .filter(|required| kinds.contains(&required))
-        .map(|required| format!("{} (= {version})", contents.name_of(&required)))
-        .collect();
-    if *kind == Kind::Server {
-        depends.extend(SERVER_DEPENDS.iter().map(|name| name.to_string()));
-    }
+    let mut depends = sibling_depends(contents, kind, &version);
     let own = format!("{} ", contents.name_of(kind));
     for depend in shlib_depends {
         if !depends.contains(depend) && !depend.starts_with(&own) {
@@ -458,16 +449,44 @@ pub fn control_text(
     if !depends.is_empty() {
         let _ = writeln!(control, "Depends: {}", depends.join(", "));
     }
+    control.push_str(&provides_and_description(contents, kind, &version));
+    control
+}
+
+/// What `kind` needs besides libraries: its sibling packages at exactly
+/// `version` (`${binary:Version}` in a source package), and for the
+/// server what its postinst runs.
+pub(super) fn sibling_depends(contents: &Contents<'_>, kind: &Kind, version: &str) -> Vec<String> {
+    let kinds: Vec<&Kind> = contents.subpackages.iter().map(|s| &s.kind).collect();
+    let mut depends: Vec<String> = kind
+        .requires()
+        .into_iter()
+        .filter(|required| kinds.contains(&required))
+        .map(|required| format!("{} (= {version})", contents.name_of(&required)))
+        .collect();
+    if *kind == Kind::Server {
+        depends.extend(SERVER_DEPENDS.iter().map(|name| name.to_string()));
+    }
+    depends
+}
+
+/// The `Provides` (the PGDG name, at `version`) and `Description` of one package.
+pub(super) fn provides_and_description(
+    contents: &Contents<'_>,
+    kind: &Kind,
+    version: &str,
+) -> String {
+    let mut text = String::new();
     if let Some(pgdg) = contents.pgdg_name_of(kind) {
-        let _ = writeln!(control, "Provides: {pgdg} (= {version})");
+        let _ = writeln!(text, "Provides: {pgdg} (= {version})");
     }
     let _ = writeln!(
-        control,
+        text,
         "Description: {}\n {}.",
-        package.summary,
+        contents.package.summary,
         kind.description()
     );
-    control
+    text
 }
 
 /// The maintainer scripts of one subpackage, by name: the server's creates

@@ -232,32 +232,16 @@ fn control(contents: &Contents<'_>) -> String {
         package.build_depends.join(",\n "),
         package.url
     );
-    let kinds: Vec<&Kind> = contents.subpackages.iter().map(|s| &s.kind).collect();
-    for kind in &kinds {
+    for subpackage in &contents.subpackages {
+        let kind = &subpackage.kind;
         let mut depends = vec!["${shlibs:Depends}".to_owned(), "${misc:Depends}".to_owned()];
-        depends.extend(
-            kind.requires()
-                .iter()
-                .filter(|required| kinds.contains(required))
-                .map(|required| format!("{} (= ${{binary:Version}})", contents.name_of(required))),
-        );
-        if **kind == Kind::Server {
-            depends.extend(deb::SERVER_DEPENDS.iter().map(|name| name.to_string()));
-        }
+        depends.extend(deb::sibling_depends(contents, kind, "${binary:Version}"));
         let _ = write!(
             text,
-            "\nPackage: {}\nArchitecture: any\nDepends: {}\n",
+            "\nPackage: {}\nArchitecture: any\nDepends: {}\n{}",
             contents.name_of(kind),
-            depends.join(",\n ")
-        );
-        if let Some(pgdg) = contents.pgdg_name_of(kind) {
-            let _ = writeln!(text, "Provides: {pgdg} (= ${{binary:Version}})");
-        }
-        let _ = writeln!(
-            text,
-            "Description: {}\n {}.",
-            package.summary,
-            kind.description()
+            depends.join(",\n "),
+            deb::provides_and_description(contents, kind, "${binary:Version}")
         );
     }
     text
