@@ -150,6 +150,7 @@ impl flags::VerifyRebuild {
             None,
             !self.setup.no_install,
         )?;
+        sbuild::ensure_subordinate_ids(!self.setup.no_install)?;
         let tarball = roots::base_tarball(layout, target)?.path;
         let dsc = sbuild::find_dsc(dist)?;
         let stem = dsc

@@ -349,7 +349,15 @@ pub fn find_dsc(dist: &Path) -> anyhow::Result<PathBuf> {
         .collect();
     found.sort();
     match found.as_slice() {
-        [one] => Ok(one.clone()),
+        [one] => {
+            // Its name names the rebuild's directory: nothing that could
+            // climb out of it.
+            let name = one.file_name().unwrap_or_default().to_string_lossy();
+            if let Err(why) = crate::input::names::check_plain_name(&name) {
+                return Err(invalid(format!("not a .dsc name dpkg-source makes: {why}")));
+            }
+            Ok(one.clone())
+        }
         [] => Err(invalid(format!(
             "no .dsc in {}: make one with `cargo xtask package --format dsc`",
             dist.display()
