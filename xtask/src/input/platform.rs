@@ -217,9 +217,15 @@ impl Prerequisite {
 }
 
 impl Platform {
-    /// Whether this platform's stages can become RPMs.
+    /// Whether this platform's stages can become RPMs whose BuildRequires
+    /// it can name: its binaries are Linux's and it declares EL's package
+    /// manager (a platform file that knows no `dnf` cannot name its packages).
     pub fn makes_rpms(&self) -> bool {
         PackageFormat::Rpm.native_os() == Some(self.os.as_str())
+            && self
+                .package_managers
+                .iter()
+                .any(|manager| manager.name == RPM_PACKAGE_MANAGER)
     }
 
     /// The SRPM's `BuildRequires`: the EL package of every prerequisite
