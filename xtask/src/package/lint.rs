@@ -85,7 +85,12 @@ pub fn parse(tool: &str, packages: usize, text: &str) -> LintReport {
         let Some([severity, rest]) = found.map(|pair| [pair[0], pair[1]]) else {
             continue;
         };
-        // lintian puts the package between the severity and the tag.
+        // lintian puts the package between the severity and the tag, and
+        // `source:` after it for a source package (`W: pkg source: tag`).
+        let rest = match words.iter().position(|w| *w == rest) {
+            Some(i) if !rest.ends_with(':') && words.get(i + 1) == Some(&"source:") => "source:",
+            _ => rest,
+        };
         let tag = if rest.ends_with(':') {
             let after = words.iter().position(|w| *w == rest).map(|i| i + 1);
             match after.and_then(|i| words.get(i)) {
@@ -191,5 +196,12 @@ mod tests {
         assert_eq!((report.errors, report.warnings), (1, 1));
         assert_eq!(report.tags["W: file-in-unusual-dir"], 1);
         assert_eq!(report.error_lines, ["E: x-libs: no-copyright-file"]);
+        // A source package's lines name it with `source:`.
+        let report = parse(
+            "lintian",
+            1,
+            "W: x source: custom-compression-in-debian-rules dh_builddeb [debian/rules:41]\n",
+        );
+        assert_eq!(report.tags["W: custom-compression-in-debian-rules"], 1);
     }
 }
